@@ -1,0 +1,116 @@
+//! Soft masks (Fitzgerald's median-filtered HPSS with Driedger's margins) and the mapping of
+//! harmonic, percussive and residual content onto the four stems.
+
+use crate::Stem;
+
+/// `x^p / (x^p + reference^p)`, as `librosa.util.softmask`: where both are (near) zero the mask is
+/// 0.5 if `split_zeros`, else 0.
+pub fn softmask(x: f32, reference: f32, power: f32, split_zeros: bool) -> f32 {
+    let z = x.max(reference);
+    if z < f32::MIN_POSITIVE {
+        return if split_zeros { 0.5 } else { 0.0 };
+    }
+    let (a, b) = (x / z, reference / z);
+    let (a, b) = if power == 2.0 { (a * a, b * b) } else { (a.powf(power), b.powf(power)) };
+    a / (a + b)
+}
+
+/// Raised-cosine step on a log-frequency axis: 0 at or below `from_hz`, 1 at or above `to_hz`.
+fn smooth_step(hz: f32, from_hz: f32, to_hz: f32) -> f32 {
+    if hz <= from_hz {
+        return 0.0;
+    }
+    if hz >= to_hz {
+        return 1.0;
+    }
+    let t = (hz / from_hz).ln() / (to_hz / from_hz).ln();
+    0.5 - 0.5 * (std::f32::consts::PI * t).cos()
+}
+
+/// Crossover below which tonal content belongs to the bass: fully bass under the first
+/// frequency, none above the second.
+const BASS_CROSSOVER_HZ: (f32, f32) = (120.0, 260.0);
+/// Voice band: fades in between the first two frequencies and out between the last two.
+const VOICE_BAND_HZ: [f32; 4] = [150.0, 280.0, 5_000.0, 9_000.0];
+/// How sharply the centre measure selects centre-panned content.
+const CENTRE_SELECTIVITY: i32 = 4;
+
+/// Per-bin weights that split the non-percussive part of a frame into bass, vocals and other.
+pub struct StemMapper {
+    bass: Vec<f32>,
+    voice: Vec<f32>,
+}
+
+impl StemMapper {
+    /// Weights for `bins` bins of an `fft_size`-point transform at `sample_rate`.
+    pub fn new(bins: usize, fft_size: usize, sample_rate: f32) -> Self {
+        let hz = |b: usize| b as f32 * sample_rate / fft_size as f32;
+        let bass = (0..bins).map(|b| 1.0 - smooth_step(hz(b), BASS_CROSSOVER_HZ.0, BASS_CROSSOVER_HZ.1)).collect();
+        let [a, b, c, d] = VOICE_BAND_HZ;
+        let voice = (0..bins).map(|k| smooth_step(hz(k), a, b) * (1.0 - smooth_step(hz(k), c, d))).collect();
+        Self { bass, voice }
+    }
+
+    /// Masks of the four stems at `bin`, in [`Stem::ALL`] order; they sum to one.
+    ///
+    /// `percussive` is the percussive soft mask; everything else (harmonic and residual) is tonal.
+    /// `centre` in [0, 1] says how centre-panned the bin is (1 = identical in both channels).
+    pub fn masks(&self, bin: usize, percussive: f32, centre: f32) -> [f32; Stem::ALL.len()] {
+        let drums = percussive;
+        let tonal = 1.0 - percussive;
+        let bass = tonal * self.bass[bin];
+        let vocals = (tonal - bass) * self.voice[bin] * centre.powi(CENTRE_SELECTIVITY);
+        let other = (1.0 - drums - bass - vocals).max(0.0);
+        [drums, bass, other, vocals]
+    }
+}
+
+/// How centre-panned a stereo bin is: `2·Re(L·R*) / (|L|² + |R|²)`, clamped to [0, 1].
+/// 1 for identical channels, 0 for one silent channel or opposite phases.
+pub fn centre_measure(l: realfft::num_complex::Complex<f32>, r: realfft::num_complex::Complex<f32>) -> f32 {
+    let energy = l.norm_sqr() + r.norm_sqr();
+    if energy < f32::MIN_POSITIVE {
+        return 0.0;
+    }
+    (2.0 * (l.re * r.re + l.im * r.im) / energy).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use realfft::num_complex::Complex;
+
+    #[test]
+    fn softmask_matches_librosa_definition() {
+        assert_eq!(softmask(0.0, 0.0, 2.0, true), 0.5);
+        assert_eq!(softmask(0.0, 0.0, 2.0, false), 0.0);
+        assert!((softmask(3.0, 1.0, 2.0, false) - 0.9).abs() < 1e-6);
+        assert!((softmask(3.0, 1.0, 1.0, false) - 0.75).abs() < 1e-6);
+    }
+
+    #[test]
+    fn stem_masks_sum_to_one_and_follow_frequency() {
+        let m = StemMapper::new(1025, 2048, 44_100.0);
+        for bin in 0..1025 {
+            for p in [0.0, 0.3, 1.0] {
+                for c in [0.0, 0.5, 1.0] {
+                    let masks = m.masks(bin, p, c);
+                    assert!((masks.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+                    assert!(masks.iter().all(|&x| (0.0..=1.0).contains(&x)));
+                }
+            }
+        }
+        let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
+        assert_eq!(m.masks(bin_of(60.0), 0.0, 1.0)[1], 1.0, "low tonal content is bass");
+        assert!(m.masks(bin_of(1000.0), 0.0, 1.0)[3] > 0.99, "centred voice band is vocals");
+        assert!(m.masks(bin_of(1000.0), 0.0, 0.0)[2] > 0.99, "side voice band is other");
+    }
+
+    #[test]
+    fn centre_measure_tells_centre_from_sides() {
+        let x = Complex::new(0.3, -0.4);
+        assert!((centre_measure(x, x) - 1.0).abs() < 1e-6);
+        assert_eq!(centre_measure(x, Complex::default()), 0.0);
+        assert_eq!(centre_measure(x, -x), 0.0);
+    }
+}

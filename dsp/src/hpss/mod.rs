@@ -1,0 +1,10 @@
+//! Harmonic/percussive/residual separation by median filtering (Fitzgerald 2010, Driedger 2014)
+//! mapped onto four stems.
+
+pub mod config;
+pub mod masks;
+pub mod offline;
+pub mod separator;
+
+pub use config::{ConfigError, HpssConfig, HpssSettings, Preset};
+pub use separator::HpssSeparator;

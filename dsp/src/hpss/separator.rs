@@ -1,0 +1,201 @@
+//! The streaming four-stem HPSS engine.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+
+use super::config::HpssConfig;
+use super::masks::{StemMapper, centre_measure, softmask};
+use crate::median::{median_filter_reflect, replace_sorted};
+use crate::separator::{Separator, StereoOut};
+use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
+use crate::Stem;
+
+const CHANNELS: usize = 2;
+const STEMS: usize = Stem::ALL.len();
+
+/// Real-time HPSS separator: drums from the percussive part, bass, vocals and other from the
+/// harmonic and residual parts (see [`StemMapper`]).
+///
+/// Each frame's time median spans `harmonic_frames` frames ending `lookahead_frames` after it, so
+/// the latency is one frame plus the look-ahead ([`HpssConfig::latency_samples`]). Output is
+/// sample-exact whatever the block sizes: the engine behaves as if fed one sample at a time.
+pub struct HpssSeparator {
+    config: HpssConfig,
+    mapper: StemMapper,
+    analyzers: [Analyzer; CHANNELS],
+    synthesizers: Vec<Synthesizer>,
+    /// Spectra of the last `lookahead_frames + 1` frames, both channels: `[frame][channel][bin]`.
+    spectra: Vec<Complex<f32>>,
+    /// Mid magnitudes of the last `harmonic_frames` frames: `[frame][bin]`.
+    magnitudes: Vec<f32>,
+    /// Per bin, the same magnitudes sorted: `[bin][frame]`.
+    time_windows: Vec<f32>,
+    /// Index of the newest frame in `magnitudes`.
+    newest: usize,
+    /// Index of the newest frame in `spectra`; the next one holds the frame to output.
+    newest_spectrum: usize,
+    harmonic: Vec<f32>,
+    percussive: Vec<f32>,
+    frequency_window: Vec<f32>,
+    masks: Vec<[f32; STEMS]>,
+    stem_spectrum: Vec<Complex<f32>>,
+    /// The hop of finished output per stem and channel: `[stem][channel][sample]`.
+    ready: Vec<f32>,
+    /// Samples of the current hop received so far.
+    fill: usize,
+}
+
+impl HpssSeparator {
+    /// Builds an engine; all memory is allocated here.
+    pub fn new(config: HpssConfig) -> Self {
+        config.validate().expect("HpssConfig::new validates its configurations");
+        let (n, hop, bins) = (config.fft_size, config.hop, config.bins());
+        let fft = FftPair::new(n);
+        let window: Arc<[f32]> = hann(n).into();
+        let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
+        Self {
+            mapper: StemMapper::new(bins, n, config.sample_rate),
+            analyzers: [analyzer(), analyzer()],
+            synthesizers: (0..STEMS * CHANNELS).map(|_| Synthesizer::new(fft.clone(), window.clone(), hop)).collect(),
+            spectra: vec![Complex::default(); (config.lookahead_frames + 1) * CHANNELS * bins],
+            magnitudes: vec![0.0; config.harmonic_frames * bins],
+            time_windows: vec![0.0; bins * config.harmonic_frames],
+            newest: 0,
+            newest_spectrum: 0,
+            harmonic: vec![0.0; bins],
+            percussive: vec![0.0; bins],
+            frequency_window: vec![0.0; config.percussive_bins],
+            masks: vec![[0.0; STEMS]; bins],
+            stem_spectrum: vec![Complex::default(); bins],
+            ready: vec![0.0; STEMS * CHANNELS * hop],
+            fill: 0,
+            config,
+        }
+    }
+
+    /// The configuration this engine runs.
+    pub fn config(&self) -> &HpssConfig {
+        &self.config
+    }
+
+    fn ready_range(&self, stem: usize, channel: usize) -> std::ops::Range<usize> {
+        let start = (stem * CHANNELS + channel) * self.config.hop;
+        start..start + self.config.hop
+    }
+
+    /// Analyses the hop just completed and synthesises the frame `lookahead_frames` before it.
+    fn process_frame(&mut self) {
+        let bins = self.config.bins();
+        let history = self.config.harmonic_frames;
+        let spectra_frames = self.config.lookahead_frames + 1;
+
+        // Analyse the newest frame, replacing the oldest in both rings.
+        self.newest = (self.newest + 1) % history;
+        self.newest_spectrum = (self.newest_spectrum + 1) % spectra_frames;
+        let slot = self.newest_spectrum;
+        let newest_spectra = &mut self.spectra[slot * CHANNELS * bins..(slot + 1) * CHANNELS * bins];
+        let (left, right) = newest_spectra.split_at_mut(bins);
+        self.analyzers[0].analyze(left);
+        self.analyzers[1].analyze(right);
+        let magnitudes = &mut self.magnitudes[self.newest * bins..(self.newest + 1) * bins];
+        for (bin, m) in magnitudes.iter_mut().enumerate() {
+            let new = ((left[bin].norm_sqr() + right[bin].norm_sqr()) * 0.5).sqrt();
+            let window = &mut self.time_windows[bin * history..(bin + 1) * history];
+            replace_sorted(window, *m, new);
+            *m = new;
+            self.harmonic[bin] = window[history / 2];
+        }
+
+        // The frame to output now is `lookahead_frames` older than the newest.
+        let target = (self.newest + history - self.config.lookahead_frames) % history;
+        let target_slot = (slot + 1) % spectra_frames;
+        median_filter_reflect(
+            &self.magnitudes[target * bins..(target + 1) * bins],
+            &mut self.frequency_window,
+            &mut self.percussive,
+        );
+        let c = &self.config;
+        let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
+        let frame = &self.spectra[target_slot * CHANNELS * bins..(target_slot + 1) * CHANNELS * bins];
+        let (left, right) = frame.split_at(bins);
+        for (bin, masks) in self.masks.iter_mut().enumerate() {
+            let (h, p) = (self.harmonic[bin], self.percussive[bin]);
+            let percussive = softmask(p, h * c.margin_percussive, c.power, split_zeros);
+            *masks = self.mapper.masks(bin, percussive, centre_measure(left[bin], right[bin]));
+        }
+
+        for stem in 0..STEMS {
+            for (channel, spectrum) in [left, right].into_iter().enumerate() {
+                for ((out, x), m) in self.stem_spectrum.iter_mut().zip(spectrum).zip(&self.masks) {
+                    *out = x * m[stem];
+                }
+                let range = self.ready_range(stem, channel);
+                self.synthesizers[stem * CHANNELS + channel].synthesize(&mut self.stem_spectrum, &mut self.ready[range]);
+            }
+        }
+    }
+}
+
+/// Replaces NaN and infinite input by silence so that one bad sample cannot poison the medians.
+fn sanitize(x: f32) -> f32 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+impl Separator for HpssSeparator {
+    fn sources(&self) -> &[Stem] {
+        &Stem::ALL
+    }
+
+    fn latency_samples(&self) -> usize {
+        self.config.latency_samples()
+    }
+
+    fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {
+        assert_eq!(left.len(), right.len(), "channels must have equal lengths");
+        assert_eq!(stems.len(), STEMS, "one output per source");
+        let hop = self.config.hop;
+        let mut pos = 0;
+        while pos < left.len() {
+            // Behaves as if fed sample by sample: each input sample yields one output sample, and
+            // the sample completing a hop is output from the frame it completes.
+            let take = (hop - self.fill).min(left.len() - pos);
+            for (analyzer, input) in self.analyzers.iter_mut().zip([left, right]) {
+                let slots = &mut analyzer.input()[self.fill..self.fill + take];
+                for (s, &x) in slots.iter_mut().zip(&input[pos..pos + take]) {
+                    *s = sanitize(x);
+                }
+            }
+            let completes = self.fill + take == hop;
+            let from_old = if completes { take - 1 } else { take };
+            for (stem, outputs) in stems.iter_mut().enumerate() {
+                for (channel, out) in outputs.iter_mut().enumerate() {
+                    let ready = &self.ready[self.ready_range(stem, channel)];
+                    out[pos..pos + from_old].copy_from_slice(&ready[self.fill + 1..self.fill + 1 + from_old]);
+                }
+            }
+            if completes {
+                self.process_frame();
+                for (stem, outputs) in stems.iter_mut().enumerate() {
+                    for (channel, out) in outputs.iter_mut().enumerate() {
+                        out[pos + take - 1] = self.ready[self.ready_range(stem, channel).start];
+                    }
+                }
+                self.fill = 0;
+            } else {
+                self.fill += take;
+            }
+            pos += take;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.analyzers.iter_mut().for_each(Analyzer::reset);
+        self.synthesizers.iter_mut().for_each(Synthesizer::reset);
+        self.spectra.fill(Complex::default());
+        self.magnitudes.fill(0.0);
+        self.time_windows.fill(0.0);
+        self.ready.fill(0.0);
+        self.fill = 0;
+    }
+}

@@ -1,0 +1,28 @@
+//! The interface every separation engine implements (HPSS now, ONNX models later).
+
+use crate::Stem;
+
+/// Output buffers of one stem: left and right channel, each as long as the input block.
+pub type StereoOut<'a> = [&'a mut [f32]; 2];
+
+/// A streaming stem separator.
+///
+/// The separator is a fixed delay line as far as timing goes: the sample that it writes at stream
+/// position `t` of every stem belongs to input position `t - latency_samples()`, whatever block sizes
+/// the caller uses. The stems sum to the delayed input wherever the engine is mask-based.
+pub trait Separator: Send {
+    /// The sources this engine produces, in the order `process` writes them.
+    fn sources(&self) -> &[Stem];
+
+    /// Exact delay, in samples, between the input and every output stem.
+    fn latency_samples(&self) -> usize;
+
+    /// Separates one stereo block.
+    ///
+    /// `stems` holds one [`StereoOut`] per entry of [`Separator::sources`], each channel exactly as
+    /// long as `left` and `right`. Implementations must not allocate, lock or block here.
+    fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]);
+
+    /// Forgets all past input, as after a seek: the next block is treated as the start of a stream.
+    fn reset(&mut self);
+}

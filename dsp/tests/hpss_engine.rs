@@ -1,0 +1,110 @@
+//! Behaviour of the streaming HPSS engine: block independence, exact latency, reconstruction.
+
+mod common;
+
+use common::{Lcg, music, relative_error, separate};
+use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset, offline};
+use demixer_dsp::{Separator, Stem};
+
+fn engine(preset: Preset, sample_rate: f32) -> HpssSeparator {
+    HpssSeparator::new(HpssConfig::preset(preset, sample_rate).unwrap())
+}
+
+#[test]
+fn output_does_not_depend_on_block_size() {
+    let input = music(44_100.0, 1.5);
+    let reference = separate(&mut engine(Preset::Normal, 44_100.0), &input, 4096);
+    for block in [1, 7, 64, 441] {
+        let stems = separate(&mut engine(Preset::Normal, 44_100.0), &input, block);
+        assert!(stems == reference, "block size {block} changed the output");
+    }
+}
+
+#[test]
+fn stems_sum_to_the_delayed_input() {
+    for preset in Preset::ALL {
+        for sample_rate in [44_100.0, 48_000.0, 96_000.0] {
+            let input = music(sample_rate, 2.0);
+            let mut e = engine(preset, sample_rate);
+            let latency = e.latency_samples();
+            let stems = separate(&mut e, &input, 512);
+            let mut worst = 0.0f32;
+            for ch in 0..2 {
+                for t in latency..input[ch].len() {
+                    let sum: f32 = stems.iter().map(|s| s[ch][t]).sum();
+                    worst = worst.max((sum - input[ch][t - latency]).abs());
+                }
+            }
+            assert!(worst <= 1e-4, "{preset:?} at {sample_rate} Hz: max error {worst}");
+            // The stems really split the signal: no stem carries (nearly) everything.
+            for (stem, s) in e.sources().iter().zip(&stems) {
+                let energy: f32 = s[0].iter().map(|x| x * x).sum();
+                let total: f32 = input[0].iter().map(|x| x * x).sum();
+                assert!(energy < 0.9 * total, "{stem} takes {:.0}% of the energy", 100.0 * energy / total);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_impulse_peaks_at_exactly_the_latency_in_every_stem() {
+    for preset in Preset::ALL {
+        let mut e = engine(preset, 48_000.0);
+        let latency = e.latency_samples();
+        let t0 = 3_000;
+        let mut impulse = vec![0.0; t0 + latency + 10_000];
+        impulse[t0] = 1.0;
+        let stems = separate(&mut e, &[impulse.clone(), impulse], 256);
+        let peak = |x: &[f32]| x.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap().0;
+        for (stem, s) in e.sources().iter().zip(&stems) {
+            if s[0].iter().any(|&x| x != 0.0) {
+                assert_eq!(peak(&s[0]), t0 + latency, "{preset:?}: {stem} peaks elsewhere");
+            }
+        }
+        let sum: Vec<f32> = (0..stems[0][0].len()).map(|t| stems.iter().map(|s| s[0][t]).sum()).collect();
+        assert_eq!(peak(&sum), t0 + latency, "{preset:?}: the sum peaks elsewhere");
+    }
+}
+
+#[test]
+fn reset_forgets_the_past() {
+    let input = music(44_100.0, 1.0);
+    let mut e = engine(Preset::Normal, 44_100.0);
+    let fresh = separate(&mut e, &input, 300);
+    e.reset();
+    assert!(separate(&mut e, &input, 300) == fresh);
+}
+
+#[test]
+fn bad_input_gives_finite_output() {
+    let mut e = engine(Preset::Low, 44_100.0);
+    let mut noise = Lcg(5);
+    let mut input: [Vec<f32>; 2] = [(0..20_000).map(|_| noise.next()).collect(), vec![1e-40; 20_000]];
+    input[0][100] = f32::NAN;
+    input[0][5000] = f32::INFINITY;
+    input[1][7000] = f32::NEG_INFINITY;
+    for s in separate(&mut e, &input, 128) {
+        for ch in s {
+            assert!(ch.iter().all(|x| x.is_finite() && (*x == 0.0 || x.is_normal())));
+        }
+    }
+}
+
+#[test]
+fn centred_engine_matches_offline_hpss_away_from_the_edges() {
+    // With the time median centred, the drums stem is the percussive part of offline HPSS.
+    let sample_rate = 44_100.0;
+    let mut config = HpssConfig::preset(Preset::Normal, sample_rate).unwrap();
+    config.lookahead_frames = config.harmonic_frames / 2;
+    let [mono, _] = music(sample_rate, 2.0);
+    let mut e = HpssSeparator::new(config);
+    let latency = e.latency_samples();
+    let stems = separate(&mut e, &[mono.clone(), mono.clone()], 1000);
+    let drums = &stems[Stem::ALL.iter().position(|&s| s == Stem::Drums).unwrap()][0];
+    let reference = offline::hpss(&mono, &config).percussive;
+    let margin = config.harmonic_frames * config.hop + config.fft_size;
+    let streamed = &drums[latency + margin..];
+    let expected = &reference[margin..mono.len() - latency];
+    let err = relative_error(&streamed[..expected.len()], expected);
+    assert!(err < 1e-4, "relative error {err}");
+}
