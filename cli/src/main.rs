@@ -1,1 +1,135 @@
-fn main(){}
+//! `demixer`: separates songs into drums, bass, other and vocals stems.
+
+mod audio;
+mod song;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use demixer_dsp::Stem;
+use demixer_dsp::hpss::Preset;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use audio::{AUDIO_EXTENSIONS, SampleFormat};
+use song::Job;
+
+#[derive(Parser)]
+#[command(name = "demixer", version, about = "Split songs into drums, bass, other and vocals stems")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Separate audio files (WAV, FLAC, MP3, OGG) into `<out>/<song>/<stem>.wav`.
+    Separate {
+        /// Audio files or folders (searched recursively).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(short, long, default_value = "stems")]
+        out: PathBuf,
+        /// Stems to write, comma-separated (drums,bass,other,vocals).
+        #[arg(long, value_delimiter = ',', value_parser = parse_stem, default_value = "drums,bass,other,vocals")]
+        stems: Vec<Stem>,
+        /// HPSS preset: low (< 30 ms), normal (< 100 ms) or high (~250 ms) latency.
+        #[arg(long, value_parser = parse_preset, default_value = "normal")]
+        preset: Preset,
+        /// Sample format of the stem files.
+        #[arg(long, value_enum, default_value_t = SampleFormat::F32)]
+        format: SampleFormat,
+        /// Files separated at once (default: one per core).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
+}
+
+fn parse_stem(name: &str) -> Result<Stem, String> {
+    Stem::from_name(name).ok_or_else(|| format!("unknown stem '{name}' (drums, bass, other, vocals)"))
+}
+
+fn parse_preset(name: &str) -> Result<Preset, String> {
+    Preset::from_name(name).ok_or_else(|| format!("unknown preset '{name}' (low, normal, high)"))
+}
+
+/// Expands folders into the audio files they contain, sorted; files are kept as given.
+fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
+        let mut paths: Vec<PathBuf> = entries.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+        paths.sort();
+        for path in paths {
+            let is_audio = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+            if path.is_dir() {
+                walk(&path, found)?;
+            } else if is_audio {
+                found.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut found)?;
+        } else {
+            found.push(input.clone());
+        }
+    }
+    if found.is_empty() {
+        bail!("no audio files found in the given folders");
+    }
+    Ok(found)
+}
+
+fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usize> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build()?;
+    let bars = MultiProgress::new();
+    let overall = bars.add(ProgressBar::new(files.len() as u64));
+    overall.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} songs  {elapsed}").unwrap());
+    let failures = Mutex::new(0);
+    pool.install(|| {
+        files.par_iter().for_each(|file| {
+            let bar = bars.insert_before(&overall, ProgressBar::new(1000));
+            bar.set_style(ProgressStyle::with_template("{bar:30} {percent:>3}% {msg}").unwrap());
+            bar.set_message(file.display().to_string());
+            let result = job.run(file, &mut |fraction| bar.set_position((fraction * 1000.0) as u64));
+            bar.finish_and_clear();
+            match result {
+                Ok(dir) => bars.println(format!("{} -> {}", file.display(), dir.display())).unwrap(),
+                Err(e) => {
+                    bars.suspend(|| eprintln!("error: {}: {e:#}", file.display()));
+                    *failures.lock().unwrap() += 1;
+                }
+            }
+            overall.inc(1);
+        })
+    });
+    overall.finish_and_clear();
+    Ok(failures.into_inner().unwrap())
+}
+
+fn main() -> ExitCode {
+    let Command::Separate { inputs, out, stems, preset, format, jobs } = Cli::parse().command;
+    let job = Job { out_dir: out, stems, preset, format };
+    let outcome = collect_inputs(&inputs).and_then(|files| Ok((files.len(), separate_all(&files, &job, jobs)?)));
+    match outcome {
+        Ok((_, 0)) => ExitCode::SUCCESS,
+        Ok((total, failed)) => {
+            eprintln!("{failed} of {total} files failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod hpss;
 pub mod median;
+pub mod render;
 pub mod separator;
 pub mod stem;
 pub mod stft;

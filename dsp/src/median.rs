@@ -7,20 +7,19 @@
 ///
 /// `old` must be present (bit-exact) in `sorted`.
 pub fn replace_sorted(sorted: &mut [f32], old: f32, new: f32) {
-    let mut i = sorted.partition_point(|&v| v < old);
-    debug_assert!(i < sorted.len() && sorted[i] == old, "value to replace is not in the window");
+    // Branch-free counts (they vectorise) beat a binary search on windows this short.
+    let below = |x: f32| sorted.iter().map(|&v| usize::from(v < x)).sum::<usize>();
+    let from = below(old);
+    debug_assert!(from < sorted.len() && sorted[from] == old, "value to replace is not in the window");
     if new > old {
-        while i + 1 < sorted.len() && sorted[i + 1] < new {
-            sorted[i] = sorted[i + 1];
-            i += 1;
-        }
+        let to = below(new) - 1;
+        sorted.copy_within(from + 1..=to, from);
+        sorted[to] = new;
     } else {
-        while i > 0 && sorted[i - 1] > new {
-            sorted[i] = sorted[i - 1];
-            i -= 1;
-        }
+        let to = below(new);
+        sorted.copy_within(to..from, to + 1);
+        sorted[to] = new;
     }
-    sorted[i] = new;
 }
 
 /// Index into a signal of length `len` extended by half-sample symmetric reflection

@@ -19,6 +19,11 @@ impl Stem {
     /// The four stems in port order.
     pub const ALL: [Stem; 4] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals];
 
+    /// Position in [`Stem::ALL`], which is also the plugin's port order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Lower-case name, as used for file names and command-line options.
     pub fn name(self) -> &'static str {
         match self {

@@ -57,7 +57,9 @@ fn an_impulse_peaks_at_exactly_the_latency_in_every_stem() {
         let stems = separate(&mut e, &[impulse.clone(), impulse], 256);
         let peak = |x: &[f32]| x.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap().0;
         for (stem, s) in e.sources().iter().zip(&stems) {
-            if s[0].iter().any(|&x| x != 0.0) {
+            // A stem that got (next to) nothing of the impulse holds rounding noise only.
+            let carries_signal = s[0].iter().any(|x| x.abs() > 1e-4);
+            if carries_signal {
                 assert_eq!(peak(&s[0]), t0 + latency, "{preset:?}: {stem} peaks elsewhere");
             }
         }

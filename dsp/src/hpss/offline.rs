@@ -2,7 +2,7 @@
 //! streaming engine is checked against.
 
 use super::config::HpssConfig;
-use super::masks::softmask;
+use super::masks::{Power, softmask};
 use crate::median::median_filter_reflect;
 use crate::stft::{istft_centered, stft_centered};
 
@@ -50,7 +50,7 @@ pub fn hpss(signal: &[f32], config: &HpssConfig) -> HarmonicPercussive {
                 frame
                     .iter()
                     .zip(o.iter().zip(r))
-                    .map(|(x, (&o, &r))| x * softmask(o, r * margin, config.power, split_zeros))
+                    .map(|(x, (&o, &r))| x * softmask(o, r * margin, Power(config.power), split_zeros))
                     .collect()
             })
             .collect();

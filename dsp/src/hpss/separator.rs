@@ -5,7 +5,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::config::HpssConfig;
-use super::masks::{StemMapper, centre_measure, softmask};
+use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure, softmask};
 use crate::median::{median_filter_reflect, replace_sorted};
 use crate::separator::{Separator, StereoOut};
 use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
@@ -13,6 +13,33 @@ use crate::Stem;
 
 const CHANNELS: usize = 2;
 const STEMS: usize = Stem::ALL.len();
+/// Stems synthesised from their masks. `Other` is the delayed input minus these: the same signal
+/// (its mask is one minus theirs), for three inverse transforms per channel instead of four.
+const SYNTHESISED: [Stem; 3] = [Stem::Drums, Stem::Bass, Stem::Vocals];
+
+/// A fixed delay of one channel.
+struct DelayLine {
+    buffer: Vec<f32>,
+    position: usize,
+}
+
+impl DelayLine {
+    fn new(delay: usize) -> Self {
+        Self { buffer: vec![0.0; delay], position: 0 }
+    }
+
+    /// Pushes `x` and returns the sample pushed `delay` calls ago.
+    fn push(&mut self, x: f32) -> f32 {
+        let out = std::mem::replace(&mut self.buffer[self.position], x);
+        self.position = (self.position + 1) % self.buffer.len();
+        out
+    }
+
+    fn reset(&mut self) {
+        self.buffer.fill(0.0);
+        self.position = 0;
+    }
+}
 
 /// Real-time HPSS separator: drums from the percussive part, bass, vocals and other from the
 /// harmonic and residual parts (see [`StemMapper`]).
@@ -40,7 +67,9 @@ pub struct HpssSeparator {
     frequency_window: Vec<f32>,
     masks: Vec<[f32; STEMS]>,
     stem_spectrum: Vec<Complex<f32>>,
-    /// The hop of finished output per stem and channel: `[stem][channel][sample]`.
+    /// The input delayed by the latency, per channel, from which `Other` is derived.
+    delayed_input: [DelayLine; CHANNELS],
+    /// The hop of finished output per synthesised stem and channel: `[stem][channel][sample]`.
     ready: Vec<f32>,
     /// Samples of the current hop received so far.
     fill: usize,
@@ -57,7 +86,10 @@ impl HpssSeparator {
         Self {
             mapper: StemMapper::new(bins, n, config.sample_rate),
             analyzers: [analyzer(), analyzer()],
-            synthesizers: (0..STEMS * CHANNELS).map(|_| Synthesizer::new(fft.clone(), window.clone(), hop)).collect(),
+            synthesizers: (0..SYNTHESISED.len() * CHANNELS)
+                .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
+                .collect(),
+            delayed_input: [DelayLine::new(config.latency_samples()), DelayLine::new(config.latency_samples())],
             spectra: vec![Complex::default(); (config.lookahead_frames + 1) * CHANNELS * bins],
             magnitudes: vec![0.0; config.harmonic_frames * bins],
             time_windows: vec![0.0; bins * config.harmonic_frames],
@@ -68,7 +100,7 @@ impl HpssSeparator {
             frequency_window: vec![0.0; config.percussive_bins],
             masks: vec![[0.0; STEMS]; bins],
             stem_spectrum: vec![Complex::default(); bins],
-            ready: vec![0.0; STEMS * CHANNELS * hop],
+            ready: vec![0.0; SYNTHESISED.len() * CHANNELS * hop],
             fill: 0,
             config,
         }
@@ -79,9 +111,24 @@ impl HpssSeparator {
         &self.config
     }
 
-    fn ready_range(&self, stem: usize, channel: usize) -> std::ops::Range<usize> {
-        let start = (stem * CHANNELS + channel) * self.config.hop;
+    /// Where the ready hop of `SYNTHESISED[k]` on `channel` lies in `ready`.
+    fn ready_range(&self, k: usize, channel: usize) -> std::ops::Range<usize> {
+        let start = (k * CHANNELS + channel) * self.config.hop;
         start..start + self.config.hop
+    }
+
+    /// Fills `masks` for the frame in spectrum slot `slot` from `harmonic` and `percussive`.
+    fn compute_masks(&mut self, slot: usize, power: impl MaskPower) {
+        let bins = self.config.bins();
+        let c = &self.config;
+        let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
+        let frame = &self.spectra[slot * CHANNELS * bins..(slot + 1) * CHANNELS * bins];
+        let (left, right) = frame.split_at(bins);
+        for (bin, masks) in self.masks.iter_mut().enumerate() {
+            let (h, p) = (self.harmonic[bin], self.percussive[bin]);
+            let percussive = softmask(p, h * c.margin_percussive, power, split_zeros);
+            *masks = self.mapper.masks(bin, percussive, centre_measure(left[bin], right[bin]));
+        }
     }
 
     /// Analyses the hop just completed and synthesises the frame `lookahead_frames` before it.
@@ -115,23 +162,20 @@ impl HpssSeparator {
             &mut self.frequency_window,
             &mut self.percussive,
         );
-        let c = &self.config;
-        let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
+        if self.config.power == 2.0 {
+            self.compute_masks(target_slot, Squared);
+        } else {
+            self.compute_masks(target_slot, Power(self.config.power));
+        }
         let frame = &self.spectra[target_slot * CHANNELS * bins..(target_slot + 1) * CHANNELS * bins];
         let (left, right) = frame.split_at(bins);
-        for (bin, masks) in self.masks.iter_mut().enumerate() {
-            let (h, p) = (self.harmonic[bin], self.percussive[bin]);
-            let percussive = softmask(p, h * c.margin_percussive, c.power, split_zeros);
-            *masks = self.mapper.masks(bin, percussive, centre_measure(left[bin], right[bin]));
-        }
-
-        for stem in 0..STEMS {
+        for (k, stem) in SYNTHESISED.into_iter().enumerate() {
             for (channel, spectrum) in [left, right].into_iter().enumerate() {
                 for ((out, x), m) in self.stem_spectrum.iter_mut().zip(spectrum).zip(&self.masks) {
-                    *out = x * m[stem];
+                    *out = x * m[stem.index()];
                 }
-                let range = self.ready_range(stem, channel);
-                self.synthesizers[stem * CHANNELS + channel].synthesize(&mut self.stem_spectrum, &mut self.ready[range]);
+                let range = self.ready_range(k, channel);
+                self.synthesizers[k * CHANNELS + channel].synthesize(&mut self.stem_spectrum, &mut self.ready[range]);
             }
         }
     }
@@ -168,17 +212,17 @@ impl Separator for HpssSeparator {
             }
             let completes = self.fill + take == hop;
             let from_old = if completes { take - 1 } else { take };
-            for (stem, outputs) in stems.iter_mut().enumerate() {
-                for (channel, out) in outputs.iter_mut().enumerate() {
-                    let ready = &self.ready[self.ready_range(stem, channel)];
+            for (k, stem) in SYNTHESISED.into_iter().enumerate() {
+                for (channel, out) in stems[stem.index()].iter_mut().enumerate() {
+                    let ready = &self.ready[self.ready_range(k, channel)];
                     out[pos..pos + from_old].copy_from_slice(&ready[self.fill + 1..self.fill + 1 + from_old]);
                 }
             }
             if completes {
                 self.process_frame();
-                for (stem, outputs) in stems.iter_mut().enumerate() {
-                    for (channel, out) in outputs.iter_mut().enumerate() {
-                        out[pos + take - 1] = self.ready[self.ready_range(stem, channel).start];
+                for (k, stem) in SYNTHESISED.into_iter().enumerate() {
+                    for (channel, out) in stems[stem.index()].iter_mut().enumerate() {
+                        out[pos + take - 1] = self.ready[self.ready_range(k, channel).start];
                     }
                 }
                 self.fill = 0;
@@ -187,11 +231,20 @@ impl Separator for HpssSeparator {
             }
             pos += take;
         }
+        for (channel, input) in [left, right].into_iter().enumerate() {
+            for (t, &x) in input.iter().enumerate() {
+                let delayed = self.delayed_input[channel].push(sanitize(x));
+                let separated: f32 = SYNTHESISED.iter().map(|s| stems[s.index()][channel][t]).sum();
+                let other = delayed - separated;
+                stems[Stem::Other.index()][channel][t] = if other.abs() < f32::MIN_POSITIVE { 0.0 } else { other };
+            }
+        }
     }
 
     fn reset(&mut self) {
         self.analyzers.iter_mut().for_each(Analyzer::reset);
         self.synthesizers.iter_mut().for_each(Synthesizer::reset);
+        self.delayed_input.iter_mut().for_each(DelayLine::reset);
         self.spectra.fill(Complex::default());
         self.magnitudes.fill(0.0);
         self.time_windows.fill(0.0);
