@@ -89,7 +89,7 @@ pub fn write_wav(path: &Path, sample_rate: u32, channels: &[&[f32]], format: Sam
     };
     let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate, bits_per_sample: bits, sample_format };
     let mut writer = hound::WavWriter::create(path, spec).with_context(|| format!("cannot write {}", path.display()))?;
-    let scale = ((1i32 << (bits - 1)) - 1) as f32;
+    let scale = ((1i64 << (bits - 1)) - 1) as f32;
     for t in 0..channels.first().map_or(0, |c| c.len()) {
         for channel in channels {
             match format {

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use demixer_dsp::Stem;
-use demixer_dsp::hpss::Preset;
+use demixer_dsp::hpss::{HpssConfig, Preset};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
@@ -46,6 +46,12 @@ enum Command {
         /// Files separated at once (default: one per core).
         #[arg(short, long)]
         jobs: Option<usize>,
+    },
+    /// Show what each HPSS preset becomes at a sample rate: STFT, kernels and latency.
+    Presets {
+        /// Sample rate in Hz.
+        #[arg(long, default_value_t = 44_100.0)]
+        sample_rate: f32,
     },
 }
 
@@ -90,6 +96,28 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// Output folder names: the file name without extension, or with it where two inputs would
+/// otherwise share a folder, plus a counter where even that is not unique.
+fn song_names(files: &[PathBuf]) -> Vec<String> {
+    let stem = |f: &PathBuf| f.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let mut taken = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|file| {
+            let shared = files.iter().filter(|other| stem(other) == stem(file)).count() > 1;
+            let base = if shared { file.file_name().unwrap_or_default().to_string_lossy().into_owned() } else { stem(file) };
+            let mut name = base.clone();
+            for n in 2.. {
+                if taken.insert(name.clone()) {
+                    break;
+                }
+                name = format!("{base}-{n}");
+            }
+            name
+        })
+        .collect()
+}
+
 fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usize> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build()?;
     let bars = MultiProgress::new();
@@ -97,11 +125,11 @@ fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usi
     overall.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} songs  {elapsed}").unwrap());
     let failures = Mutex::new(0);
     pool.install(|| {
-        files.par_iter().for_each(|file| {
+        files.par_iter().zip(song_names(files)).for_each(|(file, song)| {
             let bar = bars.insert_before(&overall, ProgressBar::new(1000));
             bar.set_style(ProgressStyle::with_template("{bar:30} {percent:>3}% {msg}").unwrap());
             bar.set_message(file.display().to_string());
-            let result = job.run(file, &mut |fraction| bar.set_position((fraction * 1000.0) as u64));
+            let result = job.run(file, &song, &mut |fraction| bar.set_position((fraction * 1000.0) as u64));
             bar.finish_and_clear();
             match result {
                 Ok(dir) => bars.println(format!("{} -> {}", file.display(), dir.display())).unwrap(),
@@ -117,8 +145,51 @@ fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usi
     Ok(failures.into_inner().unwrap())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn songs_with_the_same_name_get_their_own_folders() {
+        let files: Vec<PathBuf> = ["a/song.mp3", "a/song.wav", "b/song.wav", "c/other.flac"].map(PathBuf::from).into();
+        assert_eq!(song_names(&files), ["song.mp3", "song.wav", "song.wav-2", "other"]);
+    }
+}
+
+fn print_presets(sample_rate: f32) -> Result<()> {
+    for preset in Preset::ALL {
+        let c = HpssConfig::preset(preset, sample_rate)?;
+        println!(
+            "{:<7} fft={} hop={} harmonic={} percussive={} lookahead={} margin={}/{} power={} latency={} samples ({:.1} ms)",
+            preset.name(),
+            c.fft_size,
+            c.hop,
+            c.harmonic_frames,
+            c.percussive_bins,
+            c.lookahead_frames,
+            c.margin_harmonic,
+            c.margin_percussive,
+            c.power,
+            c.latency_samples(),
+            c.latency_samples() as f32 * 1000.0 / sample_rate
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let Command::Separate { inputs, out, stems, preset, format, jobs } = Cli::parse().command;
+    let (inputs, out, stems, preset, format, jobs) = match Cli::parse().command {
+        Command::Separate { inputs, out, stems, preset, format, jobs } => (inputs, out, stems, preset, format, jobs),
+        Command::Presets { sample_rate } => {
+            return match print_presets(sample_rate) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     let job = Job { out_dir: out, stems, preset, format };
     let outcome = collect_inputs(&inputs).and_then(|files| Ok((files.len(), separate_all(&files, &job, jobs)?)));
     match outcome {

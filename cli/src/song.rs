@@ -24,7 +24,7 @@ pub struct Job {
 impl Job {
     /// Separates `input` into `<out_dir>/<song>/<stem>.wav` and returns that folder.
     /// `progress` receives the fraction done, from 0 to 1.
-    pub fn run(&self, input: &Path, progress: &mut dyn FnMut(f32)) -> Result<PathBuf> {
+    pub fn run(&self, input: &Path, song: &str, progress: &mut dyn FnMut(f32)) -> Result<PathBuf> {
         let audio = audio::read(input)?;
         let config = HpssConfig::preset(self.preset, audio.sample_rate as f32)?;
         let mut engine = HpssSeparator::new(config);
@@ -36,7 +36,6 @@ impl Job {
         let len = left.len().max(1) as f32;
         let stems = separate_aligned(&mut engine, left, right, &mut |done| progress(done as f32 / len));
 
-        let song = input.file_stem().context("input has no file name")?;
         let dir = self.out_dir.join(song);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for stem in &self.stems {

@@ -8,7 +8,7 @@
 /// `old` must be present (bit-exact) in `sorted`.
 pub fn replace_sorted(sorted: &mut [f32], old: f32, new: f32) {
     // Branch-free counts (they vectorise) beat a binary search on windows this short.
-    let below = |x: f32| sorted.iter().map(|&v| usize::from(v < x)).sum::<usize>();
+    let below = |x: f32| sorted.iter().map(|&v| u32::from(v < x)).sum::<u32>() as usize;
     let from = below(old);
     debug_assert!(from < sorted.len() && sorted[from] == old, "value to replace is not in the window");
     if new > old {

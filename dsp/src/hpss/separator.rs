@@ -28,11 +28,19 @@ impl DelayLine {
         Self { buffer: vec![0.0; delay], position: 0 }
     }
 
-    /// Pushes `x` and returns the sample pushed `delay` calls ago.
-    fn push(&mut self, x: f32) -> f32 {
-        let out = std::mem::replace(&mut self.buffer[self.position], x);
-        self.position = (self.position + 1) % self.buffer.len();
-        out
+    /// Writes `input` delayed into `out` (same length), sanitising what goes in.
+    fn process(&mut self, input: &[f32], out: &mut [f32]) {
+        let mut done = 0;
+        while done < input.len() {
+            let n = (self.buffer.len() - self.position).min(input.len() - done);
+            let slots = &mut self.buffer[self.position..self.position + n];
+            out[done..done + n].copy_from_slice(slots);
+            for (slot, &x) in slots.iter_mut().zip(&input[done..done + n]) {
+                *slot = sanitize(x);
+            }
+            self.position = (self.position + n) % self.buffer.len();
+            done += n;
+        }
     }
 
     fn reset(&mut self) {
@@ -231,12 +239,14 @@ impl Separator for HpssSeparator {
             }
             pos += take;
         }
+        // Other = delayed input − the synthesised stems.
+        let [drums, bass, other, vocals] = stems else { unreachable!("checked above") };
         for (channel, input) in [left, right].into_iter().enumerate() {
-            for (t, &x) in input.iter().enumerate() {
-                let delayed = self.delayed_input[channel].push(sanitize(x));
-                let separated: f32 = SYNTHESISED.iter().map(|s| stems[s.index()][channel][t]).sum();
-                let other = delayed - separated;
-                stems[Stem::Other.index()][channel][t] = if other.abs() < f32::MIN_POSITIVE { 0.0 } else { other };
+            let out = &mut *other[channel];
+            self.delayed_input[channel].process(input, out);
+            for ((o, d), (b, v)) in out.iter_mut().zip(&*drums[channel]).zip(bass[channel].iter().zip(&*vocals[channel])) {
+                let x = *o - d - b - v;
+                *o = if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x };
             }
         }
     }

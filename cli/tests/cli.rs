@@ -1,0 +1,179 @@
+//! End-to-end tests of `demixer separate` on real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const STEMS: [&str; 4] = ["drums", "bass", "other", "vocals"];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn example_song() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/song.flac")
+}
+
+fn demixer(args: &[&str], inputs: &[&Path], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_demixer"))
+        .arg("separate")
+        .args(inputs)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("demixer runs")
+}
+
+/// Reads a WAV file as `(sample_rate, channels)`.
+fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    let n = spec.channels as usize;
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
+        hound::SampleFormat::Int => {
+            let scale = (1i64 << (spec.bits_per_sample - 1)) as f32;
+            reader.samples::<i32>().map(|s| s.unwrap() as f32 / scale).collect()
+        }
+    };
+    (spec.sample_rate, (0..n).map(|c| samples.iter().skip(c).step_by(n).copied().collect()).collect())
+}
+
+fn sum_of_stems(dir: &Path) -> Vec<Vec<f32>> {
+    let mut sum: Option<Vec<Vec<f32>>> = None;
+    for stem in STEMS {
+        let (_, channels) = read_wav(&dir.join(format!("{stem}.wav")));
+        match &mut sum {
+            None => sum = Some(channels),
+            Some(s) => s.iter_mut().zip(&channels).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y)),
+        }
+    }
+    sum.unwrap()
+}
+
+fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "channel counts differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "lengths differ");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
+        })
+        .fold(0.0, f32::max)
+}
+
+/// Writes a music-like float WAV (a chord, a bass line and clicks) and returns its channels.
+fn write_song(path: &Path, sample_rate: u32, channels: usize, seconds: f32) -> Vec<Vec<f32>> {
+    let len = (sample_rate as f32 * seconds) as usize;
+    let signal: Vec<Vec<f32>> = (0..channels)
+        .map(|c| {
+            (0..len)
+                .map(|i| {
+                    let t = i as f32 / sample_rate as f32;
+                    let tau = std::f32::consts::TAU;
+                    let chord = (tau * 261.6 * t).sin() + (tau * 329.6 * t).sin();
+                    let bass = (tau * 55.0 * t).sin();
+                    let click = if i % (sample_rate as usize / 4) < 20 { 0.5 } else { 0.0 };
+                    0.2 * chord * (1.0 - 0.5 * c as f32) + 0.3 * bass + click
+                })
+                .collect()
+        })
+        .collect();
+    let spec = hound::WavSpec {
+        channels: channels as u16,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for t in 0..len {
+        for channel in &signal {
+            writer.write_sample(channel[t]).unwrap();
+        }
+    }
+    writer.finalize().unwrap();
+    signal
+}
+
+#[test]
+fn stems_are_aligned_float_files_that_sum_to_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rate, channels) in [(44_100, 2), (48_000, 1), (96_000, 2)] {
+        let input = dir.path().join(format!("song{rate}.wav"));
+        let signal = write_song(&input, rate, channels, 1.5);
+        let result = demixer(&[], &[&input], &dir.path().join("out"));
+        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+        let song_dir = dir.path().join(format!("out/song{rate}"));
+        for stem in STEMS {
+            let path = song_dir.join(format!("{stem}.wav"));
+            let spec = hound::WavReader::open(&path).unwrap().spec();
+            assert_eq!((spec.sample_rate, spec.channels as usize), (rate, channels));
+            assert_eq!((spec.sample_format, spec.bits_per_sample), (hound::SampleFormat::Float, 32));
+        }
+        let error = max_difference(&sum_of_stems(&song_dir), &signal);
+        assert!(error < 1e-4, "{rate} Hz: stems differ from the aligned input by {error}");
+    }
+}
+
+#[test]
+fn separates_the_example_song() {
+    let out = tempfile::tempdir().unwrap();
+    let result = demixer(&["--preset", "low"], &[&example_song()], out.path());
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    for stem in STEMS {
+        let (rate, channels) = read_wav(&out.path().join(format!("song/{stem}.wav")));
+        assert_eq!((rate, channels.len(), channels[0].len()), (44_100, 2, 6 * 44_100));
+        assert!(channels[0].iter().any(|&x| x.abs() > 1e-3), "{stem} is silent");
+    }
+}
+
+#[test]
+fn reads_mp3_ogg_and_mono_wav_from_a_folder_and_writes_chosen_stems_in_separate_folders() {
+    let inputs = tempfile::tempdir().unwrap();
+    for name in ["tone.ogg", "tone.mp3", "mono.wav"] {
+        std::fs::copy(fixture(name), inputs.path().join(name)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let result = demixer(&["--stems", "vocals,drums", "--format", "i16"], &[inputs.path()], out.path());
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    for (song, rate, channels) in [("tone.ogg", 32_000, 2), ("tone.mp3", 32_000, 2), ("mono", 22_050, 1)] {
+        let dir = out.path().join(song);
+        let mut written: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        written.sort();
+        assert_eq!(written, ["drums.wav", "vocals.wav"], "{song}");
+        let spec = hound::WavReader::open(dir.join("drums.wav")).unwrap().spec();
+        assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (rate, channels, 16), "{song}");
+    }
+    // Lossy decoders may pad, but not by more than a frame or two.
+    let (_, mp3) = read_wav(&out.path().join("tone.mp3/drums.wav"));
+    assert!((mp3[0].len() as i64 - 19_200).abs() <= 2_400, "mp3 length {}", mp3[0].len());
+    let (_, mono) = read_wav(&out.path().join("mono/drums.wav"));
+    assert_eq!(mono[0].len(), 19_200);
+}
+
+#[test]
+fn bad_inputs_fail_loudly_and_the_rest_is_still_done() {
+    let out = tempfile::tempdir().unwrap();
+    let missing = Path::new("/nonexistent/song.wav");
+    let result = demixer(&[], &[&fixture("broken.wav"), missing, &fixture("mono.wav")], out.path());
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("broken.wav") && stderr.contains("not a readable audio file"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/song.wav") && stderr.contains("cannot open"), "{stderr}");
+    assert!(stderr.contains("2 of 3 files failed"), "{stderr}");
+    assert!(out.path().join("mono/other.wav").exists(), "the good file was not separated");
+}
+
+#[test]
+fn unsupported_sample_rates_and_unknown_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow.wav");
+    write_song(&slow, 4_000, 1, 0.5);
+    let result = demixer(&[], &[&slow], &dir.path().join("out"));
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("unsupported sample rate 4000"));
+    let result = demixer(&["--stems", "kazoo"], &[&slow], &dir.path().join("out"));
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("unknown stem 'kazoo'"));
+}
