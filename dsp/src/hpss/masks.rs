@@ -32,6 +32,7 @@ impl MaskPower for Power {
 
 /// `x^p / (x^p + reference^p)`, as `librosa.util.softmask`: where both are (near) zero the mask is
 /// 0.5 if `split_zeros`, else 0.
+#[inline(always)]
 pub fn softmask(x: f32, reference: f32, power: impl MaskPower, split_zeros: bool) -> f32 {
     let z = x.max(reference);
     if z < f32::MIN_POSITIVE {
@@ -79,6 +80,7 @@ impl StemMapper {
     ///
     /// `percussive` is the percussive soft mask; everything else (harmonic and residual) is tonal.
     /// `centre` in [0, 1] says how centre-panned the bin is (1 = identical in both channels).
+    #[inline(always)]
     pub fn masks(&self, bin: usize, percussive: f32, centre: f32) -> [f32; Stem::ALL.len()] {
         let drums = percussive;
         let tonal = 1.0 - percussive;
@@ -93,6 +95,7 @@ impl StemMapper {
 
 /// How centre-panned a stereo bin is: `2·Re(L·R*) / (|L|² + |R|²)`, clamped to [0, 1].
 /// 1 for identical channels, 0 for one silent channel or opposite phases.
+#[inline(always)]
 pub fn centre_measure(l: realfft::num_complex::Complex<f32>, r: realfft::num_complex::Complex<f32>) -> f32 {
     let energy = l.norm_sqr() + r.norm_sqr();
     if energy < f32::MIN_POSITIVE {
