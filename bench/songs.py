@@ -49,6 +49,7 @@ MAJOR = (0, 2, 4, 5, 7, 9, 11)
 
 
 def soundfont():
+    """The first General MIDI soundfont installed, in the order of SOUNDFONTS."""
     for path in SOUNDFONTS:
         if pathlib.Path(path).exists():
             return path
@@ -196,8 +197,9 @@ def make_song(style, seed, seconds, font):
     return stems, mixture
 
 
-def write_set(out_dir, songs, seconds):
-    font = soundfont()
+def write_set(out_dir, songs, seconds, font=None):
+    """Writes OUT/NN-style/{mixture,drums,bass,other,vocals}.wav for `songs` songs."""
+    font = font or soundfont()
     styles = list(STYLES)
     for i in range(songs):
         style = styles[i % len(styles)]
@@ -207,7 +209,7 @@ def write_set(out_dir, songs, seconds):
         for name, audio in stems.items():
             sf.write(folder / f"{name}.wav", audio, SR, subtype="FLOAT")
         sf.write(folder / "mixture.wav", mixture, SR, subtype="FLOAT")
-        print(f"{folder}: {style}, {seconds} s")
+        print(f"{folder}: {style}, {seconds} s, {pathlib.Path(font).name}")
 
 
 def main():

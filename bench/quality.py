@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Separation quality: renders a synthetic multitrack set (songs.py), runs every Demixer engine
+through `demixer separate`, scores it and the baselines, and writes the table into BENCHMARKS.md.
+
+    python3 bench/quality.py            # full set: 8 songs x 20 s
+    python3 bench/quality.py --smoke    # 2 songs x 8 s (CI runs it: tests/quality)
+    --check                             # exit 1 if a Demixer stem scores below the mixture baseline
+
+Scores: BSSEval v4 SDR (museval; median over 1 s frames, then median over songs) and the MDX
+challenge SDR, 10·log10(Σs² / Σ(s−ŝ)²) per song and stem, averaged over songs.
+Baselines in the same run: the mixture as every estimate (the floor), librosa.decompose.hpss
+(percussive → drums, harmonic → other) and the oracle ideal ratio mask (the ceiling for masks).
+Needs: fluidsynth + a GM soundfont, ffmpeg (for museval's imports), numpy, soundfile, mido,
+librosa, museval.
+"""
+import argparse
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+
+import librosa
+import museval
+import numpy as np
+import soundfile as sf
+
+import songs
+from benchmarks_md import replace_section
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+STEMS = songs.STEMS
+SR = songs.SR
+MAX_LENGTH_MISMATCH = 64  # samples that may be trimmed (decoder padding); more is an error
+
+
+class ScoringError(Exception):
+    """Estimates that cannot be compared with the references."""
+
+
+def demixer_binary():
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "demixer-cli"], cwd=ROOT, check=True)
+    return ROOT / "target" / "release" / "demixer"
+
+
+def preset_latencies(binary):
+    """{preset: latency in ms at 44.1 kHz}, from `demixer presets`."""
+    out = subprocess.run([binary, "presets", "--sample-rate", str(SR)], check=True, capture_output=True, text=True).stdout
+    return {line.split()[0]: float(line.split("(")[1].split()[0]) for line in out.splitlines()}
+
+
+def load(path):
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    return audio, sr
+
+
+def align(reference, estimate, ref_sr, est_sr, what):
+    """Trims a few samples of length difference; refuses more, and any sample-rate mismatch."""
+    if ref_sr != est_sr:
+        raise ScoringError(f"{what}: sample rate {est_sr} Hz, reference has {ref_sr} Hz")
+    if reference.shape[1] != estimate.shape[1]:
+        raise ScoringError(f"{what}: {estimate.shape[1]} channels, reference has {reference.shape[1]}")
+    diff = abs(len(reference) - len(estimate))
+    if diff > MAX_LENGTH_MISMATCH:
+        raise ScoringError(f"{what}: length {len(estimate)} vs reference {len(reference)} "
+                           f"(more than {MAX_LENGTH_MISMATCH} samples apart)")
+    n = min(len(reference), len(estimate))
+    return reference[:n], estimate[:n]
+
+
+def mdx_sdr(reference, estimate):
+    """The MDX challenge's SDR for one song and stem, in dB."""
+    num = np.sum(reference.astype(np.float64) ** 2)
+    den = np.sum((reference.astype(np.float64) - estimate) ** 2)
+    return 10 * np.log10((num + 1e-8) / (den + 1e-8))
+
+
+def score_song(references, estimates):
+    """{stem: (BSSEval v4 SDR median over 1 s frames, MDX SDR)} for the stems that have estimates."""
+    names = [s for s in STEMS if s in estimates]
+    refs = np.stack([references[s] for s in names])
+    ests = np.stack([estimates[s] for s in names])
+    sdr, _isr, _sir, _sar = museval.evaluate(refs, ests, win=SR, hop=SR)
+    return {name: (float(np.nanmedian(sdr[i])), mdx_sdr(refs[i], ests[i])) for i, name in enumerate(names)}
+
+
+def stft(x):
+    return librosa.stft(x.T, n_fft=2048, hop_length=512)
+
+
+def istft(spec, length):
+    return librosa.istft(spec, hop_length=512, length=length).T
+
+
+def baseline_estimates(mixture, references):
+    """{baseline: {stem: estimate}} for the mixture floor, librosa HPSS and the oracle IRM."""
+    harmonic, percussive = librosa.effects.hpss(mixture.T)
+    spectra = {s: stft(references[s]) for s in STEMS}
+    power = sum(np.abs(spec) ** 2 for spec in spectra.values()) + 1e-12
+    mix_spec = stft(mixture)
+    return {
+        "mixture (floor)": {s: mixture for s in STEMS},
+        "librosa HPSS": {"drums": percussive.T, "other": harmonic.T},
+        "oracle IRM (ceiling)": {s: istft(mix_spec * np.abs(spectra[s]) ** 2 / power, len(mixture)) for s in STEMS},
+    }
+
+
+def run_demixer(binary, mixtures_dir, out_dir, preset):
+    """Separates every mixture; returns the CPU seconds the tool used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([binary, "separate", mixtures_dir, "-o", out_dir, "--preset", preset],
+                   check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def evaluate(set_dir, work_dir):
+    binary = demixer_binary()
+    latencies = preset_latencies(binary)
+    song_dirs = sorted(p for p in pathlib.Path(set_dir).iterdir() if (p / "mixture.wav").exists())
+    mixtures_dir = pathlib.Path(work_dir) / "mixtures"
+    mixtures_dir.mkdir(parents=True)
+    for song in song_dirs:
+        (mixtures_dir / f"{song.name}.wav").symlink_to(song / "mixture.wav")
+    audio_seconds = sum(sf.info(song / "mixture.wav").duration for song in song_dirs)
+
+    scores = {}  # engine -> stem -> list of (bss, mdx)
+    rows = {}  # engine -> (latency text, cpu text)
+    for preset, latency in latencies.items():
+        engine = f"Demixer HPSS, {preset}"
+        out_dir = pathlib.Path(work_dir) / preset
+        cpu = run_demixer(binary, mixtures_dir, out_dir, preset)
+        rows[engine] = (f"{latency:.1f} ms", f"{cpu / audio_seconds:.4f}")
+        for song in song_dirs:
+            refs, estimates = {}, {}
+            for stem in STEMS:
+                ref, ref_sr = load(song / f"{stem}.wav")
+                est, est_sr = load(out_dir / song.name / f"{stem}.wav")
+                refs[stem], estimates[stem] = align(ref, est, ref_sr, est_sr, f"{engine}: {song.name}/{stem}")
+            for stem, value in score_song(refs, estimates).items():
+                scores.setdefault(engine, {}).setdefault(stem, []).append(value)
+        print(f"scored {engine}", file=sys.stderr)
+
+    for song in song_dirs:
+        mixture, _ = load(song / "mixture.wav")
+        refs = {s: load(song / f"{s}.wav")[0] for s in STEMS}
+        for name, estimates in baseline_estimates(mixture, refs).items():
+            rows.setdefault(name, ("—", "—"))
+            for stem, value in score_song(refs, estimates).items():
+                scores.setdefault(name, {}).setdefault(stem, []).append(value)
+    return scores, rows, len(song_dirs), audio_seconds / len(song_dirs)
+
+
+def summarise(scores):
+    """{engine: {stem: (median BSSEval SDR over songs, mean MDX SDR over songs)}}."""
+    return {engine: {stem: (float(np.median([v[0] for v in values])), float(np.mean([v[1] for v in values])))
+                     for stem, values in stems.items()} for engine, stems in scores.items()}
+
+
+def table(summary, rows, count, seconds, font):
+    def cell(engine, stem, index):
+        value = summary[engine].get(stem)
+        return "—" if value is None else f"{value[index]:.2f}"
+
+    lines = [
+        f"{count} synthetic songs × {seconds:.0f} s (bench/songs.py, soundfont {pathlib.Path(font).name}), "
+        "44.1 kHz stereo. SDR in dB: BSSEval v4 (museval, median over 1 s frames, then over songs) / "
+        "MDX SDR (per song, mean over songs). Higher is better.",
+        "",
+        "| engine | drums | bass | other | vocals | latency | CPU s per s of audio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for engine in summary:
+        cells = " | ".join(f"{cell(engine, s, 0)} / {cell(engine, s, 1)}" for s in STEMS)
+        lines.append(f"| {engine} | {cells} | {rows[engine][0]} | {rows[engine][1]} |")
+    return "\n".join(lines)
+
+
+def check_against_floor(summary):
+    """Names of (engine, stem, metric) where a Demixer stem scores below the mixture baseline."""
+    floor = summary["mixture (floor)"]
+    failures = []
+    for engine, stems in summary.items():
+        if not engine.startswith("Demixer"):
+            continue
+        for stem, values in stems.items():
+            for index, metric in enumerate(("BSSEval SDR", "MDX SDR")):
+                if values[index] < floor[stem][index]:
+                    failures.append(f"{engine} {stem}: {metric} {values[index]:.2f} < floor {floor[stem][index]:.2f}")
+    return failures
+
+
+def run(smoke, font):
+    """Renders the set, evaluates it, and returns (summary, table text)."""
+    count, seconds = (2, 8.0) if smoke else (8, 20.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        set_dir = pathlib.Path(tmp) / "set"
+        songs.write_set(set_dir, count, seconds, font)
+        scores, rows, count, seconds = evaluate(set_dir, pathlib.Path(tmp) / "work")
+    summary = summarise(scores)
+    return summary, table(summary, rows, count, seconds, font)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="2 songs x 8 s instead of 8 x 20 s")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a stem scores below the mixture baseline")
+    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
+    parser.add_argument("--soundfont", help="GM soundfont to render with (default: the first installed)")
+    args = parser.parse_args()
+    summary, text = run(args.smoke, args.soundfont or songs.soundfont())
+    print(text)
+    if not args.no_write and not args.smoke:
+        command = "Command: `python3 bench/quality.py`."
+        replace_section(ROOT / "BENCHMARKS.md", "quality", "Separation quality", text + "\n\n" + command)
+    if args.check:
+        failures = check_against_floor(summary)
+        for failure in failures:
+            print(f"FAIL {failure}", file=sys.stderr)
+        sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
