@@ -61,6 +61,8 @@ pub struct HpssSettings {
     /// Exponent of the soft masks (2 = Wiener-like).
     pub power: f32,
     /// How much stronger harmonic content must be than percussive to count as harmonic (≥ 1).
+    /// Shapes the harmonic/residual split of two-part HPSS ([`super::offline::hpss`]); the
+    /// four-stem engine keeps harmonic and residual together as tonal content.
     pub margin_harmonic: f32,
     /// How much stronger percussive content must be than harmonic to count as percussive (≥ 1).
     pub margin_percussive: f32,

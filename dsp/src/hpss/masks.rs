@@ -55,8 +55,9 @@ fn smooth_step(hz: f32, from_hz: f32, to_hz: f32) -> f32 {
 }
 
 /// Crossover below which tonal content belongs to the bass: fully bass under the first
-/// frequency, none above the second.
-const BASS_CROSSOVER_HZ: (f32, f32) = (120.0, 260.0);
+/// frequency, none above the second (bass fundamentals and their first harmonics; chosen with
+/// bench/quality.py).
+const BASS_CROSSOVER_HZ: (f32, f32) = (200.0, 600.0);
 /// Voice band: fades in between the first two frequencies and out between the last two.
 const VOICE_BAND_HZ: [f32; 4] = [150.0, 280.0, 5_000.0, 9_000.0];
 
