@@ -90,8 +90,8 @@ impl Analyzer {
 /// Streaming synthesis of one output signal by windowed overlap-add.
 pub struct Synthesizer {
     fft: FftPair,
-    window: Arc<[f32]>,
-    scale: f32,
+    /// The synthesis window with the inverse FFT's and the overlap's gain folded in.
+    window: Vec<f32>,
     accumulator: Vec<f32>,
     frame: Vec<f32>,
     scratch: Vec<Complex<f32>>,
@@ -104,7 +104,8 @@ impl Synthesizer {
         let n = window.len();
         let scratch = vec![Complex::default(); fft.scratch_len()];
         let scale = 1.0 / (n as f32 * overlap_gain(&window, hop));
-        Self { fft, window, scale, accumulator: vec![0.0; n], frame: vec![0.0; n], scratch, hop }
+        let window = window.iter().map(|w| w * scale).collect();
+        Self { fft, window, accumulator: vec![0.0; n], frame: vec![0.0; n], scratch, hop }
     }
 
     /// Overlap-adds the inverse transform of `spectrum` (which it overwrites) and writes the `hop`
@@ -118,7 +119,7 @@ impl Synthesizer {
             .process_with_scratch(spectrum, &mut self.frame, &mut self.scratch)
             .expect("buffer sizes are fixed at construction");
         for ((acc, x), w) in self.accumulator.iter_mut().zip(&self.frame).zip(self.window.iter()) {
-            *acc += x * w * self.scale;
+            *acc += x * w;
         }
         for (o, &a) in out.iter_mut().zip(&self.accumulator[..self.hop]) {
             *o = if a.abs() < f32::MIN_POSITIVE { 0.0 } else { a };
