@@ -34,7 +34,8 @@ pub fn read(path: &Path) -> Result<Audio> {
         .probe(&hint, stream, FormatOptions::default(), MetadataOptions::default())
         .context("not a readable audio file (unknown or corrupt format)")?;
     let track = format.default_track(TrackType::Audio).context("the file has no audio track")?;
-    let params = track.codec_params.as_ref().and_then(|p| p.audio()).context("the audio track has no codec parameters")?;
+    let params =
+        track.codec_params.as_ref().and_then(|p| p.audio()).context("the audio track has no codec parameters")?;
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .context("unsupported audio codec")?;
@@ -88,7 +89,8 @@ pub fn write_wav(path: &Path, sample_rate: u32, channels: &[&[f32]], format: Sam
         SampleFormat::I16 => (16, hound::SampleFormat::Int),
     };
     let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate, bits_per_sample: bits, sample_format };
-    let mut writer = hound::WavWriter::create(path, spec).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut writer =
+        hound::WavWriter::create(path, spec).with_context(|| format!("cannot write {}", path.display()))?;
     let scale = ((1i64 << (bits - 1)) - 1) as f32;
     for t in 0..channels.first().map_or(0, |c| c.len()) {
         for channel in channels {

@@ -105,7 +105,8 @@ fn song_names(files: &[PathBuf]) -> Vec<String> {
         .iter()
         .map(|file| {
             let shared = files.iter().filter(|other| stem(other) == stem(file)).count() > 1;
-            let base = if shared { file.file_name().unwrap_or_default().to_string_lossy().into_owned() } else { stem(file) };
+            let base =
+                if shared { file.file_name().unwrap_or_default().to_string_lossy().into_owned() } else { stem(file) };
             let mut name = base.clone();
             for n in 2.. {
                 if taken.insert(name.clone()) {

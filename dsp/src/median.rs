@@ -9,9 +9,8 @@
 #[inline(always)]
 pub fn replace_sorted(sorted: &mut [f32], old: f32, new: f32) {
     // Branch-free counts in one pass (it vectorises) beat binary searches on windows this short.
-    let (below_old, below_new) = sorted
-        .iter()
-        .fold((0u32, 0u32), |(a, b), &v| (a + u32::from(v < old), b + u32::from(v < new)));
+    let (below_old, below_new) =
+        sorted.iter().fold((0u32, 0u32), |(a, b), &v| (a + u32::from(v < old), b + u32::from(v < new)));
     let from = below_old as usize;
     debug_assert!(from < sorted.len() && sorted[from] == old, "value to replace is not in the window");
     if new > old {
@@ -69,9 +68,7 @@ mod tests {
         let half = (k / 2) as isize;
         (0..input.len() as isize)
             .map(|i| {
-                let mut w: Vec<f32> = (-half..=half)
-                    .map(|d| input[reflect_index(i + d, input.len())])
-                    .collect();
+                let mut w: Vec<f32> = (-half..=half).map(|d| input[reflect_index(i + d, input.len())]).collect();
                 w.sort_by(f32::total_cmp);
                 w[k / 2]
             })

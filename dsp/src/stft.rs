@@ -137,8 +137,7 @@ impl Synthesizer {
 
 /// The constant that the squared window sums to when shifted by multiples of `hop`.
 fn overlap_gain(window: &[f32], hop: usize) -> f32 {
-    (0..hop).map(|i| window.iter().skip(i).step_by(hop).map(|w| w * w).sum::<f32>()).sum::<f32>()
-        / hop as f32
+    (0..hop).map(|i| window.iter().skip(i).step_by(hop).map(|w| w * w).sum::<f32>()).sum::<f32>() / hop as f32
 }
 
 /// Centred STFT as `librosa.stft(y, n_fft, hop_length, window='hann', center=True,

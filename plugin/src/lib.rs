@@ -141,7 +141,8 @@ impl ClapPlugin for Demixer {
     const CLAP_DESCRIPTION: Option<&'static str> = Some("Real-time stem separation: drums, bass, other, vocals");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
-    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Utility];
+    const CLAP_FEATURES: &'static [ClapFeature] =
+        &[ClapFeature::AudioEffect, ClapFeature::Stereo, ClapFeature::Utility];
 }
 
 impl Vst3Plugin for Demixer {

@@ -40,9 +40,13 @@ impl Preset {
     pub fn settings(self) -> HpssSettings {
         let base = HpssSettings::default();
         match self {
-            Preset::Low => HpssSettings { window_ms: 23.2, lookahead_ms: 0.0, harmonic_ms: 150.0, percussive_hz: 400.0, ..base },
+            Preset::Low => {
+                HpssSettings { window_ms: 23.2, lookahead_ms: 0.0, harmonic_ms: 150.0, percussive_hz: 400.0, ..base }
+            }
             Preset::Normal => base,
-            Preset::HighQuality => HpssSettings { window_ms: 92.9, lookahead_ms: 140.0, harmonic_ms: 300.0, percussive_hz: 250.0, ..base },
+            Preset::HighQuality => {
+                HpssSettings { window_ms: 92.9, lookahead_ms: 140.0, harmonic_ms: 300.0, percussive_hz: 250.0, ..base }
+            }
         }
     }
 }
@@ -146,8 +150,8 @@ impl HpssConfig {
         let fft_size = 1usize << (samples(settings.window_ms) * 1.05).max(64.0).log2().floor() as u32;
         let hop = fft_size / 4;
         let harmonic_frames = nearest_odd(samples(settings.harmonic_ms) / hop as f32).max(3);
-        let lookahead_frames = ((samples(settings.lookahead_ms) / hop as f32).round().max(0.0) as usize)
-            .min(harmonic_frames / 2);
+        let lookahead_frames =
+            ((samples(settings.lookahead_ms) / hop as f32).round().max(0.0) as usize).min(harmonic_frames / 2);
         let bin_hz = sample_rate / fft_size as f32;
         let config = Self {
             sample_rate,

@@ -6,10 +6,10 @@ use realfft::num_complex::Complex;
 
 use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure, softmask};
+use crate::Stem;
 use crate::median::{median_filter_reflect, replace_sorted};
 use crate::separator::{Separator, StereoOut};
 use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
-use crate::Stem;
 
 const CHANNELS: usize = 2;
 const STEMS: usize = Stem::ALL.len();
@@ -262,7 +262,9 @@ impl Separator for HpssSeparator {
         for (channel, input) in [left, right].into_iter().enumerate() {
             let out = &mut *other[channel];
             self.delayed_input[channel].process(input, out);
-            for ((o, d), (b, v)) in out.iter_mut().zip(&*drums[channel]).zip(bass[channel].iter().zip(&*vocals[channel])) {
+            for ((o, d), (b, v)) in
+                out.iter_mut().zip(&*drums[channel]).zip(bass[channel].iter().zip(&*vocals[channel]))
+            {
                 let x = *o - d - b - v;
                 *o = if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x };
             }

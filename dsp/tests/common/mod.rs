@@ -45,10 +45,8 @@ pub fn separate(engine: &mut dyn Separator, input: &[Vec<f32>; 2], block: usize)
     let mut start = 0;
     while start < len {
         let end = (start + block).min(len);
-        let mut outs: Vec<StereoOut<'_>> = stems
-            .iter_mut()
-            .map(|[l, r]| [&mut l[start..end], &mut r[start..end]])
-            .collect();
+        let mut outs: Vec<StereoOut<'_>> =
+            stems.iter_mut().map(|[l, r]| [&mut l[start..end], &mut r[start..end]]).collect();
         engine.process(&input[0][start..end], &input[1][start..end], &mut outs);
         start = end;
     }

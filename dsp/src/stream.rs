@@ -1,0 +1,357 @@
+//! Running separators on a worker thread behind lock-free rings, at a fixed, exact latency.
+//!
+//! The audio thread ([`RealtimeSide`]) writes its input into one SPSC ring and reads separated
+//! stems from another; the worker thread owns the engines. The stems come out delayed by the
+//! engine's latency plus a fixed margin, the time the worker has to keep up. The audio thread talks
+//! to the worker through atomics only (requests carry a generation number that the worker
+//! acknowledges), so it never locks, allocates or makes a system call in real-time mode.
+//!
+//! When the worker is late the missing stretch is silence (reported as not separated) and the
+//! same number of late frames is skipped when they arrive, so the alignment never drifts. In
+//! offline mode the audio thread may wait for the worker instead, so a bounce is exact.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use crate::{Separator, Stem, StereoOut};
+
+const CHANNELS: usize = 2;
+const STEMS: usize = Stem::ALL.len();
+/// Samples per output frame: every stem's left and right.
+const OUT_FRAME: usize = STEMS * CHANNELS;
+/// How long the worker sleeps when it has nothing to do.
+const POLL: Duration = Duration::from_millis(1);
+/// Frames the worker separates at a time.
+const CHUNK: usize = 1024;
+/// The longest an offline render waits for the worker before giving up on a block.
+const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sizes of the streaming machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// Largest block the audio thread passes to [`RealtimeSide::process`].
+    pub max_block: usize,
+    /// Frames of delay, on top of the engine's latency, that the worker has to deliver a block.
+    /// At least `max_block`.
+    pub margin: usize,
+}
+
+impl StreamConfig {
+    /// A margin of one maximum block plus `slack` of scheduling headroom at `sample_rate`.
+    pub fn new(max_block: usize, sample_rate: f32, slack: Duration) -> Self {
+        Self { max_block, margin: max_block + (slack.as_secs_f32() * sample_rate).ceil() as usize }
+    }
+
+    fn ring_frames(&self) -> usize {
+        2 * (self.max_block + self.margin) + CHUNK
+    }
+}
+
+/// State the worker publishes and the audio thread requests through, all atomics.
+#[derive(Default)]
+pub struct Status {
+    requested_generation: AtomicU64,
+    requested_engine: AtomicUsize,
+    acked_generation: AtomicU64,
+    underruns: AtomicU64,
+    separated_frames: AtomicU64,
+    busy_nanos: AtomicU64,
+}
+
+impl Status {
+    /// Blocks in which the worker was late and the stems went silent.
+    pub fn underruns(&self) -> u64 {
+        self.underruns.load(Ordering::Relaxed)
+    }
+
+    /// Seconds of audio separated per second the worker spent separating.
+    pub fn realtime_factor(&self, sample_rate: f32) -> f32 {
+        let busy = self.busy_nanos.load(Ordering::Relaxed) as f32 * 1e-9;
+        let audio = self.separated_frames.load(Ordering::Relaxed) as f32 / sample_rate;
+        if busy > 0.0 { audio / busy } else { 0.0 }
+    }
+}
+
+enum Message {
+    /// Offline mode: input is waiting.
+    Wake,
+    Shutdown,
+}
+
+/// Starts a worker thread that owns `engines` (each producing the four [`Stem::ALL`] stems) and
+/// runs `engines[initial]`. Returns the audio thread's end and the handle that stops the worker.
+pub fn spawn(
+    engines: Vec<Box<dyn Separator>>,
+    initial: usize,
+    config: StreamConfig,
+) -> std::io::Result<(RealtimeSide, WorkerHandle)> {
+    assert!(config.margin >= config.max_block, "the margin must cover a maximum block");
+    assert!(engines.iter().all(|e| e.sources() == Stem::ALL), "engines must produce the four stems");
+    let (input_producer, input_consumer) = HeapRb::<f32>::new(config.ring_frames() * CHANNELS).split();
+    let (output_producer, output_consumer) = HeapRb::<f32>::new(config.ring_frames() * OUT_FRAME).split();
+    let (control, messages) = bounded(4);
+    let (progress_sender, progress) = bounded(1);
+    let status = Arc::new(Status::default());
+    status.requested_engine.store(initial, Ordering::Relaxed);
+    let latencies = engines.iter().map(|e| e.latency_samples()).collect();
+    let worker = Worker {
+        engines,
+        active: initial,
+        input: input_consumer,
+        output: output_producer,
+        messages,
+        progress: progress_sender,
+        status: status.clone(),
+        interleaved_in: vec![0.0; CHUNK * CHANNELS],
+        interleaved_out: vec![0.0; CHUNK * OUT_FRAME],
+        planar_in: [vec![0.0; CHUNK], vec![0.0; CHUNK]],
+        planar_out: std::array::from_fn(|_| [vec![0.0; CHUNK], vec![0.0; CHUNK]]),
+    };
+    let thread = std::thread::Builder::new().name("demixer-worker".into()).spawn(move || worker.run())?;
+    let mut side = RealtimeSide {
+        input: input_producer,
+        output: output_consumer,
+        control: control.clone(),
+        progress,
+        status,
+        latencies,
+        config,
+        engine: initial,
+        generation: 0,
+        waiting: false,
+        silence_owed: 0,
+        debt: 0,
+        interleaved_in: vec![0.0; config.max_block * CHANNELS],
+        interleaved_out: vec![0.0; config.max_block * OUT_FRAME],
+    };
+    side.restart(initial);
+    Ok((side, WorkerHandle { control, thread: Some(thread) }))
+}
+
+/// Stops and joins the worker thread when dropped.
+pub struct WorkerHandle {
+    control: Sender<Message>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // The worker polls its messages at least every POLL; a full queue still ends with the
+        // channel disconnecting when `control` and the realtime side are gone.
+        let _ = self.control.send_timeout(Message::Shutdown, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether the audio thread may wait for the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// Never wait: late stems are silence.
+    Realtime,
+    /// Offline rendering: wait for the worker (bounded), so the result is exact.
+    Offline,
+}
+
+/// The audio thread's end of the stream.
+pub struct RealtimeSide {
+    input: HeapProd<f32>,
+    output: HeapCons<f32>,
+    control: Sender<Message>,
+    progress: Receiver<()>,
+    status: Arc<Status>,
+    latencies: Vec<usize>,
+    config: StreamConfig,
+    engine: usize,
+    generation: u64,
+    /// A restart is requested and not yet acknowledged: input is not sent, output is silence.
+    waiting: bool,
+    /// Frames of silence still to output before the worker's stream begins.
+    silence_owed: usize,
+    /// Frames the worker delivered too late, to be skipped when they arrive.
+    debt: usize,
+    interleaved_in: Vec<f32>,
+    interleaved_out: Vec<f32>,
+}
+
+impl RealtimeSide {
+    /// Total delay between input and stems, in samples: the engine's latency plus the margin.
+    pub fn latency_samples(&self) -> usize {
+        self.latencies[self.engine] + self.config.margin
+    }
+
+    /// The engine running (or starting), as an index into the list given to [`spawn`].
+    pub fn engine(&self) -> usize {
+        self.engine
+    }
+
+    /// The worker's published state.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.status
+    }
+
+    /// Flushes everything and restarts the stream with `engine`: after a seek, or to switch
+    /// engines (the latency may change). Real-time safe.
+    pub fn restart(&mut self, engine: usize) {
+        assert!(engine < self.latencies.len(), "no engine {engine}");
+        self.engine = engine;
+        self.generation += 1;
+        self.status.requested_engine.store(engine, Ordering::Relaxed);
+        self.status.requested_generation.store(self.generation, Ordering::Release);
+        self.waiting = true;
+        self.silence_owed = self.config.margin;
+        self.debt = 0;
+    }
+
+    fn available_frames(&self) -> usize {
+        self.output.occupied_len() / OUT_FRAME
+    }
+
+    /// Feeds one block (at most `max_block` frames) and writes the stems for it into `stems`.
+    /// Returns the range of the block that holds separated audio; outside it the stems are
+    /// silence (start-up, restart, or a late worker).
+    pub fn process(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        stems: &mut [StereoOut<'_>],
+        timing: Timing,
+    ) -> Range<usize> {
+        let n = left.len();
+        assert!(n <= self.config.max_block && right.len() == n, "block larger than max_block");
+        assert_eq!(stems.len(), STEMS, "one output per stem");
+        for out in stems.iter_mut().flat_map(|s| s.iter_mut()) {
+            out.fill(0.0);
+        }
+        if self.waiting && timing == Timing::Offline {
+            self.wait_until(|side| side.status.acked_generation.load(Ordering::Acquire) == side.generation);
+        }
+        if self.waiting && self.status.acked_generation.load(Ordering::Acquire) == self.generation {
+            // Everything still in the ring predates the restart.
+            self.output.clear();
+            self.waiting = false;
+        }
+        if self.waiting {
+            return 0..0;
+        }
+        if self.input.vacant_len() < n * CHANNELS {
+            // The worker has stopped keeping up entirely: start over rather than drift.
+            self.restart(self.engine);
+            return 0..0;
+        }
+        for (frame, (&l, &r)) in self.interleaved_in.chunks_exact_mut(CHANNELS).zip(left.iter().zip(right)) {
+            frame.copy_from_slice(&[l, r]);
+        }
+        self.input.push_slice(&self.interleaved_in[..n * CHANNELS]);
+
+        let head = self.silence_owed.min(n);
+        self.silence_owed -= head;
+        let wanted = n - head;
+        if wanted > 0 && timing == Timing::Offline {
+            let frames = wanted + self.debt;
+            self.wait_until(|side| side.available_frames() >= frames);
+        }
+        let skipped = self.debt.min(self.available_frames());
+        self.output.skip(skipped * OUT_FRAME);
+        self.debt -= skipped;
+        let got = self.available_frames().min(wanted);
+        self.output.pop_slice(&mut self.interleaved_out[..got * OUT_FRAME]);
+        for (t, frame) in self.interleaved_out[..got * OUT_FRAME].chunks_exact(OUT_FRAME).enumerate() {
+            for (stem, out) in stems.iter_mut().enumerate() {
+                out[0][head + t] = frame[stem * CHANNELS];
+                out[1][head + t] = frame[stem * CHANNELS + 1];
+            }
+        }
+        if got < wanted {
+            self.debt += wanted - got;
+            self.status.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+        head..head + got
+    }
+
+    /// Offline only: wakes the worker and waits until `done` holds, or [`OFFLINE_TIMEOUT`].
+    fn wait_until(&mut self, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + OFFLINE_TIMEOUT;
+        while !done(self) {
+            let _ = self.control.try_send(Message::Wake);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let _ = self.progress.recv_timeout(left.min(POLL * 10));
+        }
+    }
+}
+
+struct Worker {
+    engines: Vec<Box<dyn Separator>>,
+    active: usize,
+    input: HeapCons<f32>,
+    output: HeapProd<f32>,
+    messages: Receiver<Message>,
+    progress: Sender<()>,
+    status: Arc<Status>,
+    interleaved_in: Vec<f32>,
+    interleaved_out: Vec<f32>,
+    planar_in: [Vec<f32>; CHANNELS],
+    planar_out: [[Vec<f32>; CHANNELS]; STEMS],
+}
+
+impl Worker {
+    fn run(mut self) {
+        crate::denormals::flush_to_zero();
+        let mut acked = 0;
+        loop {
+            match self.messages.recv_timeout(POLL) {
+                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            }
+            let requested = self.status.requested_generation.load(Ordering::Acquire);
+            if requested != acked {
+                self.active = self.status.requested_engine.load(Ordering::Relaxed);
+                self.input.clear();
+                self.engines[self.active].reset();
+                acked = requested;
+                self.status.acked_generation.store(acked, Ordering::Release);
+            }
+            self.pump(acked);
+        }
+    }
+
+    /// Separates whatever input is waiting, chunk by chunk, until a restart is requested.
+    fn pump(&mut self, acked: u64) {
+        while self.status.requested_generation.load(Ordering::Acquire) == acked {
+            let frames = (self.input.occupied_len() / CHANNELS).min(self.output.vacant_len() / OUT_FRAME).min(CHUNK);
+            if frames == 0 {
+                return;
+            }
+            self.input.pop_slice(&mut self.interleaved_in[..frames * CHANNELS]);
+            for (t, frame) in self.interleaved_in[..frames * CHANNELS].chunks_exact(CHANNELS).enumerate() {
+                self.planar_in[0][t] = frame[0];
+                self.planar_in[1][t] = frame[1];
+            }
+            let started = Instant::now();
+            let mut outs: [StereoOut<'_>; STEMS] =
+                self.planar_out.each_mut().map(|[l, r]| [&mut l[..frames], &mut r[..frames]]);
+            self.engines[self.active].process(&self.planar_in[0][..frames], &self.planar_in[1][..frames], &mut outs);
+            self.status.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.status.separated_frames.fetch_add(frames as u64, Ordering::Relaxed);
+            for (t, frame) in self.interleaved_out[..frames * OUT_FRAME].chunks_exact_mut(OUT_FRAME).enumerate() {
+                for (stem, [l, r]) in self.planar_out.iter().enumerate() {
+                    frame[stem * CHANNELS] = l[t];
+                    frame[stem * CHANNELS + 1] = r[t];
+                }
+            }
+            self.output.push_slice(&self.interleaved_out[..frames * OUT_FRAME]);
+            let _ = self.progress.try_send(());
+        }
+    }
+}

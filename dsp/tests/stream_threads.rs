@@ -1,0 +1,22 @@
+//! Streams start one worker thread each and stop it when dropped (its own test binary, so that
+//! no other test's threads are counted).
+
+use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
+use demixer_dsp::stream::{self, StreamConfig};
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn dropping_a_stream_joins_its_worker() {
+    let before = threads();
+    for _ in 0..10 {
+        let engine = HpssSeparator::new(HpssConfig::preset(Preset::Low, 48_000.0).unwrap());
+        let config = StreamConfig { max_block: 512, margin: 1024 };
+        let stream = stream::spawn(vec![Box::new(engine)], 0, config).unwrap();
+        assert_eq!(threads(), before + 1, "one worker per stream");
+        drop(stream);
+        assert_eq!(threads(), before, "the worker outlived its stream");
+    }
+}
