@@ -2,6 +2,7 @@
 //! engine and its stem mapping, the [`Separator`] trait that every engine implements, and the
 //! worker-thread streaming that puts an engine behind a real-time audio thread.
 
+pub mod delay;
 pub mod denormals;
 pub mod hpss;
 pub mod median;

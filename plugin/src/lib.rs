@@ -1,44 +1,92 @@
 //! Demixer as a CLAP and VST3 plugin: the track's input split into drums, bass, other and vocals,
-//! each on its own auxiliary stereo output, with their sum on the main output ("Mix").
+//! each on its own auxiliary stereo output, with the remix on the main output ("Mix").
 //!
-//! This first version runs the allocation-free HPSS engine directly on the audio thread. Engines
-//! for all presets are built in `activate`, so switching preset never allocates.
+//! The separation runs on a worker thread of the plugin's own (see [`demixer_dsp::stream`]); the
+//! audio thread only moves samples through lock-free rings and mixes.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
+use demixer_dsp::Separator;
+use demixer_dsp::delay::DelayLine;
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::{Separator, Stem, StereoOut};
+use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, Timing, WorkerHandle};
 use nice_plug::prelude::*;
 
-mod params;
+pub mod mixer;
+pub mod params;
 
-use params::{DemixerParams, PresetParam};
+use mixer::{MixBuffers, Mixer, Strip, effective_gains};
+use params::{DemixerParams, PresetChoice};
 
-/// Stem names in port order, as hosts show them.
+/// Stem port names in port order, as hosts show them.
 const STEM_PORT_NAMES: [&str; 4] = ["Drums", "Bass", "Other", "Vocals"];
+/// Scheduling headroom the worker gets on top of one maximum block.
+const WORKER_SLACK: Duration = Duration::from_millis(5);
+
+/// Four stereo stem outputs.
+const STEM_PORTS: [NonZeroU32; 4] = [new_nonzero_u32(2); 4];
+
+const fn layout(input_channels: u32) -> AudioIOLayout {
+    AudioIOLayout {
+        main_input_channels: NonZeroU32::new(input_channels),
+        main_output_channels: NonZeroU32::new(2),
+        aux_input_ports: &[],
+        aux_output_ports: &STEM_PORTS,
+        names: PortNames {
+            layout: Some(if input_channels == 1 { "Mono in" } else { "Stereo" }),
+            // nice-plug reports `main_input` as the main output's name too, so both say "Mix".
+            main_input: Some("Mix"),
+            main_output: Some("Mix"),
+            aux_inputs: &[],
+            aux_outputs: &STEM_PORT_NAMES,
+        },
+    }
+}
+
+/// What exists while the plugin is active.
+struct Running {
+    stream: RealtimeSide,
+    /// Stops the worker when dropped (deactivation, removal).
+    _worker: WorkerHandle,
+    dry: [DelayLine; 2],
+    mixer: Mixer,
+    input: [Vec<f32>; 2],
+    dry_out: [Vec<f32>; 2],
+    sample_rate: f32,
+    timing: Timing,
+    mono_input: bool,
+    reported_latency: Option<u32>,
+    /// Where the transport should be at the next block if it keeps playing.
+    expected_position: Option<i64>,
+}
+
+impl Running {
+    /// Starts `engine` afresh (a seek, a reset, a switch) with the dry path matching its latency.
+    fn restart(&mut self, engine: usize) {
+        self.stream.restart(engine);
+        let latency = self.stream.latency_samples();
+        self.dry.iter_mut().for_each(|d| d.set_delay(latency));
+    }
+}
 
 /// The plugin instance.
 #[derive(Default)]
 pub struct Demixer {
     params: Arc<DemixerParams>,
-    /// One engine per preset, indexed like [`Preset::ALL`]; empty until activated.
-    engines: Vec<HpssSeparator>,
-    /// Preset whose engine is running.
-    active: Option<PresetParam>,
-    /// Copy of the input block, since the host's main buffer is overwritten by the output.
-    input: [Vec<f32>; 2],
+    running: Option<Running>,
+}
+
+/// Index of the engine for `choice` in the list [`Demixer::activate`] builds: one HPSS engine
+/// per preset, in [`Preset::ALL`] order.
+fn engine_index(choice: PresetChoice) -> usize {
+    Preset::ALL.iter().position(|&p| p == choice.preset()).expect("every preset is listed")
 }
 
 impl Demixer {
-    /// Makes `preset` the running engine, reporting its latency, if it is not running already.
-    fn select(&mut self, preset: PresetParam, set_latency: impl Fn(u32)) {
-        if self.active != Some(preset) {
-            let engine = &mut self.engines[preset.index()];
-            engine.reset();
-            set_latency(engine.latency_samples() as u32);
-            self.active = Some(preset);
-        }
+    fn strips(&self) -> [Strip; 4] {
+        self.params.stems().map(|s| Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
     }
 }
 
@@ -49,21 +97,7 @@ impl Plugin for Demixer {
     const EMAIL: &'static str = "demixer@example.org";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
-        main_input_channels: NonZeroU32::new(2),
-        main_output_channels: NonZeroU32::new(2),
-        aux_input_ports: &[],
-        aux_output_ports: &[new_nonzero_u32(2); 4],
-        names: PortNames {
-            layout: Some("Stereo"),
-            // nice-plug reports `main_input` as the main output's name too; "Mix" is what that
-            // output carries.
-            main_input: Some("Mix"),
-            main_output: Some("Mix"),
-            aux_inputs: &[],
-            aux_outputs: &STEM_PORT_NAMES,
-        },
-    }];
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[layout(2), layout(1)];
 
     type SysExMessage = ();
     type BackgroundTask = ();
@@ -75,29 +109,61 @@ impl Plugin for Demixer {
 
     fn activate(
         &mut self,
-        _layout: &AudioIOLayout,
+        audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
+        self.running = None;
         let sample_rate = buffer_config.sample_rate;
-        let engines: Result<Vec<_>, _> =
-            Preset::ALL.iter().map(|&p| HpssConfig::preset(p, sample_rate).map(HpssSeparator::new)).collect();
-        match engines {
-            Ok(engines) => self.engines = engines,
-            Err(e) => {
-                nice_error!("Demixer cannot run: {e}");
-                return false;
+        let mut engines: Vec<Box<dyn Separator>> = Vec::new();
+        for preset in Preset::ALL {
+            match HpssConfig::preset(preset, sample_rate) {
+                Ok(config) => engines.push(Box::new(HpssSeparator::new(config))),
+                Err(e) => {
+                    nice_error!("Demixer cannot run: {e}");
+                    return false;
+                }
             }
         }
-        let block = buffer_config.max_buffer_size as usize;
-        self.input = [vec![0.0; block], vec![0.0; block]];
-        self.active = None;
-        self.select(self.params.preset.value(), |l| context.set_latency_samples(l));
+        let max_latency = engines.iter().map(|e| e.latency_samples()).max().unwrap_or(0);
+        let max_block = buffer_config.max_buffer_size as usize;
+        let config = StreamConfig::new(max_block, sample_rate, WORKER_SLACK);
+        let initial = engine_index(self.params.preset.value());
+        let (stream, worker) = match stream::spawn(engines, initial, config) {
+            Ok(stream) => stream,
+            Err(e) => {
+                nice_error!("Demixer cannot start its worker thread: {e}");
+                return false;
+            }
+        };
+        let latency = stream.latency_samples();
+        context.set_latency_samples(latency as u32);
+        self.running = Some(Running {
+            stream,
+            _worker: worker,
+            dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency + config.margin)),
+            mixer: Mixer::new(sample_rate, effective_gains(&self.strips())),
+            input: [vec![0.0; max_block], vec![0.0; max_block]],
+            dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
+            sample_rate,
+            timing: if buffer_config.process_mode == ProcessMode::Offline { Timing::Offline } else { Timing::Realtime },
+            mono_input: audio_io_layout.main_input_channels.map(NonZeroU32::get) == Some(1),
+            reported_latency: Some(latency as u32),
+            expected_position: None,
+        });
         true
     }
 
     fn reset(&mut self) {
-        self.engines.iter_mut().for_each(Separator::reset);
+        if let Some(running) = &mut self.running {
+            let engine = running.stream.engine();
+            running.restart(engine);
+            running.expected_position = None;
+        }
+    }
+
+    fn deactivate(&mut self) {
+        self.running = None;
     }
 
     fn process(
@@ -106,30 +172,55 @@ impl Plugin for Demixer {
         aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        self.select(self.params.preset.value(), |l| context.set_latency_samples(l));
-        let engine = &mut self.engines[self.active.expect("activate selects a preset").index()];
+        let targets = effective_gains(&self.strips());
+        let params = &self.params;
+        let Some(running) = &mut self.running else {
+            return ProcessStatus::Error("process before activate");
+        };
+        let wanted = engine_index(params.preset.value());
+        let transport = context.transport();
+        let jumped = transport.playing
+            && matches!((transport.pos_samples(), running.expected_position), (Some(at), Some(expected)) if at != expected);
+        if wanted != running.stream.engine() || jumped {
+            running.restart(wanted);
+        }
+        let len = buffer.samples();
+        running.expected_position =
+            if transport.playing { transport.pos_samples().map(|p| p + len as i64) } else { None };
+        let latency = running.stream.latency_samples() as u32;
+        if running.reported_latency != Some(latency) {
+            context.set_latency_samples(latency);
+            running.reported_latency = Some(latency);
+        }
+
         let main = buffer.as_slice();
-        let len = main[0].len();
-        let [in_l, in_r] = &mut self.input;
         let [stem_0, stem_1, stem_2, stem_3] = &mut aux.outputs[..] else {
             return ProcessStatus::Error("Demixer needs its four stem outputs");
         };
+        let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
         let mut start = 0;
         while start < len {
-            let end = (start + in_l.len()).min(len);
+            let end = (start + running.input[0].len()).min(len);
             let n = end - start;
+            let [in_l, in_r] = &mut running.input;
             in_l[..n].copy_from_slice(&main[0][start..end]);
-            in_r[..n].copy_from_slice(&main[1][start..end]);
-            let mut stems: [StereoOut<'_>; 4] = [&mut *stem_0, &mut *stem_1, &mut *stem_2, &mut *stem_3].map(|port| {
+            let right_source = if running.mono_input { 0 } else { 1 };
+            in_r[..n].copy_from_slice(&main[right_source][start..end]);
+            let [dry_l, dry_r] = &mut running.dry_out;
+            running.dry[0].process(&in_l[..n], &mut dry_l[..n]);
+            running.dry[1].process(&in_r[..n], &mut dry_r[..n]);
+            let mut stems = [&mut *stem_0, &mut *stem_1, &mut *stem_2, &mut *stem_3].map(|port| {
                 let [l, r] = port.as_slice() else { unreachable!("stem ports are stereo") };
                 [&mut l[start..end], &mut r[start..end]]
             });
-            engine.process(&in_l[..n], &in_r[..n], &mut stems);
-            for (channel, out) in main.iter_mut().enumerate() {
-                for (t, sample) in out[start..end].iter_mut().enumerate() {
-                    *sample = Stem::ALL.iter().map(|s| stems[s.index()][channel][t]).sum();
-                }
-            }
+            let separated = running.stream.process(&in_l[..n], &in_r[..n], &mut stems, running.timing);
+            let [main_l, main_r] = main else { unreachable!("the main output is stereo") };
+            let buffers = MixBuffers {
+                stems,
+                dry: [&dry_l[..n], &dry_r[..n]],
+                main: [&mut main_l[start..end], &mut main_r[start..end]],
+            };
+            running.mixer.process(running.sample_rate, targets, buffers, separated, post_fader, bypass);
             start = end;
         }
         ProcessStatus::Normal

@@ -1,11 +1,31 @@
-//! The plugin's parameters.
+//! Everything the host can automate and save.
 
+use demixer_dsp::Stem;
 use demixer_dsp::hpss::Preset;
 use nice_plug::prelude::*;
 
-/// HPSS latency/quality preset, as a host-automatable choice.
+/// Loudest stem gain, in dB.
+const MAX_GAIN_DB: f32 = 12.0;
+/// Gain curve: −60 dB sits low on the fader; the bottom is −∞.
+const SKEW_FLOOR_DB: f32 = -60.0;
+
+/// Which separation engine runs.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresetParam {
+pub enum EngineChoice {
+    /// The best engine available: HT-Demucs when a model is loaded, else HPSS.
+    #[name = "Auto"]
+    Auto,
+    /// The built-in real-time HPSS engine.
+    #[name = "HPSS"]
+    Hpss,
+    /// An HT-Demucs ONNX model.
+    #[name = "ONNX"]
+    Onnx,
+}
+
+/// HPSS latency/quality preset.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresetChoice {
     /// Under 30 ms.
     #[name = "Low latency"]
     Low,
@@ -17,28 +37,99 @@ pub enum PresetParam {
     HighQuality,
 }
 
-impl PresetParam {
-    /// Index of the matching [`Preset`] in [`Preset::ALL`].
-    pub fn index(self) -> usize {
-        let preset = match self {
-            PresetParam::Low => Preset::Low,
-            PresetParam::Normal => Preset::Normal,
-            PresetParam::HighQuality => Preset::HighQuality,
-        };
-        Preset::ALL.iter().position(|&p| p == preset).expect("every preset is listed")
+impl PresetChoice {
+    /// The engine preset this choice stands for.
+    pub fn preset(self) -> Preset {
+        match self {
+            PresetChoice::Low => Preset::Low,
+            PresetChoice::Normal => Preset::Normal,
+            PresetChoice::HighQuality => Preset::HighQuality,
+        }
     }
 }
 
-/// Everything the host can automate and save.
+/// One stem's channel strip.
+#[derive(Params)]
+pub struct StemParams {
+    /// Linear gain, 0 (−∞ dB) to +12 dB.
+    #[id = "gain"]
+    pub gain: FloatParam,
+    /// Silences the stem; wins over solo.
+    #[id = "mute"]
+    pub mute: BoolParam,
+    /// When any stem is soloed, only soloed stems sound.
+    #[id = "solo"]
+    pub solo: BoolParam,
+}
+
+impl StemParams {
+    fn new(stem: &str) -> Self {
+        Self {
+            gain: FloatParam::new(
+                format!("{stem} Gain"),
+                1.0,
+                FloatRange::Skewed {
+                    min: 0.0,
+                    max: util::db_to_gain(MAX_GAIN_DB),
+                    factor: FloatRange::gain_skew_factor(SKEW_FLOOR_DB, MAX_GAIN_DB),
+                },
+            )
+            .with_unit(" dB")
+            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+            .with_string_to_value(formatters::s2v_f32_gain_to_db()),
+            mute: BoolParam::new(format!("{stem} Mute"), false),
+            solo: BoolParam::new(format!("{stem} Solo"), false),
+        }
+    }
+}
+
+/// The plugin's parameters.
 #[derive(Params)]
 pub struct DemixerParams {
-    /// Which HPSS preset runs.
+    /// Drums strip.
+    #[nested(id_prefix = "drums", group = "Drums")]
+    pub drums: StemParams,
+    /// Bass strip.
+    #[nested(id_prefix = "bass", group = "Bass")]
+    pub bass: StemParams,
+    /// Other strip.
+    #[nested(id_prefix = "other", group = "Other")]
+    pub other: StemParams,
+    /// Vocals strip.
+    #[nested(id_prefix = "vocals", group = "Vocals")]
+    pub vocals: StemParams,
+    /// Separation engine.
+    #[id = "engine"]
+    pub engine: EnumParam<EngineChoice>,
+    /// HPSS preset.
     #[id = "preset"]
-    pub preset: EnumParam<PresetParam>,
+    pub preset: EnumParam<PresetChoice>,
+    /// Whether the stem outputs carry the stems after their gain, mute and solo.
+    #[id = "aux_post"]
+    pub aux_post_fader: BoolParam,
+    /// Passes the input through, delayed by the reported latency; the stem outputs are silent.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
 }
 
 impl Default for DemixerParams {
     fn default() -> Self {
-        Self { preset: EnumParam::new("Preset", PresetParam::Normal) }
+        Self {
+            drums: StemParams::new("Drums"),
+            bass: StemParams::new("Bass"),
+            other: StemParams::new("Other"),
+            vocals: StemParams::new("Vocals"),
+            engine: EnumParam::new("Engine", EngineChoice::Auto),
+            preset: EnumParam::new("Preset", PresetChoice::Normal),
+            aux_post_fader: BoolParam::new("Stem Outputs Post-Fader", false),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+        }
+    }
+}
+
+impl DemixerParams {
+    /// The four strips in [`Stem::ALL`] order.
+    pub fn stems(&self) -> [&StemParams; Stem::ALL.len()] {
+        [&self.drums, &self.bass, &self.other, &self.vocals]
     }
 }

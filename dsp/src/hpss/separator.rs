@@ -7,6 +7,7 @@ use realfft::num_complex::Complex;
 use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure, softmask};
 use crate::Stem;
+use crate::delay::DelayLine;
 use crate::median::{median_filter_reflect, replace_sorted};
 use crate::separator::{Separator, StereoOut};
 use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
@@ -16,38 +17,6 @@ const STEMS: usize = Stem::ALL.len();
 /// Stems synthesised from their masks. `Other` is the delayed input minus these: the same signal
 /// (its mask is one minus theirs), for three inverse transforms per channel instead of four.
 const SYNTHESISED: [Stem; 3] = [Stem::Drums, Stem::Bass, Stem::Vocals];
-
-/// A fixed delay of one channel.
-struct DelayLine {
-    buffer: Vec<f32>,
-    position: usize,
-}
-
-impl DelayLine {
-    fn new(delay: usize) -> Self {
-        Self { buffer: vec![0.0; delay], position: 0 }
-    }
-
-    /// Writes `input` delayed into `out` (same length), sanitising what goes in.
-    fn process(&mut self, input: &[f32], out: &mut [f32]) {
-        let mut done = 0;
-        while done < input.len() {
-            let n = (self.buffer.len() - self.position).min(input.len() - done);
-            let slots = &mut self.buffer[self.position..self.position + n];
-            out[done..done + n].copy_from_slice(slots);
-            for (slot, &x) in slots.iter_mut().zip(&input[done..done + n]) {
-                *slot = sanitize(x);
-            }
-            self.position = (self.position + n) % self.buffer.len();
-            done += n;
-        }
-    }
-
-    fn reset(&mut self) {
-        self.buffer.fill(0.0);
-        self.position = 0;
-    }
-}
 
 /// Real-time HPSS separator: drums from the percussive part, bass, vocals and other from the
 /// harmonic and residual parts (see [`StemMapper`]).
@@ -97,7 +66,7 @@ impl HpssSeparator {
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
                 .collect(),
-            delayed_input: [DelayLine::new(config.latency_samples()), DelayLine::new(config.latency_samples())],
+            delayed_input: std::array::from_fn(|_| DelayLine::new(config.latency_samples(), config.latency_samples())),
             spectra: vec![Complex::default(); (config.lookahead_frames + 1) * CHANNELS * bins],
             magnitudes: vec![0.0; config.harmonic_frames * bins],
             time_windows: vec![0.0; bins * config.harmonic_frames],

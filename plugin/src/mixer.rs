@@ -1,0 +1,171 @@
+//! The in-plugin mixer: per-stem gain, mute and solo, the remix on the main output, and the
+//! pre/post-fader stem outputs. Runs on the audio thread; allocation-free.
+
+use std::ops::Range;
+
+use demixer_dsp::Stem;
+use nice_plug::prelude::{Smoother, SmoothingStyle};
+
+const STEMS: usize = Stem::ALL.len();
+/// Gain changes (including mute and solo) ramp over this long, so that they do not click.
+const RAMP_MS: f32 = 20.0;
+
+/// One stem's strip settings, read from the parameters once per block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Strip {
+    /// Linear gain.
+    pub gain: f32,
+    /// Muted.
+    pub mute: bool,
+    /// Soloed.
+    pub solo: bool,
+}
+
+/// The gain each stem should have: mute wins; when any stem is soloed, only soloed stems sound.
+pub fn effective_gains(strips: &[Strip; STEMS]) -> [f32; STEMS] {
+    let any_solo = strips.iter().any(|s| s.solo);
+    strips.map(|s| if s.mute || (any_solo && !s.solo) { 0.0 } else { s.gain })
+}
+
+/// The mixer's state: one gain ramp per stem.
+pub struct Mixer {
+    gains: [Smoother<f32>; STEMS],
+}
+
+/// What the host gave for one stretch of a block: the stems (written in place when post-fader),
+/// the input delayed by the latency, and the main output.
+pub struct MixBuffers<'a> {
+    /// The separated stems, `[stem][channel]`.
+    pub stems: [[&'a mut [f32]; 2]; STEMS],
+    /// The input delayed by the plugin's latency.
+    pub dry: [&'a [f32]; 2],
+    /// The main output.
+    pub main: [&'a mut [f32]; 2],
+}
+
+fn flush(x: f32) -> f32 {
+    if x.is_finite() && x.abs() >= f32::MIN_POSITIVE { x } else { 0.0 }
+}
+
+impl Mixer {
+    /// A mixer at `gains` with no ramp in progress.
+    pub fn new(sample_rate: f32, gains: [f32; STEMS]) -> Self {
+        let gains = gains.map(|g| {
+            let smoother = Smoother::new(SmoothingStyle::Linear(RAMP_MS));
+            smoother.reset(g);
+            smoother.set_target(sample_rate, g);
+            smoother
+        });
+        Self { gains }
+    }
+
+    /// Mixes one stretch. Inside `separated` the main output is the sum of the stems at their
+    /// gains; outside it (start-up, a late worker) and when bypassed it is the delayed input.
+    /// Stem outputs are silent when bypassed or outside `separated`, and carry the gains when
+    /// `post_fader`.
+    pub fn process(
+        &mut self,
+        sample_rate: f32,
+        targets: [f32; STEMS],
+        buffers: MixBuffers<'_>,
+        separated: Range<usize>,
+        post_fader: bool,
+        bypass: bool,
+    ) {
+        for (smoother, target) in self.gains.iter().zip(targets) {
+            if smoother.previous_value() != target || smoother.is_smoothing() {
+                smoother.set_target(sample_rate, target);
+            }
+        }
+        let MixBuffers { mut stems, dry, main } = buffers;
+        let [main_l, main_r] = main;
+        for t in 0..main_l.len() {
+            let gains = std::array::from_fn::<f32, STEMS, _>(|s| self.gains[s].next());
+            let live = separated.contains(&t) && !bypass;
+            let mut sum = [0.0f32; 2];
+            for (stem, gain) in stems.iter_mut().zip(gains) {
+                for (ch, out) in stem.iter_mut().enumerate() {
+                    let x = if live { out[t] } else { 0.0 };
+                    sum[ch] += x * gain;
+                    out[t] = flush(if post_fader { x * gain } else { x });
+                }
+            }
+            let [l, r] = if live { sum } else { [dry[0][t], dry[1][t]] };
+            main_l[t] = flush(l);
+            main_r[t] = flush(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip(gain: f32, mute: bool, solo: bool) -> Strip {
+        Strip { gain, mute, solo }
+    }
+
+    #[test]
+    fn mute_wins_and_solo_isolates() {
+        let plain =
+            [strip(1.0, false, false), strip(0.5, false, false), strip(2.0, false, false), strip(1.0, false, false)];
+        assert_eq!(effective_gains(&plain), [1.0, 0.5, 2.0, 1.0]);
+        let mut soloed = plain;
+        soloed[3].solo = true;
+        soloed[1].solo = true;
+        assert_eq!(effective_gains(&soloed), [0.0, 0.5, 0.0, 1.0]);
+        soloed[1].mute = true;
+        assert_eq!(effective_gains(&soloed), [0.0, 0.0, 0.0, 1.0]);
+    }
+
+    fn run(
+        targets: [f32; STEMS],
+        post_fader: bool,
+        bypass: bool,
+        separated: Range<usize>,
+    ) -> ([Vec<f32>; 2], Vec<[Vec<f32>; 2]>) {
+        let n = 8;
+        let mut stems: Vec<[Vec<f32>; 2]> =
+            (0..STEMS).map(|s| [vec![s as f32 + 1.0; n], vec![-(s as f32) - 1.0; n]]).collect();
+        let dry = [vec![100.0; n], vec![-100.0; n]];
+        let mut main = [vec![0.0; n], vec![0.0; n]];
+        let mut mixer = Mixer::new(48_000.0, targets);
+        {
+            let mut it = stems.iter_mut();
+            let mut next = || {
+                let [l, r] = it.next().unwrap();
+                [&mut l[..], &mut r[..]]
+            };
+            let buffers = MixBuffers {
+                stems: [next(), next(), next(), next()],
+                dry: [&dry[0], &dry[1]],
+                main: {
+                    let [l, r] = &mut main;
+                    [&mut l[..], &mut r[..]]
+                },
+            };
+            mixer.process(48_000.0, targets, buffers, separated, post_fader, bypass);
+        }
+        (main, stems)
+    }
+
+    #[test]
+    fn main_is_the_weighted_sum_and_aux_follows_the_fader_setting() {
+        let (main, stems) = run([1.0, 0.0, 2.0, 0.5], false, false, 0..8);
+        assert!(main[0].iter().all(|&x| x == 1.0 + 6.0 + 2.0));
+        assert!(main[1].iter().all(|&x| x == -9.0));
+        assert!(stems[1][0].iter().all(|&x| x == 2.0), "pre-fader stems are untouched");
+        let (_, stems) = run([1.0, 0.0, 2.0, 0.5], true, false, 0..8);
+        assert!(stems[1][0].iter().all(|&x| x == 0.0) && stems[2][0].iter().all(|&x| x == 6.0), "post-fader");
+    }
+
+    #[test]
+    fn outside_the_separated_range_and_in_bypass_the_main_output_is_the_dry_signal() {
+        let (main, stems) = run([1.0; 4], false, false, 2..5);
+        assert_eq!(main[0], [100.0, 100.0, 10.0, 10.0, 10.0, 100.0, 100.0, 100.0]);
+        assert_eq!(stems[0][0], [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+        let (main, stems) = run([1.0; 4], false, true, 0..8);
+        assert!(main[1].iter().all(|&x| x == -100.0));
+        assert!(stems.iter().all(|[l, r]| l.iter().chain(r).all(|&x| x == 0.0)));
+    }
+}
