@@ -9,13 +9,16 @@ SR, BLOCK = 44100, 512
 PORTS = ("mix", "drums", "bass", "other", "vocals")
 
 
-def render(vst3_path, audio):
-    """Renders `audio` through the plugin; returns (engine, plugin, ports). The engine owns the
-    plugin: keep it alive while using the plugin."""
+def render(vst3_path, audio, **params):
+    """Renders `audio` through the plugin with `params` (by name) set; returns (engine, plugin,
+    ports). The engine owns the plugin: keep it alive while using the plugin."""
     engine = daw.RenderEngine(SR, BLOCK)
     source = engine.make_playback_processor("source", audio)
     plugin = engine.make_plugin_processor("demixer", vst3_path)
     plugin.enable_all_buses()
+    names = {plugin.get_parameter_name(i): i for i in range(plugin.get_plugin_parameter_size())}
+    for name, value in params.items():
+        plugin.set_parameter(names[name], value)
     engine.load_graph([(source, []), (plugin, ["source"])])
     engine.render(audio.shape[1] / SR)
     out = plugin.get_audio()
@@ -46,3 +49,26 @@ def test_an_impulse_comes_out_of_the_drums_at_the_latency(vst3_path):
     audio[:, 10_000] = 1.0
     _engine, plugin, ports = render(vst3_path, audio)
     assert int(np.argmax(np.abs(ports["drums"][0]))) == 10_000 + plugin.get_latency_samples()
+
+
+def test_solo_mute_and_gain_shape_the_main_output_and_post_fader_stems(vst3_path):
+    audio = music()
+    _e1, plugin, plain = render(vst3_path, audio)
+    latency = plugin.get_latency_samples()
+    settle = latency + SR // 10  # past the start-up silence and the gain ramps
+    _e2, _p2, solo = render(vst3_path, audio, **{"Vocals Solo": 1.0, "Drums Solo": 1.0})
+    assert np.abs(solo["mix"] - plain["vocals"] - plain["drums"])[:, settle:].max() < 1e-4
+    _e3, _p3, muted = render(vst3_path, audio, **{"Vocals Solo": 1.0, "Vocals Mute": 1.0, "Bass Solo": 1.0})
+    assert np.abs(muted["mix"] - plain["bass"])[:, settle:].max() < 1e-4, "mute wins over solo"
+    _e4, _p4, post = render(vst3_path, audio, **{"Other Gain": 0.0, "Stem Outputs Post-Fader": 1.0})
+    assert np.abs(post["other"][:, settle:]).max() < 1e-6, "post-fader stem at the bottom of the fader is silent"
+    assert np.abs(post["mix"] - plain["drums"] - plain["bass"] - plain["vocals"])[:, settle:].max() < 1e-4
+
+
+def test_bypass_passes_the_input_delayed_and_silences_the_stems(vst3_path):
+    audio = music(seconds=1.0)
+    _engine, plugin, ports = render(vst3_path, audio, Bypass=1.0)
+    latency = plugin.get_latency_samples()
+    expected = np.pad(audio, ((0, 0), (latency, 0)))[:, :audio.shape[1]]
+    assert np.abs(ports["mix"] - expected).max() < 1e-6
+    assert all(np.abs(ports[name]).max() == 0.0 for name in PORTS[1:])
