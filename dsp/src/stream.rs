@@ -49,8 +49,9 @@ impl StreamConfig {
         Self { max_block, margin: max_block + (slack.as_secs_f32() * sample_rate).ceil() as usize }
     }
 
-    fn ring_frames(&self) -> usize {
-        2 * (self.max_block + self.margin) + CHUNK
+    /// Ring capacity: room for the margin, the engine's warm-up and blocks in flight.
+    fn ring_frames(&self, max_latency: usize) -> usize {
+        2 * (self.max_block + self.margin) + CHUNK + max_latency
     }
 }
 
@@ -94,13 +95,14 @@ pub fn spawn(
 ) -> std::io::Result<(RealtimeSide, WorkerHandle)> {
     assert!(config.margin >= config.max_block, "the margin must cover a maximum block");
     assert!(engines.iter().all(|e| e.sources() == Stem::ALL), "engines must produce the four stems");
-    let (input_producer, input_consumer) = HeapRb::<f32>::new(config.ring_frames() * CHANNELS).split();
-    let (output_producer, output_consumer) = HeapRb::<f32>::new(config.ring_frames() * OUT_FRAME).split();
+    let latencies: Vec<usize> = engines.iter().map(|e| e.latency_samples()).collect();
+    let ring_frames = config.ring_frames(latencies.iter().copied().max().unwrap_or(0));
+    let (input_producer, input_consumer) = HeapRb::<f32>::new(ring_frames * CHANNELS).split();
+    let (output_producer, output_consumer) = HeapRb::<f32>::new(ring_frames * OUT_FRAME).split();
     let (control, messages) = bounded(4);
     let (progress_sender, progress) = bounded(1);
     let status = Arc::new(Status::default());
     status.requested_engine.store(initial, Ordering::Relaxed);
-    let latencies = engines.iter().map(|e| e.latency_samples()).collect();
     let worker = Worker {
         engines,
         active: initial,
@@ -176,7 +178,7 @@ pub struct RealtimeSide {
     waiting: bool,
     /// Frames of silence still to output before the worker's stream begins.
     silence_owed: usize,
-    /// Frames the worker delivered too late, to be skipped when they arrive.
+    /// Frames to skip when they arrive: delivered too late, or the engine's warm-up.
     debt: usize,
     interleaved_in: Vec<f32>,
     interleaved_out: Vec<f32>,
@@ -200,6 +202,9 @@ impl RealtimeSide {
 
     /// Flushes everything and restarts the stream with `engine`: after a seek, or to switch
     /// engines (the latency may change). Real-time safe.
+    ///
+    /// The engine's first `latency` frames after a restart are its warm-up (they stand for input
+    /// before the restart, which it never saw): they are skipped and count as not separated.
     pub fn restart(&mut self, engine: usize) {
         assert!(engine < self.latencies.len(), "no engine {engine}");
         self.engine = engine;
@@ -207,8 +212,9 @@ impl RealtimeSide {
         self.status.requested_engine.store(engine, Ordering::Relaxed);
         self.status.requested_generation.store(self.generation, Ordering::Release);
         self.waiting = true;
-        self.silence_owed = self.config.margin;
-        self.debt = 0;
+        let warm_up = self.latencies[engine];
+        self.silence_owed = self.config.margin + warm_up;
+        self.debt = warm_up;
     }
 
     fn available_frames(&self) -> usize {

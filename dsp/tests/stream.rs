@@ -77,7 +77,8 @@ fn offline_stream_is_the_engine_delayed_by_the_margin_for_any_blocks() {
     let mut run = new_run();
     feed(&mut side, &input, 0, input[0].len(), Timing::Offline, 1, &mut run);
     let separated: usize = run.separated.iter().map(|r| r.len()).sum();
-    assert_eq!(separated, input[0].len() - CONFIG.margin, "offline rendering separates everything");
+    let warm_up = hpss(Preset::Normal).latency_samples();
+    assert_eq!(separated, input[0].len() - CONFIG.margin - warm_up, "offline rendering separates all but the warm-up");
     assert_aligned(&run, &direct, 0);
     assert_eq!(side.status().underruns(), 0);
 }
@@ -123,9 +124,10 @@ fn a_late_worker_gives_silence_then_the_stream_continues_aligned() {
         .is_empty()
     );
     let mut run = new_run();
-    // Three blocks while the worker cannot deliver: the first is start-up silence, the other two
-    // are late.
-    let late = 3 * CONFIG.max_block;
+    // Blocks while the worker cannot deliver: start-up silence (margin and warm-up), then two
+    // late blocks.
+    let start_up = CONFIG.margin + hpss(Preset::Normal).latency_samples();
+    let late = (start_up / CONFIG.max_block + 2) * CONFIG.max_block;
     let mut start = 0;
     while start < late {
         let n = CONFIG.max_block;

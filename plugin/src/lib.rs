@@ -213,7 +213,12 @@ impl Plugin for Demixer {
                 let [l, r] = port.as_slice() else { unreachable!("stem ports are stereo") };
                 [&mut l[start..end], &mut r[start..end]]
             });
-            let separated = running.stream.process(&in_l[..n], &in_r[..n], &mut stems, running.timing);
+            let timing = running.timing;
+            let stream = &mut running.stream;
+            let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
+            // Offline, waiting for the worker may allocate (the channel registers this thread once);
+            // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
+            let separated = if timing == Timing::Offline { util::permit_alloc(separate) } else { separate() };
             let [main_l, main_r] = main else { unreachable!("the main output is stereo") };
             let buffers = MixBuffers {
                 stems,
