@@ -1,1 +1,185 @@
-//! Tests only: see `tests/`.
+//! A minimal CLAP host on `clack-host` for the workspace-level tests and benchmarks: it builds the
+//! plugin, loads it through its CLAP entry point and runs blocks through it.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::render::{PluginRender, RenderMode};
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::prelude::*;
+
+/// Sample rate the tests run at.
+pub const SR: f64 = 44_100.0;
+/// Largest block the host sends.
+pub const MAX_BLOCK: u32 = 4096;
+/// Output ports: Mix, Drums, Bass, Other, Vocals.
+pub const PORTS: usize = 5;
+
+/// Host callbacks shared across threads (all no-ops).
+pub struct Shared;
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+/// The host's handler types.
+pub struct Host;
+impl HostHandlers for Host {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// How the plugin under test is built.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Build {
+    /// Debug, with `assert_process_allocs`: any allocation inside `process` aborts.
+    Checked,
+    /// Release, as shipped: for timing.
+    Release,
+}
+
+/// Builds the plugin (once per process and build) and returns its library. The builds get a
+/// target directory of their own, so that they neither wait for the `cargo test` that runs us
+/// nor overwrite the workspace's plugin build.
+pub fn plugin_library(build: Build) -> &'static Path {
+    static LIBRARIES: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+    LIBRARIES[build as usize].get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let target = workspace.join("target/host-tests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace).args(["build", "-p", "demixer", "--target-dir"]).arg(&target);
+        let profile = match build {
+            Build::Checked => {
+                command.args(["--features", "assert_process_allocs"]);
+                "debug"
+            }
+            Build::Release => {
+                command.arg("--release");
+                "release"
+            }
+        };
+        assert!(command.status().expect("run cargo").success(), "building the plugin failed");
+        target.join(profile).join("libdemixer.so")
+    })
+}
+
+/// Loads the plugin and creates an instance (keep the entry alive as long as the instance).
+pub fn load(build: Build) -> (PluginEntry, PluginInstance<Host>) {
+    let entry = unsafe { PluginEntry::load(plugin_library(build)) }.expect("load the CLAP entry point");
+    let factory = entry.get_plugin_factory().expect("plugin factory");
+    let id = factory.plugin_descriptors().find_map(|d| d.id().filter(|id| id.to_bytes() == b"org.demixer.demixer"));
+    let id: &CStr = id.expect("Demixer's descriptor");
+    let host = HostInfo::new("demixer-tests", "Demixer", "https://example.org", "1.0").unwrap();
+    let instance = PluginInstance::<Host>::new(|_| Shared, |_| (), &entry, id, &host).expect("instantiate");
+    (entry, instance)
+}
+
+/// Parameter ids and default values (as sent over CLAP) by display name.
+pub fn param_info(instance: &mut PluginInstance<Host>) -> HashMap<String, (ClapId, f64)> {
+    let handle = instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().expect("params extension");
+    let mut buffer = ParamInfoBuffer::new();
+    (0..params.count(&handle))
+        .map(|i| {
+            let info = params.get_info(&handle, i, &mut buffer).unwrap();
+            (String::from_utf8_lossy(info.name).into_owned(), (info.id, info.default_value))
+        })
+        .collect()
+}
+
+/// Sets the render mode and returns the latency the plugin reports once activated.
+pub fn set_mode(instance: &mut PluginInstance<Host>, mode: RenderMode) -> usize {
+    let handle = instance.plugin_handle();
+    let render: PluginRender = handle.get_extension().expect("render extension");
+    render.set(&handle, mode).expect("render mode");
+    let config = PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
+    let processor = instance.activate(|_, _| (), config).unwrap();
+    let handle = instance.plugin_handle();
+    let latency: PluginLatency = handle.get_extension().expect("latency extension");
+    let samples = latency.get(&handle) as usize;
+    instance.deactivate(processor);
+    samples
+}
+
+/// Output of a run: five stereo ports, as long as the input.
+pub type Ports = Vec<[Vec<f32>; 2]>;
+
+/// A parameter change applied at the start of the block that contains `at`; `None` means back to
+/// the default.
+pub struct Change {
+    /// Sample at which it applies.
+    pub at: usize,
+    /// Parameter display name.
+    pub name: &'static str,
+    /// New value as sent over CLAP, `None` for the default.
+    pub value: Option<f64>,
+}
+
+/// Runs `input` through the plugin (activating it for the run) in blocks of `block_size()`
+/// samples, applying `changes`, calling `reset` at sample `reset_at` (if any), and passing the
+/// duration of each `process` call to `timed`.
+pub fn render(
+    instance: &mut PluginInstance<Host>,
+    input: &[Vec<f32>; 2],
+    changes: &[Change],
+    reset_at: Option<usize>,
+    mut block_size: impl FnMut() -> usize,
+    mut timed: impl FnMut(usize, std::time::Duration),
+) -> Ports {
+    let params = param_info(instance);
+    let config = PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
+    let processor = instance.activate(|_, _| (), config).expect("activate");
+    let mut processor = processor.start_processing().expect("start processing");
+    let len = input[0].len();
+    let mut outputs: Ports = (0..PORTS).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
+    let mut input_ports = AudioPorts::with_capacity(2, 1);
+    let mut output_ports = AudioPorts::with_capacity(2 * PORTS, PORTS);
+    let mut start = 0;
+    while start < len {
+        let n = block_size().min(MAX_BLOCK as usize).min(len - start);
+        if reset_at.is_some_and(|at| (start..start + n).contains(&at)) {
+            processor.reset();
+        }
+        let events: Vec<ParamValueEvent> = changes
+            .iter()
+            .filter(|c| (start..start + n).contains(&c.at))
+            .map(|c| {
+                let (id, default) = params[c.name];
+                ParamValueEvent::new(0, id, Pckn::match_all(), c.value.unwrap_or(default))
+            })
+            .collect();
+        let mut ins: [Vec<f32>; 2] = [input[0][start..start + n].to_vec(), input[1][start..start + n].to_vec()];
+        let mut outs: Vec<[Vec<f32>; 2]> = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
+        let inputs = input_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|c| InputChannel::constant(&mut c[..]))),
+        }]);
+        let mut output_buffers = output_ports.with_output_buffers(outs.iter_mut().map(|[l, r]| AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter()),
+        }));
+        let input_events = InputEvents::from_buffer(&events);
+        let mut output_events_buffer = EventBuffer::new();
+        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+        let started = std::time::Instant::now();
+        processor
+            .process(&inputs, &mut output_buffers, &input_events, &mut output_events, None, None)
+            .expect("process");
+        timed(n, started.elapsed());
+        for (all, part) in outputs.iter_mut().zip(&outs) {
+            all[0][start..start + n].copy_from_slice(&part[0]);
+            all[1][start..start + n].copy_from_slice(&part[1]);
+        }
+        start += n;
+    }
+    instance.deactivate(processor.stop_processing());
+    outputs
+}

@@ -3,79 +3,29 @@
 //! with `assert_process_allocs`, so any allocation inside `process` aborts the test.
 
 use std::collections::HashMap;
-use std::ffi::CStr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
-use clack_extensions::latency::PluginLatency;
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
-use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::params::PluginParams;
+use clack_extensions::render::RenderMode;
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::{Separator, StereoOut};
+use demixer_host_tests::{Build, Change, Host, MAX_BLOCK, PORTS, Ports, SR, load, param_info, set_mode};
 
-const SR: f64 = 44_100.0;
-const MAX_BLOCK: u32 = 4096;
-const PORTS: usize = 5; // Mix, Drums, Bass, Other, Vocals
-
-struct Shared;
-impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {}
-}
-
-struct Host;
-impl HostHandlers for Host {
-    type Shared<'a> = Shared;
-    type MainThread<'a> = ();
-    type AudioProcessor<'a> = ();
-}
-
-/// Builds the plugin with `assert_process_allocs` (once per test run) and returns its library.
-/// It gets a target directory of its own, so that this build neither waits for the `cargo test`
-/// that runs us nor overwrites the workspace's plugin build.
-fn plugin_library() -> &'static Path {
-    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
-    LIBRARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let target = workspace.join("target/host-tests");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace)
-            .args(["build", "-p", "demixer", "--features", "assert_process_allocs", "--target-dir"])
-            .arg(&target)
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building the plugin failed");
-        target.join("debug/libdemixer.so")
-    })
-}
-
-fn load() -> (PluginEntry, PluginInstance<Host>) {
-    let entry = unsafe { PluginEntry::load(plugin_library()) }.expect("load the CLAP entry point");
-    let factory = entry.get_plugin_factory().expect("plugin factory");
-    let id = factory.plugin_descriptors().find_map(|d| d.id().filter(|id| id.to_bytes() == b"org.demixer.demixer"));
-    let id: &CStr = id.expect("Demixer's descriptor");
-    let host = HostInfo::new("demixer-tests", "Demixer", "https://example.org", "1.0").unwrap();
-    let instance = PluginInstance::<Host>::new(|_| Shared, |_| (), &entry, id, &host).expect("instantiate");
-    (entry, instance)
-}
-
-/// Parameter ids and default values (as sent over CLAP) by display name.
-fn param_info(instance: &mut PluginInstance<Host>) -> HashMap<String, (ClapId, f64)> {
-    let handle = instance.plugin_handle();
-    let params: PluginParams = handle.get_extension().expect("params extension");
-    let mut buffer = ParamInfoBuffer::new();
-    (0..params.count(&handle))
-        .map(|i| {
-            let info = params.get_info(&handle, i, &mut buffer).unwrap();
-            (String::from_utf8_lossy(info.name).into_owned(), (info.id, info.default_value))
-        })
-        .collect()
+/// Renders in pseudo-random block sizes from 1 to MAX_BLOCK.
+fn render(
+    instance: &mut PluginInstance<Host>,
+    input: &[Vec<f32>; 2],
+    changes: &[Change],
+    reset_at: Option<usize>,
+) -> Ports {
+    let mut seed = 12345u32;
+    let random_block = move || {
+        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        (seed >> 16) as usize % MAX_BLOCK as usize + 1
+    };
+    demixer_host_tests::render(instance, input, changes, reset_at, random_block, |_, _| {})
 }
 
 fn music(len: usize) -> [Vec<f32>; 2] {
@@ -97,84 +47,6 @@ fn music(len: usize) -> [Vec<f32>; 2] {
     [l, r]
 }
 
-/// Output of a run: five stereo ports, as long as the input.
-type Ports = Vec<[Vec<f32>; 2]>;
-
-/// A parameter change applied at the start of the block that contains `at`; `None` means back to
-/// the default.
-struct Change {
-    at: usize,
-    name: &'static str,
-    value: Option<f64>,
-}
-
-/// Runs `input` through an activated, offline-rendering plugin in random block sizes, applying
-/// `changes` and calling `reset` at sample `reset_at` (if any).
-fn render(instance: &mut PluginInstance<Host>, input: &[Vec<f32>; 2], changes: &[Change], reset_at: Option<usize>) -> Ports {
-    let params = param_info(instance);
-    let config = PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
-    let processor = instance.activate(|_, _| (), config).expect("activate");
-    let mut processor = processor.start_processing().expect("start processing");
-    let len = input[0].len();
-    let mut outputs: Ports = (0..PORTS).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
-    let mut input_ports = AudioPorts::with_capacity(2, 1);
-    let mut output_ports = AudioPorts::with_capacity(2 * PORTS, PORTS);
-    let mut seed = 12345u32;
-    let mut start = 0;
-    while start < len {
-        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-        let n = ((seed >> 16) as usize % MAX_BLOCK as usize + 1).min(len - start);
-        if reset_at.is_some_and(|at| (start..start + n).contains(&at)) {
-            processor.reset();
-        }
-        let events: Vec<ParamValueEvent> = changes
-            .iter()
-            .filter(|c| (start..start + n).contains(&c.at))
-            .map(|c| {
-                let (id, default) = params[c.name];
-                ParamValueEvent::new(0, id, Pckn::match_all(), c.value.unwrap_or(default))
-            })
-            .collect();
-        let mut ins: [Vec<f32>; 2] = [input[0][start..start + n].to_vec(), input[1][start..start + n].to_vec()];
-        let mut outs: Vec<[Vec<f32>; 2]> = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
-        let inputs = input_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|c| InputChannel::constant(&mut c[..]))),
-        }]);
-        let mut output_buffers = output_ports.with_output_buffers(outs.iter_mut().map(|[l, r]| AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter()),
-        }));
-        let input_events = InputEvents::from_buffer(&events);
-        let mut output_events_buffer = EventBuffer::new();
-        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
-        processor
-            .process(&inputs, &mut output_buffers, &input_events, &mut output_events, None, None)
-            .expect("process");
-        for (all, part) in outputs.iter_mut().zip(&outs) {
-            all[0][start..start + n].copy_from_slice(&part[0]);
-            all[1][start..start + n].copy_from_slice(&part[1]);
-        }
-        start += n;
-    }
-    instance.deactivate(processor.stop_processing());
-    outputs
-}
-
-/// Sets the render mode and returns the latency the plugin reports once activated.
-fn set_mode(instance: &mut PluginInstance<Host>, mode: RenderMode) -> usize {
-    let handle = instance.plugin_handle();
-    let render: PluginRender = handle.get_extension().expect("render extension");
-    render.set(&handle, mode).expect("render mode");
-    let config = PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
-    let processor = instance.activate(|_, _| (), config).unwrap();
-    let handle = instance.plugin_handle();
-    let latency: PluginLatency = handle.get_extension().expect("latency extension");
-    let samples = latency.get(&handle) as usize;
-    instance.deactivate(processor);
-    samples
-}
-
 fn max_error(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
@@ -185,7 +57,7 @@ fn delayed(x: &[f32], by: usize) -> Vec<f32> {
 
 #[test]
 fn stems_match_the_engine_and_sum_to_the_delayed_input_at_the_reported_latency() {
-    let (_entry, mut instance) = load();
+    let (_entry, mut instance) = load(Build::Checked);
     let latency = set_mode(&mut instance, RenderMode::Offline);
     let input = music(5 * SR as usize);
     let ports = render(&mut instance, &input, &[], None);
@@ -215,7 +87,7 @@ fn stems_match_the_engine_and_sum_to_the_delayed_input_at_the_reported_latency()
 fn in_real_time_the_mix_is_the_delayed_input_whether_or_not_the_worker_keeps_up() {
     // This host runs far faster than real time, so the worker falls behind: the plugin must
     // neither wait nor allocate, and the mix stays the input at the reported latency.
-    let (_entry, mut instance) = load();
+    let (_entry, mut instance) = load(Build::Checked);
     let latency = set_mode(&mut instance, RenderMode::Realtime);
     let input = music(3 * SR as usize);
     let ports = render(&mut instance, &input, &[], None);
@@ -226,7 +98,7 @@ fn in_real_time_the_mix_is_the_delayed_input_whether_or_not_the_worker_keeps_up(
 
 #[test]
 fn mixer_parameters_reset_and_hostile_input_behave() {
-    let (_entry, mut instance) = load();
+    let (_entry, mut instance) = load(Build::Checked);
     let latency = set_mode(&mut instance, RenderMode::Offline);
     let second = SR as usize;
     let mut input = music(8 * second);
@@ -279,9 +151,18 @@ fn mixer_parameters_reset_and_hostile_input_behave() {
 
 #[test]
 fn state_round_trips_every_parameter() {
-    let (_entry, mut instance) = load();
+    let (_entry, mut instance) = load(Build::Checked);
     let params = param_info(&mut instance);
-    let settings = [("Drums Gain", 0.5), ("Bass Mute", 1.0), ("Other Solo", 1.0), ("Vocals Gain", 0.25), ("Preset", 2.0), ("Engine", 1.0), ("Stem Outputs Post-Fader", 1.0), ("Bypass", 1.0)];
+    let settings = [
+        ("Drums Gain", 0.5),
+        ("Bass Mute", 1.0),
+        ("Other Solo", 1.0),
+        ("Vocals Gain", 0.25),
+        ("Preset", 2.0),
+        ("Engine", 1.0),
+        ("Stem Outputs Post-Fader", 1.0),
+        ("Bypass", 1.0),
+    ];
     let events: Vec<ParamValueEvent> =
         settings.iter().map(|(name, v)| ParamValueEvent::new(0, params[*name].0, Pckn::match_all(), *v)).collect();
     {
@@ -305,7 +186,7 @@ fn state_round_trips_every_parameter() {
     let ext: PluginState = handle.get_extension().unwrap();
     ext.save(&handle, &mut state).unwrap();
 
-    let (_entry2, mut fresh) = load();
+    let (_entry2, mut fresh) = load(Build::Checked);
     assert_ne!(values(&mut fresh), saved_values, "a fresh instance starts at the defaults");
     let handle = fresh.plugin_handle();
     let ext: PluginState = handle.get_extension().unwrap();

@@ -1,0 +1,57 @@
+//! The audio thread's cost per block: the release plugin loaded through CLAP, fed in real time
+//! (the host paces blocks at the sample rate, so the worker runs as in a DAW), timing every
+//! `process` call. Prints the cost as a fraction of the block period.
+//!
+//!     cargo bench -p demixer-host-tests --bench audio_thread
+
+use std::time::{Duration, Instant};
+
+use clack_extensions::render::RenderMode;
+use demixer_host_tests::{Build, SR, load, render, set_mode};
+
+const SECONDS: usize = 10;
+
+fn main() {
+    println!("| block | period | mean | p99 | max | mean / period | p99 / period |");
+    println!("|---|---|---|---|---|---|---|");
+    for block in [64, 512] {
+        let (_entry, mut instance) = load(Build::Release);
+        set_mode(&mut instance, RenderMode::Realtime);
+        let len = SECONDS * SR as usize;
+        let input: [Vec<f32>; 2] = std::array::from_fn(|c| {
+            (0..len).map(|i| ((i as f32 * 0.0123 * (c + 1) as f32).sin() * 0.3) + ((i % 11025) as f32 * 1e-5)).collect()
+        });
+        let period = Duration::from_secs_f64(block as f64 / SR);
+        let mut costs = Vec::with_capacity(len / block + 1);
+        let mut deadline = Instant::now();
+        render(
+            &mut instance,
+            &input,
+            &[],
+            None,
+            || block,
+            |_, cost| {
+                costs.push(cost);
+                // Pace like an audio interface: the next block is due one period later.
+                deadline += period;
+                if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            },
+        );
+        costs.sort();
+        let mean = costs.iter().sum::<Duration>() / costs.len() as u32;
+        let p99 = costs[costs.len() * 99 / 100];
+        let max = *costs.last().unwrap();
+        let ratio = |d: Duration| d.as_secs_f64() / period.as_secs_f64();
+        println!(
+            "| {block} | {:.2} ms | {:.1} µs | {:.1} µs | {:.1} µs | {:.2}% | {:.2}% |",
+            period.as_secs_f64() * 1e3,
+            mean.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+            max.as_secs_f64() * 1e6,
+            100.0 * ratio(mean),
+            100.0 * ratio(p99)
+        );
+    }
+}
