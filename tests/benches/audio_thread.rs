@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use clack_extensions::render::RenderMode;
-use demixer_host_tests::{Build, SR, load, render, set_mode};
+use demixer_host_tests::{Build, DEFAULT_CONFIG, SR, load, music, render, set_mode};
 
 const SECONDS: usize = 10;
 
@@ -18,14 +18,13 @@ fn main() {
         let (_entry, mut instance) = load(Build::Release);
         set_mode(&mut instance, RenderMode::Realtime);
         let len = SECONDS * SR as usize;
-        let input: [Vec<f32>; 2] = std::array::from_fn(|c| {
-            (0..len).map(|i| ((i as f32 * 0.0123 * (c + 1) as f32).sin() * 0.3) + ((i % 11025) as f32 * 1e-5)).collect()
-        });
+        let input = music(len);
         let period = Duration::from_secs_f64(block as f64 / SR);
         let mut costs = Vec::with_capacity(len / block + 1);
         let mut deadline = Instant::now();
         render(
             &mut instance,
+            DEFAULT_CONFIG,
             &input,
             &[],
             None,

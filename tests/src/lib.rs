@@ -17,6 +17,9 @@ use clack_host::prelude::*;
 pub const SR: f64 = 44_100.0;
 /// Largest block the host sends.
 pub const MAX_BLOCK: u32 = 4096;
+/// The audio configuration the tests activate with.
+pub const DEFAULT_CONFIG: PluginAudioConfiguration =
+    PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
 /// Output ports: Mix, Drums, Bass, Other, Vocals.
 pub const PORTS: usize = 5;
 
@@ -100,8 +103,7 @@ pub fn set_mode(instance: &mut PluginInstance<Host>, mode: RenderMode) -> usize 
     let handle = instance.plugin_handle();
     let render: PluginRender = handle.get_extension().expect("render extension");
     render.set(&handle, mode).expect("render mode");
-    let config = PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
-    let processor = instance.activate(|_, _| (), config).unwrap();
+    let processor = instance.activate(|_, _| (), DEFAULT_CONFIG).unwrap();
     let handle = instance.plugin_handle();
     let latency: PluginLatency = handle.get_extension().expect("latency extension");
     let samples = latency.get(&handle) as usize;
@@ -123,11 +125,13 @@ pub struct Change {
     pub value: Option<f64>,
 }
 
-/// Runs `input` through the plugin (activating it for the run) in blocks of `block_size()`
-/// samples, applying `changes`, calling `reset` at sample `reset_at` (if any), and passing the
-/// duration of each `process` call to `timed`.
+/// Runs `input` through the plugin (activating it with `config` for the run) in blocks of
+/// `block_size()` samples, applying `changes`, calling `reset` at sample `reset_at` (if any), and
+/// passing the duration of each `process` call to `timed`.
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     instance: &mut PluginInstance<Host>,
+    config: PluginAudioConfiguration,
     input: &[Vec<f32>; 2],
     changes: &[Change],
     reset_at: Option<usize>,
@@ -135,7 +139,6 @@ pub fn render(
     mut timed: impl FnMut(usize, std::time::Duration),
 ) -> Ports {
     let params = param_info(instance);
-    let config = PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: MAX_BLOCK };
     let processor = instance.activate(|_, _| (), config).expect("activate");
     let mut processor = processor.start_processing().expect("start processing");
     let len = input[0].len();
@@ -144,7 +147,7 @@ pub fn render(
     let mut output_ports = AudioPorts::with_capacity(2 * PORTS, PORTS);
     let mut start = 0;
     while start < len {
-        let n = block_size().min(MAX_BLOCK as usize).min(len - start);
+        let n = block_size().min(config.max_frames_count as usize).min(len - start);
         if reset_at.is_some_and(|at| (start..start + n).contains(&at)) {
             processor.reset();
         }
@@ -182,4 +185,24 @@ pub fn render(
     }
     instance.deactivate(processor.stop_processing());
     outputs
+}
+
+/// Stereo test music at [`SR`]: a tone, a bass line, a vibrato voice and noise hits.
+pub fn music(len: usize) -> [Vec<f32>; 2] {
+    let mut noise = 7u32;
+    let mut next = move || {
+        noise = noise.wrapping_mul(1664525).wrapping_add(1013904223);
+        (noise >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+    };
+    let (mut l, mut r) = (vec![0.0; len], vec![0.0; len]);
+    for i in 0..len {
+        let t = i as f32 / SR as f32;
+        let tau = std::f32::consts::TAU;
+        let hit = next() * (-(t % 0.25) * 40.0).exp();
+        let tone = (tau * 220.0 * t).sin() * 0.2 + (tau * 55.0 * t).sin() * 0.3;
+        let voice = (tau * 440.0 * (1.0 + 0.01 * (tau * 5.0 * t).sin()) * t).sin() * 0.15;
+        l[i] = tone + voice + 0.2 * hit;
+        r[i] = 0.5 * tone + voice + 0.2 * hit;
+    }
+    [l, r]
 }

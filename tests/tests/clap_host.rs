@@ -11,7 +11,9 @@ use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::{Separator, StereoOut};
-use demixer_host_tests::{Build, Change, Host, MAX_BLOCK, PORTS, Ports, SR, load, param_info, set_mode};
+use demixer_host_tests::{
+    Build, Change, DEFAULT_CONFIG, Host, MAX_BLOCK, PORTS, Ports, SR, load, music, param_info, set_mode,
+};
 
 /// Renders in pseudo-random block sizes from 1 to MAX_BLOCK.
 fn render(
@@ -25,26 +27,7 @@ fn render(
         seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
         (seed >> 16) as usize % MAX_BLOCK as usize + 1
     };
-    demixer_host_tests::render(instance, input, changes, reset_at, random_block, |_, _| {})
-}
-
-fn music(len: usize) -> [Vec<f32>; 2] {
-    let mut noise = 7u32;
-    let mut next = move || {
-        noise = noise.wrapping_mul(1664525).wrapping_add(1013904223);
-        (noise >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-    };
-    let (mut l, mut r) = (vec![0.0; len], vec![0.0; len]);
-    for i in 0..len {
-        let t = i as f32 / SR as f32;
-        let tau = std::f32::consts::TAU;
-        let hit = next() * (-(t % 0.25) * 40.0).exp();
-        let tone = (tau * 220.0 * t).sin() * 0.2 + (tau * 55.0 * t).sin() * 0.3;
-        let voice = (tau * 440.0 * (1.0 + 0.01 * (tau * 5.0 * t).sin()) * t).sin() * 0.15;
-        l[i] = tone + voice + 0.2 * hit;
-        r[i] = 0.5 * tone + voice + 0.2 * hit;
-    }
-    [l, r]
+    demixer_host_tests::render(instance, DEFAULT_CONFIG, input, changes, reset_at, random_block, |_, _| {})
 }
 
 fn max_error(a: &[f32], b: &[f32]) -> f32 {
