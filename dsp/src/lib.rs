@@ -6,6 +6,7 @@ pub mod delay;
 pub mod denormals;
 pub mod hpss;
 pub mod median;
+pub mod median_network;
 pub mod render;
 pub mod separator;
 pub mod stem;

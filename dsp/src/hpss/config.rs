@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::median_network::MAX_KERNEL;
+
 /// Sample rates the HPSS engine accepts, in Hz.
 pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<f32> = 8_000.0..=384_000.0;
 
@@ -184,6 +186,12 @@ impl HpssConfig {
         }
         if self.harmonic_frames % 2 == 0 || self.percussive_bins % 2 == 0 {
             return invalid("median kernels must have odd lengths".into());
+        }
+        if self.percussive_bins.max(self.harmonic_frames) > MAX_KERNEL {
+            return invalid(format!(
+                "median kernels of {} frames and {} bins exceed the maximum of {MAX_KERNEL}",
+                self.harmonic_frames, self.percussive_bins
+            ));
         }
         if self.percussive_bins > self.bins() {
             return invalid(format!("percussive kernel of {} bins exceeds {} bins", self.percussive_bins, self.bins()));

@@ -4,6 +4,7 @@
 use super::config::HpssConfig;
 use super::masks::{Power, softmask};
 use crate::median::median_filter_reflect;
+use crate::median_network::NetworkMedianFilter;
 use crate::stft::{istft_centered, stft_centered};
 
 /// Harmonic and percussive parts of a mono signal.
@@ -31,12 +32,12 @@ pub fn hpss(signal: &[f32], config: &HpssConfig) -> HarmonicPercussive {
         median_filter_reflect(&along_time, &mut window, &mut filtered);
         harmonic.iter_mut().zip(&filtered).for_each(|(frame, &h)| frame[bin] = h);
     }
-    let mut window = vec![0.0; config.percussive_bins];
+    let mut frequency_median = NetworkMedianFilter::new(config.percussive_bins, bins);
     let percussive: Vec<Vec<f32>> = magnitude
         .iter()
         .map(|frame| {
             let mut out = vec![0.0; bins];
-            median_filter_reflect(frame, &mut window, &mut out);
+            frequency_median.apply(frame, &mut out);
             out
         })
         .collect();

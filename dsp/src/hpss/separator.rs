@@ -8,7 +8,7 @@ use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure, softmask};
 use crate::Stem;
 use crate::delay::DelayLine;
-use crate::median::{median_filter_reflect, replace_sorted};
+use crate::median_network::{LANES, MedianNetwork, NetworkMedianFilter};
 use crate::separator::{Separator, StereoOut};
 use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
 
@@ -31,17 +31,18 @@ pub struct HpssSeparator {
     synthesizers: Vec<Synthesizer>,
     /// Spectra of the last `lookahead_frames + 1` frames, both channels: `[frame][channel][bin]`.
     spectra: Vec<Complex<f32>>,
-    /// Mid magnitudes of the last `harmonic_frames` frames: `[frame][bin]`.
+    /// Mid magnitudes of the last `harmonic_frames` frames: `[frame][bin]`, each frame padded with
+    /// zeros to whole groups of [`LANES`] bins.
     magnitudes: Vec<f32>,
-    /// Per bin, the same magnitudes sorted: `[bin][frame]`.
-    time_windows: Vec<f32>,
+    /// Medians over the `harmonic_frames` frames, eight bins at a time.
+    time_median: MedianNetwork,
     /// Index of the newest frame in `magnitudes`.
     newest: usize,
     /// Index of the newest frame in `spectra`; the next one holds the frame to output.
     newest_spectrum: usize,
     harmonic: Vec<f32>,
     percussive: Vec<f32>,
-    frequency_window: Vec<f32>,
+    frequency_median: NetworkMedianFilter,
     masks: Vec<[f32; STEMS]>,
     stem_spectrum: Vec<Complex<f32>>,
     /// The input delayed by the latency, per channel, from which `Other` is derived.
@@ -68,13 +69,13 @@ impl HpssSeparator {
                 .collect(),
             delayed_input: std::array::from_fn(|_| DelayLine::new(config.latency_samples(), config.latency_samples())),
             spectra: vec![Complex::default(); (config.lookahead_frames + 1) * CHANNELS * bins],
-            magnitudes: vec![0.0; config.harmonic_frames * bins],
-            time_windows: vec![0.0; bins * config.harmonic_frames],
+            magnitudes: vec![0.0; config.harmonic_frames * bins.next_multiple_of(LANES)],
+            time_median: MedianNetwork::new(config.harmonic_frames),
             newest: 0,
             newest_spectrum: 0,
-            harmonic: vec![0.0; bins],
+            harmonic: vec![0.0; bins.next_multiple_of(LANES)],
             percussive: vec![0.0; bins],
-            frequency_window: vec![0.0; config.percussive_bins],
+            frequency_median: NetworkMedianFilter::new(config.percussive_bins, bins),
             masks: vec![[0.0; STEMS]; bins],
             stem_spectrum: vec![Complex::default(); bins],
             ready: vec![0.0; SYNTHESISED.len() * CHANNELS * hop],
@@ -140,23 +141,22 @@ impl HpssSeparator {
         let (left, right) = newest_spectra.split_at_mut(bins);
         self.analyzers[0].analyze(left);
         self.analyzers[1].analyze(right);
-        let magnitudes = &mut self.magnitudes[self.newest * bins..(self.newest + 1) * bins];
-        for (bin, m) in magnitudes.iter_mut().enumerate() {
-            let new = ((left[bin].norm_sqr() + right[bin].norm_sqr()) * 0.5).sqrt();
-            let window = &mut self.time_windows[bin * history..(bin + 1) * history];
-            replace_sorted(window, *m, new);
-            *m = new;
-            self.harmonic[bin] = window[history / 2];
+        let stride = bins.next_multiple_of(LANES);
+        let magnitudes = &mut self.magnitudes[self.newest * stride..self.newest * stride + bins];
+        for ((m, l), r) in magnitudes.iter_mut().zip(&*left).zip(&*right) {
+            *m = ((l.norm_sqr() + r.norm_sqr()) * 0.5).sqrt();
+        }
+        let all = &self.magnitudes;
+        for (group, harmonic) in self.harmonic.chunks_exact_mut(LANES).enumerate() {
+            let at = group * LANES;
+            let frame = |j: usize| all[j * stride + at..j * stride + at + LANES].try_into().expect("eight lanes");
+            harmonic.copy_from_slice(&self.time_median.median(frame));
         }
 
         // The frame to output now is `lookahead_frames` older than the newest.
         let target = (self.newest + history - self.config.lookahead_frames) % history;
         let target_slot = (slot + 1) % spectra_frames;
-        median_filter_reflect(
-            &self.magnitudes[target * bins..(target + 1) * bins],
-            &mut self.frequency_window,
-            &mut self.percussive,
-        );
+        self.frequency_median.apply(&self.magnitudes[target * stride..target * stride + bins], &mut self.percussive);
         if self.config.power == 2.0 {
             self.compute_masks(target_slot, Squared);
         } else {
@@ -246,7 +246,6 @@ impl Separator for HpssSeparator {
         self.delayed_input.iter_mut().for_each(DelayLine::reset);
         self.spectra.fill(Complex::default());
         self.magnitudes.fill(0.0);
-        self.time_windows.fill(0.0);
         self.ready.fill(0.0);
         self.fill = 0;
     }
