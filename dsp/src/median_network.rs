@@ -23,9 +23,9 @@ pub struct MedianNetwork {
     /// Compare-exchange pairs `(low, high)` of Batcher's odd-even merge sort that can change the
     /// median slot, among the first `kernel` slots (the others would hold +∞ and never move).
     pairs: Vec<(u8, u8)>,
-    /// The values being sorted, one row per input (a fixed array: indexing it needs no bounds
-    /// checks once the index is masked).
-    slots: Box<[Lanes; NETWORK_SIZE]>,
+    /// The values being sorted as their bit patterns, one row per input (a fixed array: indexing
+    /// it needs no bounds checks once the index is masked).
+    slots: Box<[[u32; LANES]; NETWORK_SIZE]>,
 }
 
 /// Batcher's odd-even merge sort network for `n` (a power of two) inputs.
@@ -67,7 +67,7 @@ impl MedianNetwork {
             }
         }
         pairs.reverse();
-        Self { kernel, pairs, slots: Box::new([[0.0; LANES]; NETWORK_SIZE]) }
+        Self { kernel, pairs, slots: Box::new([[0; LANES]; NETWORK_SIZE]) }
     }
 
     /// How many values each median takes.
@@ -75,22 +75,26 @@ impl MedianNetwork {
         self.kernel
     }
 
-    /// Lane by lane, the median of `row(0) ..= row(kernel - 1)`.
+    /// Lane by lane, the median of `row(0) ..= row(kernel - 1)`, which must be non-negative.
+    ///
+    /// Non-negative floats order like their bit patterns as unsigned integers, and integer
+    /// `min`/`max` are single vector instructions with no NaN handling (the float forms need
+    /// three, and a float compare-and-select may become masked stores that stall the next loads).
     #[inline(always)]
     pub fn median(&mut self, row: impl Fn(usize) -> Lanes) -> Lanes {
         let slots = &mut *self.slots;
         for (j, slot) in slots[..self.kernel].iter_mut().enumerate() {
-            *slot = row(j);
+            let values = row(j);
+            debug_assert!(values.iter().all(|v| *v >= 0.0), "medians of non-negative values only");
+            *slot = values.map(f32::to_bits);
         }
         for &(low, high) in &self.pairs {
             let (low, high) = (low as usize % NETWORK_SIZE, high as usize % NETWORK_SIZE);
             let (a, b) = (slots[low], slots[high]);
-            // `min`/`max` rather than a comparison and a select, which the compiler may turn into
-            // masked stores that stall the loads of the next exchange.
             slots[low] = std::array::from_fn(|l| a[l].min(b[l]));
             slots[high] = std::array::from_fn(|l| a[l].max(b[l]));
         }
-        slots[self.kernel / 2]
+        slots[self.kernel / 2].map(f32::from_bits)
     }
 }
 
@@ -112,7 +116,7 @@ impl NetworkMedianFilter {
     }
 
     /// `out[i] = median(input[i - kernel/2 ..= i + kernel/2])`, reflecting at the ends. `input`
-    /// and `out` must have the length given at construction.
+    /// (non-negative, such as magnitudes) and `out` must have the length given at construction.
     #[inline(always)]
     pub fn apply(&mut self, input: &[f32], out: &mut [f32]) {
         assert!(input.len() == self.len && out.len() == self.len, "input length fixed at construction");
