@@ -146,17 +146,6 @@ fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usi
     Ok(failures.into_inner().unwrap())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn songs_with_the_same_name_get_their_own_folders() {
-        let files: Vec<PathBuf> = ["a/song.mp3", "a/song.wav", "b/song.wav", "c/other.flac"].map(PathBuf::from).into();
-        assert_eq!(song_names(&files), ["song.mp3", "song.wav", "song.wav-2", "other"]);
-    }
-}
-
 fn print_presets(sample_rate: f32) -> Result<()> {
     for preset in Preset::ALL {
         let c = HpssConfig::preset(preset, sample_rate)?;
@@ -203,5 +192,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn songs_with_the_same_name_get_their_own_folders() {
+        let files: Vec<PathBuf> = ["a/song.mp3", "a/song.wav", "b/song.wav", "c/other.flac"].map(PathBuf::from).into();
+        assert_eq!(song_names(&files), ["song.mp3", "song.wav", "song.wav-2", "other"]);
     }
 }

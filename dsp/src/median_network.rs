@@ -130,7 +130,8 @@ impl NetworkMedianFilter {
         let padded = &self.padded;
         for (group, chunk) in out.chunks_mut(LANES).enumerate() {
             let start = group * LANES;
-            let medians = self.network.median(|j| padded[start + j..start + j + LANES].try_into().expect("eight lanes"));
+            let medians =
+                self.network.median(|j| padded[start + j..start + j + LANES].try_into().expect("eight lanes"));
             chunk.copy_from_slice(&medians[..chunk.len()]);
         }
     }

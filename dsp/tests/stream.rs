@@ -147,7 +147,7 @@ fn a_late_worker_gives_silence_then_the_stream_continues_aligned() {
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
     feed(&mut side, &input, late, input[0].len(), Timing::Offline, 2, &mut run);
-    assert!(run.separated.last().unwrap().len() > 0, "separation resumed");
+    assert!(!run.separated.last().unwrap().is_empty(), "separation resumed");
     assert_aligned(&run, &direct, 0);
 }
 

@@ -184,7 +184,7 @@ impl HpssConfig {
         if !self.fft_size.is_power_of_two() || self.fft_size < 64 || self.hop * 4 != self.fft_size {
             return invalid(format!("FFT size {} must be a power of two ≥ 64 with hop = size / 4", self.fft_size));
         }
-        if self.harmonic_frames % 2 == 0 || self.percussive_bins % 2 == 0 {
+        if self.harmonic_frames.is_multiple_of(2) || self.percussive_bins.is_multiple_of(2) {
             return invalid("median kernels must have odd lengths".into());
         }
         if self.percussive_bins.max(self.harmonic_frames) > MAX_KERNEL {

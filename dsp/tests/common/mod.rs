@@ -29,7 +29,11 @@ pub fn music(sample_rate: f32, seconds: f32) -> [Vec<f32>; 2] {
         let voice: f32 = (1..5).map(|h| (tau * voice_f * h as f32 * t).sin() / h as f32).sum();
         let bass = (tau * [55.0, 73.4][bar] * t).sin();
         let since_beat = (i % beat) as f32 / sample_rate;
-        let kick = if (i / beat) % 2 == 0 { (tau * 60.0 * since_beat).sin() * (-since_beat * 30.0).exp() } else { 0.0 };
+        let kick = if (i / beat).is_multiple_of(2) {
+            (tau * 60.0 * since_beat).sin() * (-since_beat * 30.0).exp()
+        } else {
+            0.0
+        };
         let hat = noise.next() * (-since_beat * 80.0).exp();
         let centre = 0.15 * voice + 0.3 * bass + 0.5 * kick + 0.1 * hat;
         left[i] = centre + 0.08 * chord;
