@@ -6,6 +6,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use demixer_dsp::Separator;
@@ -17,11 +18,10 @@ use nice_plug::prelude::*;
 pub mod mixer;
 pub mod params;
 
-use mixer::{MixBuffers, Mixer, Strip, effective_gains};
-use params::{DemixerParams, PresetChoice};
+use demixer_gui::{EguiEditorState, MixerEditor, MixerStatus};
+use mixer::{BlockLevels, MixBuffers, Mixer, Strip, effective_gains};
+use params::{DemixerParams, PresetChoice, STEM_NAMES};
 
-/// Stem port names in port order, as hosts show them.
-const STEM_PORT_NAMES: [&str; 4] = ["Drums", "Bass", "Other", "Vocals"];
 /// Scheduling headroom the worker gets on top of one maximum block.
 const WORKER_SLACK: Duration = Duration::from_millis(5);
 
@@ -40,7 +40,7 @@ const fn layout(input_channels: u32) -> AudioIOLayout {
             main_input: Some("Mix"),
             main_output: Some("Mix"),
             aux_inputs: &[],
-            aux_outputs: &STEM_PORT_NAMES,
+            aux_outputs: &STEM_NAMES,
         },
     }
 }
@@ -72,10 +72,23 @@ impl Running {
 }
 
 /// The plugin instance.
-#[derive(Default)]
 pub struct Demixer {
     params: Arc<DemixerParams>,
+    /// What the mixer window shows besides the parameters.
+    status: Arc<MixerStatus>,
+    editor_state: Arc<EguiEditorState>,
     running: Option<Running>,
+}
+
+impl Default for Demixer {
+    fn default() -> Self {
+        Self {
+            params: Arc::default(),
+            status: Arc::default(),
+            editor_state: demixer_gui::default_state(),
+            running: None,
+        }
+    }
 }
 
 /// Index of the engine for `choice` in the list [`Demixer::activate`] builds: one HPSS engine
@@ -101,10 +114,14 @@ impl Plugin for Demixer {
 
     type SysExMessage = ();
     type BackgroundTask = ();
-    type Editor = ();
+    type Editor = MixerEditor<DemixerParams>;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        demixer_gui::create_editor(self.params.clone(), self.status.clone(), self.editor_state.clone())
     }
 
     fn activate(
@@ -121,6 +138,7 @@ impl Plugin for Demixer {
                 Ok(config) => engines.push(Box::new(HpssSeparator::new(config))),
                 Err(e) => {
                     nice_error!("Demixer cannot run: {e}");
+                    *self.status.last_error.lock().unwrap() = format!("Demixer cannot run: {e}");
                     return false;
                 }
             }
@@ -133,11 +151,15 @@ impl Plugin for Demixer {
             Ok(stream) => stream,
             Err(e) => {
                 nice_error!("Demixer cannot start its worker thread: {e}");
+                *self.status.last_error.lock().unwrap() = format!("Demixer cannot start its worker thread: {e}");
                 return false;
             }
         };
         let latency = stream.latency_samples();
         context.set_latency_samples(latency as u32);
+        self.status.last_error.lock().unwrap().clear();
+        self.status.sample_rate.store(sample_rate, Ordering::Relaxed);
+        self.status.latency_samples.store(latency as u32, Ordering::Relaxed);
         self.running = Some(Running {
             stream,
             _worker: worker,
@@ -173,7 +195,7 @@ impl Plugin for Demixer {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let targets = effective_gains(&self.strips());
-        let params = &self.params;
+        let (params, status) = (&self.params, &self.status);
         let Some(running) = &mut self.running else {
             return ProcessStatus::Error("process before activate");
         };
@@ -191,6 +213,7 @@ impl Plugin for Demixer {
         if running.reported_latency != Some(latency) {
             context.set_latency_samples(latency);
             running.reported_latency = Some(latency);
+            status.latency_samples.store(latency, Ordering::Relaxed);
         }
 
         let main = buffer.as_slice();
@@ -198,6 +221,7 @@ impl Plugin for Demixer {
             return ProcessStatus::Error("Demixer needs its four stem outputs");
         };
         let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
+        let mut levels = BlockLevels::default();
         let mut start = 0;
         while start < len {
             let end = (start + running.input[0].len()).min(len);
@@ -225,9 +249,13 @@ impl Plugin for Demixer {
                 dry: [&dry_l[..n], &dry_r[..n]],
                 main: [&mut main_l[start..end], &mut main_r[start..end]],
             };
-            running.mixer.process(running.sample_rate, targets, buffers, separated, post_fader, bypass);
+            running.mixer.process(running.sample_rate, targets, buffers, separated, post_fader, bypass, &mut levels);
             start = end;
         }
+        levels.publish(&status.levels);
+        let worker = running.stream.status();
+        status.underruns.store(worker.underruns(), Ordering::Relaxed);
+        status.realtime_factor.store(worker.realtime_factor(running.sample_rate), Ordering::Relaxed);
         ProcessStatus::Normal
     }
 }

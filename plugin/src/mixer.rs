@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use demixer_dsp::Stem;
+use demixer_gui::status::Level;
 use nice_plug::prelude::{Smoother, SmoothingStyle};
 
 const STEMS: usize = Stem::ALL.len();
@@ -25,6 +26,30 @@ pub struct Strip {
 pub fn effective_gains(strips: &[Strip; STEMS]) -> [f32; STEMS] {
     let any_solo = strips.iter().any(|s| s.solo);
     strips.map(|s| if s.mute || (any_solo && !s.solo) { 0.0 } else { s.gain })
+}
+
+/// Peaks and sums of squares over a block, for the meters: the four stems as heard (after their
+/// gains), then the main output.
+#[derive(Default, Clone, Copy)]
+pub struct BlockLevels {
+    peak: [f32; STEMS + 1],
+    sum_of_squares: [f32; STEMS + 1],
+    frames: usize,
+}
+
+impl BlockLevels {
+    fn add(&mut self, meter: usize, x: f32) {
+        self.peak[meter] = self.peak[meter].max(x.abs());
+        self.sum_of_squares[meter] += x * x;
+    }
+
+    /// Publishes peak and RMS (over both channels) to the meters.
+    pub fn publish(&self, levels: &[Level; STEMS + 1]) {
+        let samples = (2 * self.frames).max(1) as f32;
+        for (i, level) in levels.iter().enumerate() {
+            level.store(self.peak[i], (self.sum_of_squares[i] / samples).sqrt());
+        }
+    }
 }
 
 /// The mixer's state: one gain ramp per stem.
@@ -62,7 +87,8 @@ impl Mixer {
     /// Mixes one stretch. Inside `separated` the main output is the sum of the stems at their
     /// gains; outside it (start-up, a late worker) and when bypassed it is the delayed input.
     /// Stem outputs are silent when bypassed or outside `separated`, and carry the gains when
-    /// `post_fader`.
+    /// `post_fader`. Adds what the meters show to `levels`.
+    #[allow(clippy::too_many_arguments)]
     pub fn process(
         &mut self,
         sample_rate: f32,
@@ -71,6 +97,7 @@ impl Mixer {
         separated: Range<usize>,
         post_fader: bool,
         bypass: bool,
+        levels: &mut BlockLevels,
     ) {
         for (smoother, target) in self.gains.iter().zip(targets) {
             if smoother.previous_value() != target || smoother.is_smoothing() {
@@ -83,16 +110,21 @@ impl Mixer {
             let gains = std::array::from_fn::<f32, STEMS, _>(|s| self.gains[s].next());
             let live = separated.contains(&t) && !bypass;
             let mut sum = [0.0f32; 2];
-            for (stem, gain) in stems.iter_mut().zip(gains) {
+            for (meter, (stem, gain)) in stems.iter_mut().zip(gains).enumerate() {
                 for (ch, out) in stem.iter_mut().enumerate() {
                     let x = if live { out[t] } else { 0.0 };
-                    sum[ch] += x * gain;
-                    out[t] = flush(if post_fader { x * gain } else { x });
+                    let heard = x * gain;
+                    sum[ch] += heard;
+                    levels.add(meter, heard);
+                    out[t] = flush(if post_fader { heard } else { x });
                 }
             }
             let [l, r] = if live { sum } else { [dry[0][t], dry[1][t]] };
             main_l[t] = flush(l);
             main_r[t] = flush(r);
+            levels.add(STEMS, main_l[t]);
+            levels.add(STEMS, main_r[t]);
+            levels.frames += 1;
         }
     }
 }
@@ -144,7 +176,7 @@ mod tests {
                     [&mut l[..], &mut r[..]]
                 },
             };
-            mixer.process(48_000.0, targets, buffers, separated, post_fader, bypass);
+            mixer.process(48_000.0, targets, buffers, separated, post_fader, bypass, &mut BlockLevels::default());
         }
         (main, stems)
     }

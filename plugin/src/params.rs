@@ -2,7 +2,11 @@
 
 use demixer_dsp::Stem;
 use demixer_dsp::hpss::Preset;
+use demixer_gui::{MixerParams, StripParams};
 use nice_plug::prelude::*;
+
+/// Stem names in port order, as hosts and the mixer show them.
+pub const STEM_NAMES: [&str; 4] = ["Drums", "Bass", "Other", "Vocals"];
 
 /// Loudest stem gain, in dB.
 const MAX_GAIN_DB: f32 = 12.0;
@@ -114,11 +118,12 @@ pub struct DemixerParams {
 
 impl Default for DemixerParams {
     fn default() -> Self {
+        let [drums, bass, other, vocals] = STEM_NAMES.map(StemParams::new);
         Self {
-            drums: StemParams::new("Drums"),
-            bass: StemParams::new("Bass"),
-            other: StemParams::new("Other"),
-            vocals: StemParams::new("Vocals"),
+            drums,
+            bass,
+            other,
+            vocals,
             engine: EnumParam::new("Engine", EngineChoice::Auto),
             preset: EnumParam::new("Preset", PresetChoice::Normal),
             aux_post_fader: BoolParam::new("Stem Outputs Post-Fader", false),
@@ -131,5 +136,39 @@ impl DemixerParams {
     /// The four strips in [`Stem::ALL`] order.
     pub fn stems(&self) -> [&StemParams; Stem::ALL.len()] {
         [&self.drums, &self.bass, &self.other, &self.vocals]
+    }
+}
+
+impl MixerParams for DemixerParams {
+    type Engine = EngineChoice;
+    type Preset = PresetChoice;
+
+    fn strips(&self) -> [StripParams<'_>; 4] {
+        let mut names = STEM_NAMES.into_iter();
+        self.stems().map(|p| StripParams { name: names.next().unwrap(), gain: &p.gain, mute: &p.mute, solo: &p.solo })
+    }
+
+    fn engine(&self) -> &EnumParam<EngineChoice> {
+        &self.engine
+    }
+
+    fn preset(&self) -> &EnumParam<PresetChoice> {
+        &self.preset
+    }
+
+    fn aux_post_fader(&self) -> &BoolParam {
+        &self.aux_post_fader
+    }
+
+    fn bypass(&self) -> &BoolParam {
+        &self.bypass
+    }
+
+    fn engine_description(&self) -> (String, Option<String>) {
+        let preset = PresetChoice::variants()[self.preset.value().to_index()];
+        let running = format!("HPSS, {preset} preset, CPU");
+        let problem = (self.engine.value() == EngineChoice::Onnx)
+            .then(|| "The ONNX (HT-Demucs) engine is not part of this version yet: using HPSS.".to_string());
+        (running, problem)
     }
 }

@@ -1,0 +1,129 @@
+//! Demixer's mixer window (egui): a channel strip per stem with fader, mute, solo and meter; a
+//! master strip; and the engine panel. It is a view: it reads the parameters and the
+//! [`MixerStatus`] the audio thread publishes, and changes parameters only through the host's
+//! parameter setter, so hosts record automation and undo.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::ResizeHint;
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam};
+use nice_plug_egui::{EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor};
+
+mod meter;
+pub mod status;
+mod widgets;
+
+use meter::PeakHold;
+pub use nice_plug_egui::EguiEditorState;
+pub use status::MixerStatus;
+
+/// Default window size, in logical points.
+const SIZE: LogicalSize<f32> = LogicalSize::new(640.0, 460.0);
+/// Smallest usable window.
+const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(560.0, 400.0);
+/// How often the meters redraw.
+const METER_REFRESH: Duration = Duration::from_millis(33);
+
+/// One stem's strip parameters.
+pub struct StripParams<'a> {
+    /// Stem name shown on the strip.
+    pub name: &'static str,
+    /// Linear gain.
+    pub gain: &'a FloatParam,
+    /// Mute.
+    pub mute: &'a BoolParam,
+    /// Solo.
+    pub solo: &'a BoolParam,
+}
+
+/// The parameters the mixer shows, implemented by the plugin's parameter struct.
+pub trait MixerParams: Send + Sync + 'static {
+    /// The engine choice.
+    type Engine: Enum + PartialEq + Copy + 'static;
+    /// The HPSS preset choice.
+    type Preset: Enum + PartialEq + Copy + 'static;
+
+    /// The four stem strips, in port order.
+    fn strips(&self) -> [StripParams<'_>; 4];
+    /// Engine selector.
+    fn engine(&self) -> &EnumParam<Self::Engine>;
+    /// Preset selector.
+    fn preset(&self) -> &EnumParam<Self::Preset>;
+    /// Whether the stem outputs are post-fader.
+    fn aux_post_fader(&self) -> &BoolParam;
+    /// Bypass.
+    fn bypass(&self) -> &BoolParam;
+    /// What the engine panel says about the selected engine: its name and device, and a problem
+    /// in plain words if the selection cannot run as chosen.
+    fn engine_description(&self) -> (String, Option<String>);
+}
+
+/// The editor's persistent size and zoom.
+pub fn default_state() -> Arc<EguiEditorState> {
+    EguiEditorState::from_size(SIZE, 1.0)
+}
+
+/// The mixer editor's type.
+pub type MixerEditor<P> = nice_plug_egui::EguiEditor<MixerApp<P>>;
+
+/// Creates the mixer editor.
+pub fn create_editor<P: MixerParams>(
+    params: Arc<P>,
+    status: Arc<MixerStatus>,
+    state: Arc<EguiEditorState>,
+) -> Option<MixerEditor<P>> {
+    let settings = EguiNiceSettings::new()
+        .with_tile("Demixer")
+        .with_resize_hint(ResizeHint::resizable().with_min_logical_size(MIN_SIZE));
+    let app = MixerApp { params, status, context: None, holds: Default::default() };
+    create_egui_editor(state, RepaintNotifier::new(), settings, app)
+}
+
+/// The mixer's egui application.
+pub struct MixerApp<P> {
+    params: Arc<P>,
+    status: Arc<MixerStatus>,
+    context: Option<GuiContext>,
+    holds: [PeakHold; status::METERS],
+}
+
+impl<P: MixerParams> NiceEguiApp for MixerApp<P> {
+    fn build(
+        &mut self,
+        _egui_ctx: egui::Context,
+        gui_context: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        self.context = Some(gui_context);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        let Some(context) = &self.context else { return };
+        let setter = context.param_setter();
+        let params = &*self.params;
+        ui.ctx().request_repaint_after(METER_REFRESH);
+        egui::Frame::new().inner_margin(12.0).show(ui, |ui| {
+            widgets::engine_panel(ui, params, &self.status, &setter);
+            ui.separator();
+            ui.horizontal_top(|ui| {
+                for (i, strip) in params.strips().into_iter().enumerate() {
+                    widgets::stem_strip(
+                        ui,
+                        &strip,
+                        widgets::STEM_COLOURS[i],
+                        &self.status.levels[i],
+                        &mut self.holds[i],
+                        &setter,
+                    );
+                    ui.separator();
+                }
+                let master = status::METERS - 1;
+                widgets::master_strip(ui, params, &self.status.levels[master], &mut self.holds[master], &setter);
+            });
+        });
+    }
+}

@@ -1,0 +1,200 @@
+//! The mixer's parts: stem strips, the master strip and the engine panel. Every change goes
+//! through the [`ParamSetter`] with begin/end gestures, so the host records it.
+
+use std::sync::atomic::Ordering;
+
+use egui::{Color32, RichText, Ui};
+use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam, Param, ParamSetter};
+
+use crate::meter::{self, PeakHold};
+use crate::status::{Level, MixerStatus};
+use crate::{MixerParams, StripParams};
+
+/// Strip colours in port order: drums, bass, other, vocals.
+pub const STEM_COLOURS: [Color32; 4] = [
+    Color32::from_rgb(240, 140, 50),
+    Color32::from_rgb(70, 150, 240),
+    Color32::from_rgb(90, 200, 110),
+    Color32::from_rgb(220, 90, 200),
+];
+const MASTER_COLOUR: Color32 = Color32::from_rgb(230, 230, 230);
+/// Fader range in dB; the bottom means −∞.
+const FADER_DB: std::ops::RangeInclusive<f32> = -60.0..=12.0;
+const FADER_HEIGHT: f32 = 240.0;
+const STRIP_WIDTH: f32 = 84.0;
+
+/// A fixed-width column whose contents are centred.
+fn column(ui: &mut Ui, width: f32, contents: impl FnOnce(&mut Ui)) {
+    let layout = egui::Layout::top_down(egui::Align::Center);
+    ui.allocate_ui_with_layout(egui::vec2(width, ui.available_height()), layout, |ui| {
+        ui.set_width(width);
+        contents(ui);
+    });
+}
+
+/// Sets a parameter as one gesture.
+fn set<P: Param>(setter: &ParamSetter<'_>, param: &P, value: P::Plain) {
+    setter.begin_set_parameter(param);
+    setter.set_parameter(param, value);
+    setter.end_set_parameter(param);
+}
+
+fn gain_to_db(gain: f32) -> f32 {
+    meter::to_db(gain).clamp(*FADER_DB.start(), *FADER_DB.end())
+}
+
+fn db_to_gain(db: f32) -> f32 {
+    if db <= *FADER_DB.start() { 0.0 } else { 10f32.powf(db / 20.0) }
+}
+
+/// A vertical gain fader; double-click resets it to 0 dB.
+fn fader(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) {
+    let mut db = gain_to_db(param.value());
+    let slider = ui.add(egui::Slider::new(&mut db, FADER_DB).vertical().show_value(false).trailing_fill(true));
+    if slider.drag_started() {
+        setter.begin_set_parameter(param);
+    }
+    if slider.changed() {
+        if slider.dragged() {
+            setter.set_parameter(param, db_to_gain(db));
+        } else {
+            set(setter, param, db_to_gain(db));
+        }
+    }
+    if slider.drag_stopped() {
+        setter.end_set_parameter(param);
+    }
+    if slider.double_clicked() {
+        set(setter, param, 1.0);
+    }
+}
+
+/// The fader's value in dB, editable by dragging or typing (`-inf` for silence).
+fn fader_value(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) {
+    let mut db = gain_to_db(param.value());
+    let value = ui.add(
+        egui::DragValue::new(&mut db)
+            .range(FADER_DB)
+            .speed(0.1)
+            .custom_formatter(
+                |db, _| if db <= *FADER_DB.start() as f64 { "-inf dB".into() } else { format!("{db:+.1} dB") },
+            )
+            .custom_parser(|text| {
+                let text = text.trim().trim_end_matches("dB").trim();
+                if text.eq_ignore_ascii_case("-inf") { Some(*FADER_DB.start() as f64) } else { text.parse().ok() }
+            }),
+    );
+    if value.changed() {
+        set(setter, param, db_to_gain(db));
+    }
+}
+
+/// A toggle button for a boolean parameter.
+fn toggle(ui: &mut Ui, label: &str, param: &BoolParam, on_colour: Color32, setter: &ParamSetter<'_>) {
+    let on = param.value();
+    let text = if on { RichText::new(label).color(Color32::BLACK) } else { RichText::new(label) };
+    let button = egui::Button::new(text).fill(if on { on_colour } else { Color32::from_gray(50) });
+    if ui.add(button).on_hover_text(param.name()).clicked() {
+        set(setter, param, !on);
+    }
+}
+
+/// A drop-down for an enum parameter.
+fn choice<E: Enum + PartialEq + Copy + 'static>(
+    ui: &mut Ui,
+    label: &str,
+    param: &EnumParam<E>,
+    setter: &ParamSetter<'_>,
+) {
+    let current = param.value().to_index();
+    egui::ComboBox::from_label(label).selected_text(E::variants()[current]).show_ui(ui, |ui| {
+        for (index, name) in E::variants().iter().enumerate() {
+            if ui.selectable_label(index == current, *name).clicked() && index != current {
+                set(setter, param, E::from_index(index));
+            }
+        }
+    });
+}
+
+/// One stem's channel strip.
+pub fn stem_strip(
+    ui: &mut Ui,
+    strip: &StripParams<'_>,
+    colour: Color32,
+    level: &Level,
+    hold: &mut PeakHold,
+    setter: &ParamSetter<'_>,
+) {
+    column(ui, STRIP_WIDTH, |ui| {
+        ui.label(RichText::new(strip.name).strong().size(15.0).color(colour));
+        ui.horizontal(|ui| {
+            toggle(ui, "M", strip.mute, Color32::from_rgb(230, 80, 60), setter);
+            toggle(ui, "S", strip.solo, Color32::from_rgb(240, 210, 60), setter);
+        });
+        ui.horizontal(|ui| {
+            ui.spacing_mut().slider_width = FADER_HEIGHT;
+            fader(ui, strip.gain, setter);
+            meter::draw(ui, FADER_HEIGHT, level.load(), hold, colour);
+        });
+        fader_value(ui, strip.gain, setter);
+    });
+}
+
+/// The master strip: output meter, stem-output mode and bypass.
+pub fn master_strip<P: MixerParams>(
+    ui: &mut Ui,
+    params: &P,
+    level: &Level,
+    hold: &mut PeakHold,
+    setter: &ParamSetter<'_>,
+) {
+    column(ui, STRIP_WIDTH + 30.0, |ui| {
+        ui.label(RichText::new("Master").strong().size(15.0).color(MASTER_COLOUR));
+        toggle(ui, "Bypass", params.bypass(), Color32::from_rgb(230, 80, 60), setter);
+        toggle(ui, "Stems post-fader", params.aux_post_fader(), Color32::from_rgb(120, 200, 240), setter);
+        meter::draw(ui, FADER_HEIGHT - 40.0, level.load(), hold, MASTER_COLOUR);
+    });
+}
+
+/// Engine in use, latency, worker speed, underruns, the last problem, and the selectors.
+pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, setter: &ParamSetter<'_>) {
+    let (engine, problem) = params.engine_description();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Demixer").strong().size(18.0));
+        ui.separator();
+        choice(ui, "Engine", params.engine(), setter);
+        choice(ui, "Preset", params.preset(), setter);
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("Running: {engine}"));
+        ui.separator();
+        ui.label(format!(
+            "Latency {:.1} ms ({} samples)",
+            status.latency_ms(),
+            status.latency_samples.load(Ordering::Relaxed)
+        ));
+        ui.separator();
+        ui.label(format!("Worker {:.0}× real time", status.realtime_factor.load(Ordering::Relaxed)));
+        ui.separator();
+        let underruns = status.underruns.load(Ordering::Relaxed);
+        let text = format!("Underruns {underruns}");
+        ui.label(if underruns > 0 { RichText::new(text).color(Color32::YELLOW) } else { RichText::new(text) });
+    });
+    let stored = status.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+    if let Some(problem) = problem.or((!stored.is_empty()).then_some(stored)) {
+        ui.label(RichText::new(problem).color(Color32::from_rgb(250, 120, 100)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fader_scale_round_trips_and_bottom_is_silence() {
+        assert_eq!(db_to_gain(-60.0), 0.0);
+        assert_eq!(gain_to_db(0.0), -60.0);
+        assert!((db_to_gain(gain_to_db(0.5)) - 0.5).abs() < 1e-6);
+        assert_eq!(gain_to_db(10.0), 12.0, "clamped to the fader's top");
+    }
+}
