@@ -164,7 +164,7 @@ impl Plugin for Demixer {
             stream,
             _worker: worker,
             dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency + config.margin)),
-            mixer: Mixer::new(sample_rate, effective_gains(&self.strips())),
+            mixer: Mixer::new(effective_gains(&self.strips())),
             input: [vec![0.0; max_block], vec![0.0; max_block]],
             dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
             sample_rate,

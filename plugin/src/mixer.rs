@@ -55,6 +55,8 @@ impl BlockLevels {
 /// The mixer's state: one gain ramp per stem.
 pub struct Mixer {
     gains: [Smoother<f32>; STEMS],
+    /// Where each ramp is heading; a new target restarts its ramp.
+    targets: [f32; STEMS],
 }
 
 /// What the host gave for one stretch of a block: the stems (written in place when post-fader),
@@ -74,14 +76,13 @@ fn flush(x: f32) -> f32 {
 
 impl Mixer {
     /// A mixer at `gains` with no ramp in progress.
-    pub fn new(sample_rate: f32, gains: [f32; STEMS]) -> Self {
-        let gains = gains.map(|g| {
+    pub fn new(gains: [f32; STEMS]) -> Self {
+        let smoothers = gains.map(|g| {
             let smoother = Smoother::new(SmoothingStyle::Linear(RAMP_MS));
             smoother.reset(g);
-            smoother.set_target(sample_rate, g);
             smoother
         });
-        Self { gains }
+        Self { gains: smoothers, targets: gains }
     }
 
     /// Mixes one stretch. Inside `separated` the main output is the sum of the stems at their
@@ -99,9 +100,10 @@ impl Mixer {
         bypass: bool,
         levels: &mut BlockLevels,
     ) {
-        for (smoother, target) in self.gains.iter().zip(targets) {
-            if smoother.previous_value() != target || smoother.is_smoothing() {
+        for ((smoother, current), target) in self.gains.iter().zip(&mut self.targets).zip(targets) {
+            if *current != target {
                 smoother.set_target(sample_rate, target);
+                *current = target;
             }
         }
         let MixBuffers { mut stems, dry, main } = buffers;
@@ -161,7 +163,7 @@ mod tests {
             (0..STEMS).map(|s| [vec![s as f32 + 1.0; n], vec![-(s as f32) - 1.0; n]]).collect();
         let dry = [vec![100.0; n], vec![-100.0; n]];
         let mut main = [vec![0.0; n], vec![0.0; n]];
-        let mut mixer = Mixer::new(48_000.0, targets);
+        let mut mixer = Mixer::new(targets);
         {
             let mut it = stems.iter_mut();
             let mut next = || {
@@ -199,5 +201,29 @@ mod tests {
         let (main, stems) = run([1.0; 4], false, true, 0..8);
         assert!(main[1].iter().all(|&x| x == -100.0));
         assert!(stems.iter().all(|[l, r]| l.iter().chain(r).all(|&x| x == 0.0)));
+    }
+
+    #[test]
+    fn a_gain_change_ramps_over_twenty_milliseconds_and_then_holds() {
+        let n = 2000;
+        let mut stems: Vec<[Vec<f32>; 2]> = (0..STEMS).map(|_| [vec![1.0; n], vec![1.0; n]]).collect();
+        let dry = [vec![0.0; n], vec![0.0; n]];
+        let mut main = [vec![0.0; n], vec![0.0; n]];
+        let mut mixer = Mixer::new([1.0; STEMS]);
+        let mut it = stems.iter_mut();
+        let mut next = || {
+            let [l, r] = it.next().unwrap();
+            [&mut l[..], &mut r[..]]
+        };
+        let [main_l, main_r] = &mut main;
+        let buffers = MixBuffers {
+            stems: [next(), next(), next(), next()],
+            dry: [&dry[0], &dry[1]],
+            main: [&mut main_l[..], &mut main_r[..]],
+        };
+        mixer.process(48_000.0, [0.0, 1.0, 1.0, 1.0], buffers, 0..n, false, false, &mut BlockLevels::default());
+        let ramp = (48_000.0 * RAMP_MS / 1000.0) as usize;
+        assert!(main[0][ramp / 2] > 3.0 && main[0][ramp / 2] < 4.0, "halfway through the ramp");
+        assert!(main[0][ramp + 1..].iter().all(|&x| x == 3.0), "the ramp ends at the target");
     }
 }
