@@ -15,11 +15,6 @@ impl DelayLine {
         Self { buffer: vec![0.0; capacity.max(1)], delay, position: 0 }
     }
 
-    /// The delay in samples.
-    pub fn delay(&self) -> usize {
-        self.delay
-    }
-
     /// Changes the delay (at most the capacity) and forgets the past.
     pub fn set_delay(&mut self, delay: usize) {
         assert!(delay <= self.buffer.len(), "delay {delay} exceeds capacity {}", self.buffer.len());

@@ -70,11 +70,6 @@ impl MedianNetwork {
         Self { kernel, pairs, slots: Box::new([[0; LANES]; NETWORK_SIZE]) }
     }
 
-    /// How many values each median takes.
-    pub fn kernel(&self) -> usize {
-        self.kernel
-    }
-
     /// Lane by lane, the median of `row(0) ..= row(kernel - 1)`, which must be non-negative.
     ///
     /// Non-negative floats order like their bit patterns as unsigned integers, and integer

@@ -84,11 +84,6 @@ impl HpssSeparator {
         }
     }
 
-    /// The configuration this engine runs.
-    pub fn config(&self) -> &HpssConfig {
-        &self.config
-    }
-
     /// Where the ready hop of `SYNTHESISED[k]` on `channel` lies in `ready`.
     fn ready_range(&self, k: usize, channel: usize) -> std::ops::Range<usize> {
         let start = (k * CHANNELS + channel) * self.config.hop;
