@@ -19,20 +19,19 @@ pub fn separate_aligned(
     let (len, latency) = (left.len(), engine.latency_samples());
     let total = len + latency;
     let mut stems: Vec<[Vec<f32>; 2]> = engine.sources().iter().map(|_| [vec![0.0; total], vec![0.0; total]]).collect();
-    let silence = [0.0; BLOCK];
-    let mut start = 0;
-    while start < total {
+    // The input followed by silence that flushes the latency out of the engine.
+    let padded = |x: &[f32]| {
+        let mut v = Vec::with_capacity(total);
+        v.extend_from_slice(x);
+        v.resize(total, 0.0);
+        v
+    };
+    let (left, right) = (padded(left), padded(right));
+    for start in (0..total).step_by(BLOCK) {
         let end = (start + BLOCK).min(total);
-        // Past the end of the input, feed silence to flush the latency.
-        let input = |x: &'_ [f32]| -> Vec<f32> {
-            let real = &x[start.min(len)..end.min(len)];
-            [real, &silence[..(end - start) - real.len()]].concat()
-        };
-        let (l, r) = (input(left), input(right));
         let mut outs: Vec<StereoOut<'_>> =
             stems.iter_mut().map(|[a, b]| [&mut a[start..end], &mut b[start..end]]).collect();
-        engine.process(&l, &r, &mut outs);
-        start = end;
+        engine.process(&left[start..end], &right[start..end], &mut outs);
         progress(end.min(len));
     }
     for channels in &mut stems {

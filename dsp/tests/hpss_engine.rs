@@ -110,3 +110,20 @@ fn centred_engine_matches_offline_hpss_away_from_the_edges() {
     let err = relative_error(&streamed[..expected.len()], expected);
     assert!(err < 1e-4, "relative error {err}");
 }
+
+#[test]
+fn a_steady_centred_low_tone_is_bass_and_leaves_other_empty() {
+    // Other is the delayed input minus the synthesised stems: if bass were synthesised wrong or
+    // out of step, the tone would leak into other.
+    let sample_rate = 44_100.0;
+    let tone: Vec<f32> = (0..2 * sample_rate as usize)
+        .map(|i| 0.5 * (std::f32::consts::TAU * 60.0 * i as f32 / sample_rate).sin())
+        .collect();
+    let mut e = engine(Preset::Normal, sample_rate);
+    let settled = e.latency_samples() + sample_rate as usize / 2;
+    let stems = separate(&mut e, &[tone.clone(), tone.clone()], 512);
+    let energy = |x: &[f32]| x[settled..].iter().map(|v| v * v).sum::<f32>();
+    let total = energy(&tone[..tone.len() - e.latency_samples()]);
+    assert!(energy(&stems[Stem::Bass.index()][0]) > 0.95 * total, "the tone is not in the bass");
+    assert!(energy(&stems[Stem::Other.index()][0]) < 1e-3 * total, "the tone leaked into other");
+}

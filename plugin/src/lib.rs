@@ -57,7 +57,7 @@ struct Running {
     sample_rate: f32,
     timing: Timing,
     mono_input: bool,
-    reported_latency: Option<u32>,
+    reported_latency: u32,
     /// Where the transport should be at the next block if it keeps playing.
     expected_position: Option<i64>,
 }
@@ -170,7 +170,7 @@ impl Plugin for Demixer {
             sample_rate,
             timing: if buffer_config.process_mode == ProcessMode::Offline { Timing::Offline } else { Timing::Realtime },
             mono_input: audio_io_layout.main_input_channels.map(NonZeroU32::get) == Some(1),
-            reported_latency: Some(latency as u32),
+            reported_latency: latency as u32,
             expected_position: None,
         });
         true
@@ -210,9 +210,9 @@ impl Plugin for Demixer {
         running.expected_position =
             if transport.playing { transport.pos_samples().map(|p| p + len as i64) } else { None };
         let latency = running.stream.latency_samples() as u32;
-        if running.reported_latency != Some(latency) {
+        if running.reported_latency != latency {
             context.set_latency_samples(latency);
-            running.reported_latency = Some(latency);
+            running.reported_latency = latency;
             status.latency_samples.store(latency, Ordering::Relaxed);
         }
 
