@@ -48,24 +48,37 @@ fn db_to_gain(db: f32) -> f32 {
 }
 
 /// A vertical gain fader; double-click resets it to 0 dB.
+///
+/// A press-drag-release (or a click that jumps the fader) is one host gesture: it begins with the
+/// first change and ends when the button is released, tracked in egui's memory because a click may
+/// change the value without egui reporting a drag.
 fn fader(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) {
     let mut db = gain_to_db(param.value());
     let slider = ui.add(egui::Slider::new(&mut db, FADER_DB).vertical().show_value(false).trailing_fill(true));
-    if slider.drag_started() {
-        setter.begin_set_parameter(param);
+    // egui's slider senses drags only; double-clicks need a click sense on the same area.
+    let clicks = ui.interact(slider.rect, slider.id.with("clicks"), egui::Sense::click());
+    let gesture = slider.id.with("gesture");
+    let in_gesture = |ui: &Ui| ui.data(|d| d.get_temp::<bool>(gesture).unwrap_or(false));
+    let end_gesture = |ui: &Ui| {
+        if in_gesture(ui) {
+            setter.end_set_parameter(param);
+            ui.data_mut(|d| d.remove::<bool>(gesture));
+        }
+    };
+    if clicks.double_clicked() {
+        end_gesture(ui);
+        set(setter, param, 1.0);
+        return;
     }
     if slider.changed() {
-        if slider.dragged() {
-            setter.set_parameter(param, db_to_gain(db));
-        } else {
-            set(setter, param, db_to_gain(db));
+        if !in_gesture(ui) {
+            setter.begin_set_parameter(param);
+            ui.data_mut(|d| d.insert_temp(gesture, true));
         }
+        setter.set_parameter(param, db_to_gain(db));
     }
-    if slider.drag_stopped() {
-        setter.end_set_parameter(param);
-    }
-    if slider.double_clicked() {
-        set(setter, param, 1.0);
+    if !slider.is_pointer_button_down_on() {
+        end_gesture(ui);
     }
 }
 
