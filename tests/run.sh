@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust unit and integration tests, the bundles in real third-party hosts, and
 # the mixer window under Xvfb (tests/gui) and the separation-quality smoke test (tests/quality).
+# The ONNX engine's tests load ONNX Runtime from DEMIXER_ORT_DYLIB, by default the library in the
+# `onnxruntime` wheel (tests/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${DEMIXER_ORT_DYLIB:-}" ]; then
+  DEMIXER_ORT_DYLIB=$(python3 -c 'import glob, os, onnxruntime
+print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so.*")))[-1])')
+  export DEMIXER_ORT_DYLIB
+fi
 cargo test --workspace --locked
 cargo xtask bundle demixer --release
 cargo build --release --locked -p demixer --features standalone --bin demixer-standalone

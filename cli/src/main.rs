@@ -11,11 +11,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use demixer_dsp::Stem;
 use demixer_dsp::hpss::{HpssConfig, Preset};
+use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use audio::{AUDIO_EXTENSIONS, SampleFormat};
-use song::Job;
+use song::{Engine, Job};
 
 #[derive(Parser)]
 #[command(name = "demixer", version, about = "Split songs into drums, bass, other and vocals stems")]
@@ -34,16 +35,22 @@ enum Command {
         /// Output folder.
         #[arg(short, long, default_value = "stems")]
         out: PathBuf,
-        /// Stems to write, comma-separated (drums,bass,other,vocals).
-        #[arg(long, value_delimiter = ',', value_parser = parse_stem, default_value = "drums,bass,other,vocals")]
-        stems: Vec<Stem>,
+        /// Stems to write, comma-separated (drums,bass,other,vocals; guitar,piano from six-stem
+        /// models). Default: every stem the engine makes.
+        #[arg(long, value_delimiter = ',', value_parser = parse_stem)]
+        stems: Option<Vec<Stem>>,
+        /// Separation engine: the built-in HPSS, or an HT-Demucs ONNX model (needs --model).
+        #[arg(long, value_enum, default_value_t = EngineName::Hpss)]
+        engine: EngineName,
         /// HPSS preset: low (< 30 ms), normal (< 100 ms) or high (~250 ms) latency.
         #[arg(long, value_parser = parse_preset, default_value = "normal")]
         preset: Preset,
+        #[command(flatten)]
+        onnx: OnnxArgs,
         /// Sample format of the stem files.
         #[arg(long, value_enum, default_value_t = SampleFormat::F32)]
         format: SampleFormat,
-        /// Files separated at once (default: one per core).
+        /// Files separated at once (default: one per core; one with --engine onnx).
         #[arg(short, long)]
         jobs: Option<usize>,
     },
@@ -55,8 +62,54 @@ enum Command {
     },
 }
 
+/// The engines `--engine` names.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineName {
+    /// Median-filter harmonic/percussive separation, built in.
+    Hpss,
+    /// An HT-Demucs (Demucs-family) ONNX model run by ONNX Runtime.
+    Onnx,
+}
+
+/// Options of the ONNX engine.
+#[derive(clap::Args)]
+struct OnnxArgs {
+    /// ONNX model (`.onnx`, input `mix` [1,2,T], output `stems` [1,S,2,T]) or bag manifest (`.json`).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Where inference runs: auto (CUDA if it registers), cpu or cuda.
+    #[arg(long, value_parser = parse_device, default_value = "auto")]
+    device: Device,
+    /// CPU threads for inference (default: ONNX Runtime's choice, all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// ONNX Runtime library (file or folder); else DEMIXER_ORT_DYLIB, ORT_DYLIB_PATH, next to this
+    /// program, then the system's library path.
+    #[arg(long)]
+    ort: Option<PathBuf>,
+}
+
 fn parse_stem(name: &str) -> Result<Stem, String> {
-    Stem::from_name(name).ok_or_else(|| format!("unknown stem '{name}' (drums, bass, other, vocals)"))
+    Stem::from_name(name).ok_or_else(|| format!("unknown stem '{name}' (drums, bass, other, vocals, guitar, piano)"))
+}
+
+fn parse_device(name: &str) -> Result<Device, String> {
+    Device::from_name(name).ok_or_else(|| format!("unknown device '{name}' (auto, cpu, cuda)"))
+}
+
+/// The engine the options ask for; an ONNX model is loaded (and checked) here.
+fn engine(name: EngineName, preset: Preset, onnx: OnnxArgs) -> Result<Engine> {
+    match (name, onnx.model) {
+        (EngineName::Hpss, None) => Ok(Engine::Hpss(preset)),
+        (EngineName::Hpss, Some(_)) => bail!("--model needs --engine onnx"),
+        (EngineName::Onnx, None) => bail!("--engine onnx needs --model <file.onnx or bag.json>"),
+        (EngineName::Onnx, Some(model)) => {
+            let session = SessionOptions { device: onnx.device, threads: onnx.threads };
+            let (engine, description) = Engine::onnx(OnnxConfig { model, runtime: onnx.ort, session })?;
+            eprintln!("ONNX engine: {description}");
+            Ok(engine)
+        }
+    }
 }
 
 fn parse_preset(name: &str) -> Result<Preset, String> {
@@ -168,8 +221,10 @@ fn print_presets(sample_rate: f32) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let (inputs, out, stems, preset, format, jobs) = match Cli::parse().command {
-        Command::Separate { inputs, out, stems, preset, format, jobs } => (inputs, out, stems, preset, format, jobs),
+    let (inputs, out, stems, engine_name, preset, onnx, format, jobs) = match Cli::parse().command {
+        Command::Separate { inputs, out, stems, engine, preset, onnx, format, jobs } => {
+            (inputs, out, stems, engine, preset, onnx, format, jobs)
+        }
         Command::Presets { sample_rate } => {
             return match print_presets(sample_rate) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -180,8 +235,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    let job = Job { out_dir: out, stems, preset, format };
-    let outcome = collect_inputs(&inputs).and_then(|files| Ok((files.len(), separate_all(&files, &job, jobs)?)));
+    // An ONNX model uses every core for each song: songs go one at a time unless asked otherwise.
+    let jobs = jobs.or((engine_name == EngineName::Onnx).then_some(1));
+    let outcome = engine(engine_name, preset, onnx).and_then(|engine| {
+        let job = Job { out_dir: out, stems, engine, format };
+        let files = collect_inputs(&inputs)?;
+        Ok((files.len(), separate_all(&files, &job, jobs)?))
+    });
     match outcome {
         Ok((_, 0)) => ExitCode::SUCCESS,
         Ok((total, failed)) => {

@@ -177,3 +177,45 @@ fn unsupported_sample_rates_and_unknown_options_are_refused() {
     assert!(!result.status.success());
     assert!(String::from_utf8_lossy(&result.stderr).contains("unknown stem 'kazoo'"));
 }
+
+fn onnx_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx").join(name)
+}
+
+/// ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
+#[test]
+fn an_onnx_model_writes_every_source_it_makes_as_the_python_reference_does() {
+    let out = tempfile::tempdir().unwrap();
+    let model = onnx_fixture("six.onnx");
+    let args = ["--engine", "onnx", "--model", model.to_str().unwrap(), "--device", "cpu"];
+    let result = demixer(&args, &[&onnx_fixture("input.wav")], out.path());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("six.onnx") && stderr.contains("on CPU"), "says what runs: {stderr}");
+    let (_, golden) = read_wav(&onnx_fixture("golden_six.wav"));
+    for (i, stem) in ["drums", "bass", "other", "vocals", "guitar", "piano"].iter().enumerate() {
+        let (rate, channels) = read_wav(&out.path().join(format!("input/{stem}.wav")));
+        assert_eq!(rate, 44_100);
+        let difference = max_difference(&channels, &golden[2 * i..2 * i + 2]);
+        assert!(difference < 1e-5, "{stem} differs from the reference by {difference}");
+    }
+}
+
+#[test]
+fn onnx_mistakes_are_refused_with_a_message() {
+    let out = tempfile::tempdir().unwrap();
+    let song = onnx_fixture("input.wav");
+    let refused = |args: &[&str]| {
+        let result = demixer(args, &[&song], out.path());
+        assert!(!result.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&result.stderr).into_owned()
+    };
+    assert!(refused(&["--engine", "onnx"]).contains("needs --model"));
+    assert!(refused(&["--engine", "onnx", "--model", "/nonexistent/model.onnx"]).contains("does not exist"));
+    let wrong = onnx_fixture("wrong_input.onnx");
+    assert!(refused(&["--engine", "onnx", "--model", wrong.to_str().unwrap()]).contains("no input `mix`"));
+    let four = onnx_fixture("four.onnx");
+    let message = refused(&["--engine", "onnx", "--model", four.to_str().unwrap(), "--stems", "piano"]);
+    assert!(message.contains("makes no piano stem"), "{message}");
+    assert!(refused(&["--device", "tpu"]).contains("unknown device 'tpu'"));
+}

@@ -1,4 +1,4 @@
-//! The interface every separation engine implements (HPSS now, ONNX models later).
+//! The interface every separation engine implements: HPSS and ONNX models.
 
 use crate::Stem;
 
@@ -20,8 +20,16 @@ pub trait Separator: Send {
     /// Separates one stereo block.
     ///
     /// `stems` holds one [`StereoOut`] per entry of [`Separator::sources`], each channel exactly as
-    /// long as `left` and `right`. Implementations must not allocate, lock or block here.
+    /// long as `left` and `right`. Engines run on a worker thread, never the audio thread; the HPSS
+    /// engine still neither allocates nor locks here, while model inference does both.
     fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]);
+
+    /// How far behind, in samples of input, the engine may fall while it works: engines that
+    /// compute in bursts (a segment model runs once per stride) need this much extra time from the
+    /// stream, which adds it to the latency. Zero for engines that keep pace block by block.
+    fn burst_samples(&self) -> usize {
+        0
+    }
 
     /// Forgets all past input, as after a seek: the next block is treated as the start of a stream.
     fn reset(&mut self);

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// One separated source. The plugin has one stereo output port per variant, in this order.
+/// One separated source. The plugin has one stereo output port per entry of [`Stem::ALL`]; six-stem
+/// models add [`Stem::Guitar`] and [`Stem::Piano`], which the plugin mixes into [`Stem::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stem {
     /// Drums and other percussive sounds.
@@ -13,30 +14,47 @@ pub enum Stem {
     Other,
     /// The lead voice.
     Vocals,
+    /// Guitars, from six-stem models only.
+    Guitar,
+    /// Piano, from six-stem models only.
+    Piano,
 }
 
 impl Stem {
     /// The four stems in port order.
     pub const ALL: [Stem; 4] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals];
 
-    /// Position in [`Stem::ALL`], which is also the plugin's port order.
+    /// Every stem a model may produce: the four ports, then the six-stem extras.
+    pub const KNOWN: [Stem; 6] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals, Stem::Guitar, Stem::Piano];
+
+    /// Position in [`Stem::KNOWN`]; for the four port stems also the plugin's port order.
     pub fn index(self) -> usize {
         self as usize
     }
 
-    /// Lower-case name, as used for file names and command-line options.
+    /// The plugin port this stem sounds on: itself, or Other for guitar and piano.
+    pub fn port(self) -> Stem {
+        match self {
+            Stem::Guitar | Stem::Piano => Stem::Other,
+            stem => stem,
+        }
+    }
+
+    /// Lower-case name, as used for file names, model metadata and command-line options.
     pub fn name(self) -> &'static str {
         match self {
             Stem::Drums => "drums",
             Stem::Bass => "bass",
             Stem::Other => "other",
             Stem::Vocals => "vocals",
+            Stem::Guitar => "guitar",
+            Stem::Piano => "piano",
         }
     }
 
-    /// Parses a lower-case or capitalised stem name.
+    /// Parses a stem name, ignoring case.
     pub fn from_name(name: &str) -> Option<Stem> {
-        Stem::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name))
+        Stem::KNOWN.into_iter().find(|s| s.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 

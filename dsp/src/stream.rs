@@ -49,9 +49,10 @@ impl StreamConfig {
         Self { max_block, margin: max_block + (slack.as_secs_f32() * sample_rate).ceil() as usize }
     }
 
-    /// Ring capacity: room for the margin, the engine's warm-up and blocks in flight.
-    fn ring_frames(&self, max_latency: usize) -> usize {
-        2 * (self.max_block + self.margin) + CHUNK + max_latency
+    /// Ring capacity: room for the largest margin (with an engine's bursts), the engine's warm-up
+    /// and blocks in flight.
+    fn ring_frames(&self, max_latency: usize, max_burst: usize) -> usize {
+        2 * (self.max_block + self.margin + max_burst) + CHUNK + max_latency
     }
 }
 
@@ -96,7 +97,9 @@ pub fn spawn(
     assert!(config.margin >= config.max_block, "the margin must cover a maximum block");
     assert!(engines.iter().all(|e| e.sources() == Stem::ALL), "engines must produce the four stems");
     let latencies: Vec<usize> = engines.iter().map(|e| e.latency_samples()).collect();
-    let ring_frames = config.ring_frames(latencies.iter().copied().max().unwrap_or(0));
+    let margins: Vec<usize> = engines.iter().map(|e| config.margin + e.burst_samples()).collect();
+    let max_burst = engines.iter().map(|e| e.burst_samples()).max().unwrap_or(0);
+    let ring_frames = config.ring_frames(latencies.iter().copied().max().unwrap_or(0), max_burst);
     let (input_producer, input_consumer) = HeapRb::<f32>::new(ring_frames * CHANNELS).split();
     let (output_producer, output_consumer) = HeapRb::<f32>::new(ring_frames * OUT_FRAME).split();
     let (control, messages) = bounded(4);
@@ -124,6 +127,7 @@ pub fn spawn(
         progress,
         status,
         latencies,
+        margins,
         config,
         engine: initial,
         generation: 0,
@@ -140,17 +144,26 @@ pub fn spawn(
 /// Stops and joins the worker thread when dropped.
 pub struct WorkerHandle {
     control: Sender<Message>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Vec<Box<dyn Separator>>>>,
+}
+
+impl WorkerHandle {
+    /// Stops the worker and hands back its engines (to keep a loaded model for the next stream).
+    pub fn stop(mut self) -> Vec<Box<dyn Separator>> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Vec<Box<dyn Separator>> {
+        // The worker polls its messages at least every POLL; a full queue still ends with the
+        // channel disconnecting when `control` and the realtime side are gone.
+        let _ = self.control.send_timeout(Message::Shutdown, Duration::from_secs(1));
+        self.thread.take().and_then(|thread| thread.join().ok()).unwrap_or_default()
+    }
 }
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
-        // The worker polls its messages at least every POLL; a full queue still ends with the
-        // channel disconnecting when `control` and the realtime side are gone.
-        let _ = self.control.send_timeout(Message::Shutdown, Duration::from_secs(1));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.join();
     }
 }
 
@@ -171,6 +184,8 @@ pub struct RealtimeSide {
     progress: Receiver<()>,
     status: Arc<Status>,
     latencies: Vec<usize>,
+    /// Per engine: the configured margin plus the engine's bursts.
+    margins: Vec<usize>,
     config: StreamConfig,
     engine: usize,
     generation: u64,
@@ -185,9 +200,10 @@ pub struct RealtimeSide {
 }
 
 impl RealtimeSide {
-    /// Total delay between input and stems, in samples: the engine's latency plus the margin.
+    /// Total delay between input and stems, in samples: the engine's latency plus the margin
+    /// (and the engine's bursts, see [`Separator::burst_samples`]).
     pub fn latency_samples(&self) -> usize {
-        self.latencies[self.engine] + self.config.margin
+        self.latencies[self.engine] + self.margins[self.engine]
     }
 
     /// The engine running (or starting), as an index into the list given to [`spawn`].
@@ -213,7 +229,7 @@ impl RealtimeSide {
         self.status.requested_generation.store(self.generation, Ordering::Release);
         self.waiting = true;
         let warm_up = self.latencies[engine];
-        self.silence_owed = self.config.margin + warm_up;
+        self.silence_owed = self.margins[engine] + warm_up;
         self.debt = warm_up;
     }
 
@@ -312,12 +328,13 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) {
+    /// Serves the stream until shut down, then returns the engines.
+    fn run(mut self) -> Vec<Box<dyn Separator>> {
         crate::denormals::flush_to_zero();
         let mut acked = 0;
         loop {
             match self.messages.recv_timeout(POLL) {
-                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return self.engines,
                 Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
             }
             let requested = self.status.requested_generation.load(Ordering::Acquire);

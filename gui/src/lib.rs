@@ -3,7 +3,7 @@
 //! [`MixerStatus`] the audio thread publishes, and changes parameters only through the host's
 //! parameter setter, so hosts record automation and undo.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use nice_plug::context::gui::GuiContext;
@@ -13,17 +13,19 @@ use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam};
 use nice_plug_egui::{EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor};
 
 mod meter;
+pub mod model_settings;
 pub mod status;
 mod widgets;
 
 use meter::PeakHold;
+pub use model_settings::ModelSettings;
 pub use nice_plug_egui::EguiEditorState;
 pub use status::MixerStatus;
 
 /// Default window size, in logical points.
-const SIZE: LogicalSize<f32> = LogicalSize::new(640.0, 460.0);
+const SIZE: LogicalSize<f32> = LogicalSize::new(640.0, 580.0);
 /// Smallest usable window.
-const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(560.0, 400.0);
+const MIN_SIZE: LogicalSize<f32> = LogicalSize::new(560.0, 520.0);
 /// How often the meters redraw.
 const METER_REFRESH: Duration = Duration::from_millis(33);
 
@@ -56,9 +58,8 @@ pub trait MixerParams: Send + Sync + 'static {
     fn aux_post_fader(&self) -> &BoolParam;
     /// Bypass.
     fn bypass(&self) -> &BoolParam;
-    /// What the engine panel says about the selected engine: its name and device, and a problem
-    /// in plain words if the selection cannot run as chosen.
-    fn engine_description(&self) -> (String, Option<String>);
+    /// The ONNX engine's model, runtime and device, which the model panel edits.
+    fn model_settings(&self) -> &RwLock<ModelSettings>;
 }
 
 /// The editor's persistent size and zoom.
@@ -78,7 +79,7 @@ pub fn create_editor<P: MixerParams>(
     let settings = EguiNiceSettings::new()
         .with_tile("Demixer")
         .with_resize_hint(ResizeHint::resizable().with_min_logical_size(MIN_SIZE));
-    let app = MixerApp { params, status, context: None, holds: Default::default() };
+    let app = MixerApp { params, status, context: None, holds: Default::default(), drafts: Default::default() };
     create_egui_editor(state, RepaintNotifier::new(), settings, app)
 }
 
@@ -88,6 +89,7 @@ pub struct MixerApp<P> {
     status: Arc<MixerStatus>,
     context: Option<GuiContext>,
     holds: [PeakHold; status::METERS],
+    drafts: model_settings::Drafts,
 }
 
 impl<P: MixerParams> NiceEguiApp for MixerApp<P> {
@@ -124,6 +126,11 @@ impl<P: MixerParams> NiceEguiApp for MixerApp<P> {
                 let master = status::METERS - 1;
                 widgets::master_strip(ui, params, &self.status.levels[master], &mut self.holds[master], &setter);
             });
+            ui.separator();
+            let current = params.model_settings().read().map(|s| s.clone()).unwrap_or_default();
+            if let Some(edited) = model_settings::model_panel(ui, &current, &mut self.drafts) {
+                *params.model_settings().write().unwrap_or_else(|p| p.into_inner()) = edited;
+            }
         });
     }
 }

@@ -44,9 +44,35 @@ pub struct MixerStatus {
     pub realtime_factor: AtomicF32,
     /// The last problem, in plain words, or empty (never set on the audio thread).
     pub last_error: Mutex<String>,
+    /// What each engine of the running stream is, by index (set off the audio thread).
+    pub engine_names: Mutex<Vec<String>>,
+    /// Index into `engine_names` of the engine running now.
+    pub running_engine: AtomicU32,
+    /// The ONNX engine's state in plain words: loading, loaded (with remarks), or why not.
+    pub model_state: Mutex<ModelState>,
+}
+
+/// What the model panel says about the ONNX engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelState {
+    /// One line for people.
+    pub text: String,
+    /// Whether it is a problem (shown in red) rather than information.
+    pub problem: bool,
 }
 
 impl MixerStatus {
+    /// Sets the model panel's line.
+    pub fn set_model_state(&self, text: impl Into<String>, problem: bool) {
+        *self.model_state.lock().unwrap_or_else(|p| p.into_inner()) = ModelState { text: text.into(), problem };
+    }
+
+    /// The running engine's description.
+    pub fn running_engine_name(&self) -> String {
+        let names = self.engine_names.lock().unwrap_or_else(|p| p.into_inner());
+        names.get(self.running_engine.load(Ordering::Relaxed) as usize).cloned().unwrap_or_default()
+    }
+
     /// Latency in milliseconds, or 0 before activation.
     pub fn latency_ms(&self) -> f32 {
         let sample_rate = self.sample_rate.load(Ordering::Relaxed);

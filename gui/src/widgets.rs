@@ -171,7 +171,6 @@ pub fn master_strip<P: MixerParams>(
 
 /// Engine in use, latency, worker speed, underruns, the last problem, and the selectors.
 pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, setter: &ParamSetter<'_>) {
-    let (engine, problem) = params.engine_description();
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Demixer").strong().size(18.0));
         ui.separator();
@@ -179,23 +178,33 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
         choice(ui, "Preset", params.preset(), setter);
     });
     ui.horizontal_wrapped(|ui| {
-        ui.label(format!("Running: {engine}"));
-        ui.separator();
+        ui.label(format!("Running: {}", status.running_engine_name()));
+    });
+    ui.horizontal_wrapped(|ui| {
         ui.label(format!(
             "Latency {:.1} ms ({} samples)",
             status.latency_ms(),
             status.latency_samples.load(Ordering::Relaxed)
         ));
         ui.separator();
-        ui.label(format!("Worker {:.0}× real time", status.realtime_factor.load(Ordering::Relaxed)));
+        ui.label(format!("Worker {:.1}× real time", status.realtime_factor.load(Ordering::Relaxed)));
         ui.separator();
         let underruns = status.underruns.load(Ordering::Relaxed);
         let text = format!("Underruns {underruns}");
         ui.label(if underruns > 0 { RichText::new(text).color(Color32::YELLOW) } else { RichText::new(text) });
     });
+    let problem_colour = Color32::from_rgb(250, 120, 100);
+    let model = status.model_state.lock().map(|m| m.clone()).unwrap_or_default();
+    if !model.text.is_empty() {
+        ui.label(if model.problem {
+            RichText::new(model.text).color(problem_colour)
+        } else {
+            RichText::new(model.text)
+        });
+    }
     let stored = status.last_error.lock().map(|e| e.clone()).unwrap_or_default();
-    if let Some(problem) = problem.or((!stored.is_empty()).then_some(stored)) {
-        ui.label(RichText::new(problem).color(Color32::from_rgb(250, 120, 100)));
+    if !stored.is_empty() {
+        ui.label(RichText::new(stored).color(problem_colour));
     }
 }
 

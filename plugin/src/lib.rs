@@ -7,23 +7,21 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use demixer_dsp::Separator;
-use demixer_dsp::delay::DelayLine;
-use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, Timing, WorkerHandle};
+use demixer_dsp::stream::Timing;
 use nice_plug::prelude::*;
+use ringbuf::traits::Consumer;
 
 pub mod mixer;
+pub mod model_loader;
 pub mod params;
+pub mod running;
 
 use demixer_gui::{EguiEditorState, MixerEditor, MixerStatus};
-use mixer::{BlockLevels, MixBuffers, Mixer, Strip, effective_gains};
-use params::{DemixerParams, PresetChoice, STEM_NAMES};
-
-/// Scheduling headroom the worker gets on top of one maximum block.
-const WORKER_SLACK: Duration = Duration::from_millis(5);
+use mixer::{BlockLevels, MixBuffers, effective_gains};
+use model_loader::{Handover, Loader, Shared, load_model};
+use params::{DemixerParams, STEM_NAMES};
+use running::{ModelKey, Running, Setup, wanted_engine};
 
 /// Four stereo stem outputs.
 const STEM_PORTS: [NonZeroU32; 4] = [new_nonzero_u32(2); 4];
@@ -45,61 +43,90 @@ const fn layout(input_channels: u32) -> AudioIOLayout {
     }
 }
 
-/// What exists while the plugin is active.
-struct Running {
-    stream: RealtimeSide,
-    /// Stops the worker when dropped (deactivation, removal).
-    _worker: WorkerHandle,
-    dry: [DelayLine; 2],
-    mixer: Mixer,
-    input: [Vec<f32>; 2],
-    dry_out: [Vec<f32>; 2],
-    sample_rate: f32,
-    timing: Timing,
-    mono_input: bool,
-    reported_latency: u32,
-    /// Where the transport should be at the next block if it keeps playing.
-    expected_position: Option<i64>,
-}
-
-impl Running {
-    /// Starts `engine` afresh (a seek, a reset, a switch) with the dry path matching its latency.
-    fn restart(&mut self, engine: usize) {
-        self.stream.restart(engine);
-        let latency = self.stream.latency_samples();
-        self.dry.iter_mut().for_each(|d| d.set_delay(latency));
-    }
-}
-
 /// The plugin instance.
 pub struct Demixer {
     params: Arc<DemixerParams>,
     /// What the mixer window shows besides the parameters.
     status: Arc<MixerStatus>,
     editor_state: Arc<EguiEditorState>,
-    running: Option<Running>,
+    running: Option<Box<Running>>,
+    /// Activation state and the parked ONNX engine, shared with the loader.
+    shared: Arc<Shared>,
+    /// The audio thread's ends of the rings to and from the loader.
+    handover: Handover,
+    /// Loads the ONNX engine off the audio thread.
+    _loader: Loader,
+    activations: u64,
 }
 
 impl Default for Demixer {
     fn default() -> Self {
+        let params: Arc<DemixerParams> = Arc::default();
+        let status: Arc<MixerStatus> = Arc::default();
+        let shared: Arc<Shared> = Arc::default();
+        let (loader, handover) = Loader::spawn(params.clone(), status.clone(), shared.clone());
         Self {
-            params: Arc::default(),
-            status: Arc::default(),
+            params,
+            status,
             editor_state: demixer_gui::default_state(),
             running: None,
+            shared,
+            handover,
+            _loader: loader,
+            activations: 0,
         }
     }
 }
 
-/// Index of the engine for `choice` in the list [`Demixer::activate`] builds: one HPSS engine
-/// per preset, in [`Preset::ALL`] order.
-fn engine_index(choice: PresetChoice) -> usize {
-    Preset::ALL.iter().position(|&p| p == choice.preset()).expect("every preset is listed")
-}
-
 impl Demixer {
-    fn strips(&self) -> [Strip; 4] {
-        self.params.stems().map(|s| Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
+    fn strips(&self) -> [mixer::Strip; 4] {
+        self.params.stems().map(|s| mixer::Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
+    }
+
+    /// Stops the stream (keeping its ONNX engine) and any the loader sent. Not on the audio thread.
+    fn stop_streams(&mut self) {
+        *self.shared.setup.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut old: Vec<Box<Running>> = self.running.take().into_iter().collect();
+        old.extend(self.handover.pending.take());
+        while let Some(running) = self.handover.incoming.try_pop() {
+            old.push(running);
+        }
+        for running in old {
+            self.shared.park(*running);
+        }
+    }
+
+    /// The ONNX engine to start an activation with: a parked one, or, for an offline render, one
+    /// loaded now (a bounce may wait); in real time the loader brings it later.
+    fn model_for(&self, setup: &Setup) -> Option<running::Model> {
+        let key = ModelKey::wanted(&self.params, setup)?;
+        let parked = self.shared.take_parked(&key);
+        if parked.is_none() && setup.timing == Timing::Realtime {
+            return None;
+        }
+        self.shared.attempted(Some(key.clone()));
+        parked.or_else(|| match load_model(&key) {
+            Ok(model) => Some(model),
+            Err(e) => {
+                self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true);
+                None
+            }
+        })
+    }
+
+    /// Takes a stream the loader built for this activation; sends replaced or stale ones back.
+    fn take_new_stream(&mut self) {
+        self.handover.flush();
+        let Some(new) = self.handover.incoming.try_pop() else { return };
+        match &mut self.running {
+            Some(running) if running.setup.activation == new.setup.activation => {
+                let mut old = std::mem::replace(running, new);
+                // What the host knows; `process` reports the new stream's latency.
+                std::mem::swap(&mut running.reported_latency, &mut old.reported_latency);
+                self.handover.dispose(old);
+            }
+            _ => self.handover.dispose(new),
+        }
     }
 }
 
@@ -130,49 +157,25 @@ impl Plugin for Demixer {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.running = None;
-        let sample_rate = buffer_config.sample_rate;
-        let mut engines: Vec<Box<dyn Separator>> = Vec::new();
-        for preset in Preset::ALL {
-            match HpssConfig::preset(preset, sample_rate) {
-                Ok(config) => engines.push(Box::new(HpssSeparator::new(config))),
-                Err(e) => {
-                    nice_error!("Demixer cannot run: {e}");
-                    *self.status.last_error.lock().unwrap() = format!("Demixer cannot run: {e}");
-                    return false;
-                }
-            }
-        }
-        let max_latency = engines.iter().map(|e| e.latency_samples()).max().unwrap_or(0);
-        let max_block = buffer_config.max_buffer_size as usize;
-        let config = StreamConfig::new(max_block, sample_rate, WORKER_SLACK);
-        let initial = engine_index(self.params.preset.value());
-        let (stream, worker) = match stream::spawn(engines, initial, config) {
-            Ok(stream) => stream,
+        self.stop_streams();
+        self.activations += 1;
+        let setup = Setup::new(self.activations, audio_io_layout, buffer_config);
+        self.shared.retry();
+        let model = self.model_for(&setup);
+        let running = match Running::start(setup.clone(), &self.params, &self.status, model) {
+            Ok(running) => running,
             Err(e) => {
-                nice_error!("Demixer cannot start its worker thread: {e}");
-                *self.status.last_error.lock().unwrap() = format!("Demixer cannot start its worker thread: {e}");
+                nice_error!("Demixer cannot run: {e}");
+                *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = format!("Demixer cannot run: {e}");
                 return false;
             }
         };
-        let latency = stream.latency_samples();
-        context.set_latency_samples(latency as u32);
-        self.status.last_error.lock().unwrap().clear();
-        self.status.sample_rate.store(sample_rate, Ordering::Relaxed);
-        self.status.latency_samples.store(latency as u32, Ordering::Relaxed);
-        self.running = Some(Running {
-            stream,
-            _worker: worker,
-            dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency + config.margin)),
-            mixer: Mixer::new(effective_gains(&self.strips())),
-            input: [vec![0.0; max_block], vec![0.0; max_block]],
-            dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
-            sample_rate,
-            timing: if buffer_config.process_mode == ProcessMode::Offline { Timing::Offline } else { Timing::Realtime },
-            mono_input: audio_io_layout.main_input_channels.map(NonZeroU32::get) == Some(1),
-            reported_latency: latency as u32,
-            expected_position: None,
-        });
+        *self.shared.setup.lock().unwrap_or_else(|p| p.into_inner()) = Some(setup.clone());
+        context.set_latency_samples(running.reported_latency);
+        self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.status.sample_rate.store(setup.sample_rate, Ordering::Relaxed);
+        self.status.latency_samples.store(running.reported_latency, Ordering::Relaxed);
+        self.running = Some(Box::new(running));
         true
     }
 
@@ -185,7 +188,7 @@ impl Plugin for Demixer {
     }
 
     fn deactivate(&mut self) {
-        self.running = None;
+        self.stop_streams();
     }
 
     fn process(
@@ -194,12 +197,14 @@ impl Plugin for Demixer {
         aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        self.take_new_stream();
         let targets = effective_gains(&self.strips());
         let (params, status) = (&self.params, &self.status);
         let Some(running) = &mut self.running else {
             return ProcessStatus::Error("process before activate");
         };
-        let wanted = engine_index(params.preset.value());
+        let wanted = wanted_engine(params, running);
+        status.running_engine.store(wanted as u32, Ordering::Relaxed);
         let transport = context.transport();
         let jumped = transport.playing
             && matches!((transport.pos_samples(), running.expected_position), (Some(at), Some(expected)) if at != expected);
@@ -228,7 +233,7 @@ impl Plugin for Demixer {
             let n = end - start;
             let [in_l, in_r] = &mut running.input;
             in_l[..n].copy_from_slice(&main[0][start..end]);
-            let right_source = if running.mono_input { 0 } else { 1 };
+            let right_source = if running.setup.mono_input { 0 } else { 1 };
             in_r[..n].copy_from_slice(&main[right_source][start..end]);
             let [dry_l, dry_r] = &mut running.dry_out;
             running.dry[0].process(&in_l[..n], &mut dry_l[..n]);
@@ -237,7 +242,7 @@ impl Plugin for Demixer {
                 let [l, r] = port.as_slice() else { unreachable!("stem ports are stereo") };
                 [&mut l[start..end], &mut r[start..end]]
             });
-            let timing = running.timing;
+            let timing = running.setup.timing;
             let stream = &mut running.stream;
             let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
             // Offline, waiting for the worker may allocate (the channel registers this thread once);
@@ -249,13 +254,21 @@ impl Plugin for Demixer {
                 dry: [&dry_l[..n], &dry_r[..n]],
                 main: [&mut main_l[start..end], &mut main_r[start..end]],
             };
-            running.mixer.process(running.sample_rate, targets, buffers, separated, post_fader, bypass, &mut levels);
+            running.mixer.process(
+                running.setup.sample_rate,
+                targets,
+                buffers,
+                separated,
+                post_fader,
+                bypass,
+                &mut levels,
+            );
             start = end;
         }
         levels.publish(&status.levels);
         let worker = running.stream.status();
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
-        status.realtime_factor.store(worker.realtime_factor(running.sample_rate), Ordering::Relaxed);
+        status.realtime_factor.store(worker.realtime_factor(running.setup.sample_rate), Ordering::Relaxed);
         ProcessStatus::Normal
     }
 }

@@ -2,7 +2,9 @@
 
 use demixer_dsp::Stem;
 use demixer_dsp::hpss::Preset;
-use demixer_gui::{MixerParams, StripParams};
+use std::sync::{Arc, RwLock};
+
+use demixer_gui::{MixerParams, ModelSettings, StripParams};
 use nice_plug::prelude::*;
 
 /// Stem names in port order, as hosts and the mixer show them.
@@ -16,13 +18,13 @@ const SKEW_FLOOR_DB: f32 = -60.0;
 /// Which separation engine runs.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineChoice {
-    /// The best engine available: HT-Demucs when a model is loaded, else HPSS.
+    /// The best engine available: HT-Demucs once a model is loaded, else HPSS.
     #[name = "Auto"]
     Auto,
     /// The built-in real-time HPSS engine.
     #[name = "HPSS"]
     Hpss,
-    /// An HT-Demucs ONNX model.
+    /// An HT-Demucs ONNX model; HPSS plays while it loads or if it cannot.
     #[name = "ONNX"]
     Onnx,
 }
@@ -114,6 +116,9 @@ pub struct DemixerParams {
     /// Passes the input through, delayed by the reported latency; the stem outputs are silent.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// The ONNX engine's model, runtime library and device (saved with the project).
+    #[persist = "model"]
+    pub model: Arc<RwLock<ModelSettings>>,
 }
 
 impl Default for DemixerParams {
@@ -128,6 +133,7 @@ impl Default for DemixerParams {
             preset: EnumParam::new("Preset", PresetChoice::Normal),
             aux_post_fader: BoolParam::new("Stem Outputs Post-Fader", false),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            model: Arc::default(),
         }
     }
 }
@@ -164,11 +170,7 @@ impl MixerParams for DemixerParams {
         &self.bypass
     }
 
-    fn engine_description(&self) -> (String, Option<String>) {
-        let preset = PresetChoice::variants()[self.preset.value().to_index()];
-        let running = format!("HPSS, {preset} preset, CPU");
-        let problem = (self.engine.value() == EngineChoice::Onnx)
-            .then(|| "The ONNX (HT-Demucs) engine is not part of this version yet: using HPSS.".to_string());
-        (running, problem)
+    fn model_settings(&self) -> &RwLock<ModelSettings> {
+        &self.model
     }
 }

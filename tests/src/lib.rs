@@ -104,9 +104,7 @@ pub fn set_mode(instance: &mut PluginInstance<Host>, mode: RenderMode) -> usize 
     let render: PluginRender = handle.get_extension().expect("render extension");
     render.set(&handle, mode).expect("render mode");
     let processor = instance.activate(|_, _| (), DEFAULT_CONFIG).unwrap();
-    let handle = instance.plugin_handle();
-    let latency: PluginLatency = handle.get_extension().expect("latency extension");
-    let samples = latency.get(&handle) as usize;
+    let samples = latency(instance);
     instance.deactivate(processor);
     samples
 }
@@ -125,6 +123,69 @@ pub struct Change {
     pub value: Option<f64>,
 }
 
+/// An activated, processing instance and the host's buffers.
+pub struct Processing {
+    processor: StartedPluginAudioProcessor<Host>,
+    input_ports: AudioPorts,
+    output_ports: AudioPorts,
+    /// How long the last `process` call took.
+    pub last_duration: std::time::Duration,
+}
+
+impl Processing {
+    /// Activates `instance` with `config` and starts processing.
+    pub fn start(instance: &mut PluginInstance<Host>, config: PluginAudioConfiguration) -> Self {
+        let processor = instance.activate(|_, _| (), config).expect("activate");
+        Self {
+            processor: processor.start_processing().expect("start processing"),
+            input_ports: AudioPorts::with_capacity(2, 1),
+            output_ports: AudioPorts::with_capacity(2 * PORTS, PORTS),
+            last_duration: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Processes one block with `events` and returns the five stereo output ports.
+    pub fn block(&mut self, input: [&[f32]; 2], events: &[ParamValueEvent]) -> Ports {
+        let n = input[0].len();
+        let mut ins: [Vec<f32>; 2] = input.map(<[f32]>::to_vec);
+        let mut outs: Ports = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
+        let inputs = self.input_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|c| InputChannel::constant(&mut c[..]))),
+        }]);
+        let mut output_buffers = self.output_ports.with_output_buffers(outs.iter_mut().map(|[l, r]| AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter()),
+        }));
+        let input_events = InputEvents::from_buffer(&events);
+        let mut output_events_buffer = EventBuffer::new();
+        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+        let started = std::time::Instant::now();
+        self.processor
+            .process(&inputs, &mut output_buffers, &input_events, &mut output_events, None, None)
+            .expect("process");
+        self.last_duration = started.elapsed();
+        outs
+    }
+
+    /// Tells the plugin to forget the past, as after a seek.
+    pub fn reset(&mut self) {
+        self.processor.reset();
+    }
+
+    /// Stops processing and deactivates.
+    pub fn stop(self, instance: &mut PluginInstance<Host>) {
+        instance.deactivate(self.processor.stop_processing());
+    }
+}
+
+/// The latency the plugin reports now.
+pub fn latency(instance: &mut PluginInstance<Host>) -> usize {
+    let handle = instance.plugin_handle();
+    let latency: PluginLatency = handle.get_extension().expect("latency extension");
+    latency.get(&handle) as usize
+}
+
 /// Runs `input` through the plugin (activating it with `config` for the run) in blocks of
 /// `block_size()` samples, applying `changes`, calling `reset` at sample `reset_at` (if any), and
 /// passing the duration of each `process` call to `timed`.
@@ -139,17 +200,14 @@ pub fn render(
     mut timed: impl FnMut(usize, std::time::Duration),
 ) -> Ports {
     let params = param_info(instance);
-    let processor = instance.activate(|_, _| (), config).expect("activate");
-    let mut processor = processor.start_processing().expect("start processing");
+    let mut processing = Processing::start(instance, config);
     let len = input[0].len();
     let mut outputs: Ports = (0..PORTS).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
-    let mut input_ports = AudioPorts::with_capacity(2, 1);
-    let mut output_ports = AudioPorts::with_capacity(2 * PORTS, PORTS);
     let mut start = 0;
     while start < len {
         let n = block_size().min(config.max_frames_count as usize).min(len - start);
         if reset_at.is_some_and(|at| (start..start + n).contains(&at)) {
-            processor.reset();
+            processing.reset();
         }
         let events: Vec<ParamValueEvent> = changes
             .iter()
@@ -159,31 +217,15 @@ pub fn render(
                 ParamValueEvent::new(0, id, Pckn::match_all(), c.value.unwrap_or(default))
             })
             .collect();
-        let mut ins: [Vec<f32>; 2] = [input[0][start..start + n].to_vec(), input[1][start..start + n].to_vec()];
-        let mut outs: Vec<[Vec<f32>; 2]> = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
-        let inputs = input_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|c| InputChannel::constant(&mut c[..]))),
-        }]);
-        let mut output_buffers = output_ports.with_output_buffers(outs.iter_mut().map(|[l, r]| AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter()),
-        }));
-        let input_events = InputEvents::from_buffer(&events);
-        let mut output_events_buffer = EventBuffer::new();
-        let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
-        let started = std::time::Instant::now();
-        processor
-            .process(&inputs, &mut output_buffers, &input_events, &mut output_events, None, None)
-            .expect("process");
-        timed(n, started.elapsed());
+        let outs = processing.block([&input[0][start..start + n], &input[1][start..start + n]], &events);
+        timed(n, processing.last_duration);
         for (all, part) in outputs.iter_mut().zip(&outs) {
             all[0][start..start + n].copy_from_slice(&part[0]);
             all[1][start..start + n].copy_from_slice(&part[1]);
         }
         start += n;
     }
-    instance.deactivate(processor.stop_processing());
+    processing.stop(instance);
     outputs
 }
 

@@ -1,0 +1,223 @@
+//! ONNX sessions that separate segments: one model, or a bag of single-stem specialists.
+
+use std::path::{Path, PathBuf};
+
+use ort::ep::{self, ExecutionProvider};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::contract::{self, INPUT, ModelSpec, OUTPUT};
+use super::runtime::Runtime;
+use crate::Stem;
+use crate::segments::SegmentModel;
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    /// CUDA when it registers, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU only.
+    Cpu,
+    /// CUDA only: failing to register it is an error.
+    Cuda,
+}
+
+impl Device {
+    /// Parses `auto`, `cpu` or `cuda`.
+    pub fn from_name(name: &str) -> Option<Device> {
+        match name.to_ascii_lowercase().as_str() {
+            "auto" => Some(Device::Auto),
+            "cpu" => Some(Device::Cpu),
+            "cuda" | "gpu" => Some(Device::Cuda),
+            _ => None,
+        }
+    }
+}
+
+/// The execution provider a session ended up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// NVIDIA CUDA.
+    Cuda,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Cpu => "CPU",
+            Provider::Cuda => "CUDA",
+        })
+    }
+}
+
+/// How sessions are created.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Where inference runs.
+    pub device: Device,
+    /// CPU threads per inference; 0 lets ONNX Runtime choose (all physical cores).
+    pub threads: usize,
+}
+
+/// One loaded model that fits the contract.
+pub struct OnnxModel {
+    session: Session,
+    spec: ModelSpec,
+    path: PathBuf,
+    provider: Provider,
+    /// Why CUDA is not used although it was allowed, if it is not.
+    pub cuda_note: Option<String>,
+}
+
+impl OnnxModel {
+    /// Opens `path` in `runtime` and checks it against the contract.
+    pub fn open(runtime: &Runtime, path: &Path, options: &SessionOptions) -> Result<Self, String> {
+        if !path.is_file() {
+            return Err(format!("model {} does not exist", path.display()));
+        }
+        let fail = |e: ort::Error| format!("cannot set up ONNX Runtime for {}: {e}", path.display());
+        let mut builder = Session::builder(&runtime.environment).map_err(fail)?;
+        if options.threads > 0 {
+            builder = builder.with_intra_threads(options.threads).map_err(|e| fail(e.into()))?;
+        }
+        let (mut provider, mut cuda_note) = (Provider::Cpu, None);
+        if options.device != Device::Cpu {
+            let cuda = ep::CUDA::default();
+            match cuda.register(&mut builder) {
+                Ok(()) => provider = Provider::Cuda,
+                Err(e) if options.device == Device::Cuda => return Err(format!("CUDA is not available: {e}")),
+                Err(e) => cuda_note = Some(format!("CUDA is not available ({e}); running on the CPU")),
+            }
+        }
+        let session = builder
+            .commit_from_file(path)
+            .map_err(|e| format!("cannot load model {}: {e}; expected {}", path.display(), contract::EXPECTED))?;
+        let spec = contract::read_spec(&session, path).map_err(|e| format!("model {}: {e}", path.display()))?;
+        Ok(Self { session, spec, path: path.to_path_buf(), provider, cuda_note })
+    }
+
+    /// What the model declares.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where it runs.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Separates one planar segment into `out`, planar `[source][channel][sample]`.
+    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), String> {
+        let t = self.spec.segment;
+        let input = TensorRef::from_array_view(([1usize, 2, t], mix)).map_err(|e| e.to_string())?;
+        let outputs = self.session.run(ort::inputs![INPUT => input]).map_err(|e| format!("inference failed: {e}"))?;
+        let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        let expected = [1, self.spec.sources.len() as i64, 2, t as i64];
+        if shape[..] != expected || data.len() != out.len() {
+            return Err(format!("the model returned `{OUTPUT}` {shape:?}, expected {expected:?}"));
+        }
+        out.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// The sources one member of a set contributes.
+struct Member {
+    model: OnnxModel,
+    /// (index in the model's output, index in the set's output) for each source taken.
+    take: Vec<(usize, usize)>,
+}
+
+/// One model, or a bag of specialists (htdemucs_ft style) that each contribute their own stems,
+/// seen as a single [`SegmentModel`].
+pub struct ModelSet {
+    members: Vec<Member>,
+    sources: Vec<Stem>,
+    segment: usize,
+    sample_rate: usize,
+    scratch: Vec<f32>,
+}
+
+impl ModelSet {
+    /// All of one model's sources.
+    pub fn single(model: OnnxModel) -> Self {
+        let spec = model.spec().clone();
+        let take = (0..spec.sources.len()).map(|i| (i, i)).collect();
+        Self {
+            members: vec![Member { model, take }],
+            sources: spec.sources,
+            segment: spec.segment,
+            sample_rate: spec.sample_rate,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// A bag: `picks` names, for each stem, the model that supplies it (a specialist may output that
+    /// stem alone or several). All models must share a segment length and sample rate.
+    pub fn bag(picks: Vec<(Stem, OnnxModel)>) -> Result<Self, String> {
+        let Some((_, first)) = picks.first() else { return Err("a bag needs at least one model".into()) };
+        let (segment, sample_rate) = (first.spec().segment, first.spec().sample_rate);
+        let mut members = Vec::new();
+        let mut sources = Vec::new();
+        for (stem, model) in picks {
+            let spec = model.spec();
+            if (spec.segment, spec.sample_rate) != (segment, sample_rate) {
+                return Err(format!(
+                    "{} has segments of {} samples at {} Hz, the bag's first model {segment} at {sample_rate} Hz",
+                    model.path().display(),
+                    spec.segment,
+                    spec.sample_rate
+                ));
+            }
+            let Some(index) = spec.sources.iter().position(|&s| s == stem) else {
+                return Err(format!("{} has no {stem} source (it has {:?})", model.path().display(), spec.sources));
+            };
+            if sources.contains(&stem) {
+                return Err(format!("the bag names {stem} twice"));
+            }
+            sources.push(stem);
+            members.push(Member { model, take: vec![(index, sources.len() - 1)] });
+        }
+        Ok(Self { members, sources, segment, sample_rate, scratch: Vec::new() })
+    }
+
+    /// The models in the set.
+    pub fn models(&self) -> impl Iterator<Item = &OnnxModel> {
+        self.members.iter().map(|m| &m.model)
+    }
+
+    /// The rate every model works at, in Hz.
+    pub fn sample_rate(&self) -> usize {
+        self.sample_rate
+    }
+}
+
+impl SegmentModel for ModelSet {
+    fn segment_len(&self) -> usize {
+        self.segment
+    }
+
+    fn sources(&self) -> &[Stem] {
+        &self.sources
+    }
+
+    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), String> {
+        let lane = 2 * self.segment;
+        for member in &mut self.members {
+            self.scratch.resize(member.model.spec().sources.len() * lane, 0.0);
+            member.model.run(mix, &mut self.scratch)?;
+            for &(from, to) in &member.take {
+                out[to * lane..(to + 1) * lane].copy_from_slice(&self.scratch[from * lane..(from + 1) * lane]);
+            }
+        }
+        Ok(())
+    }
+}

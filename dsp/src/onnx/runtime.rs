@@ -1,0 +1,158 @@
+//! Finding and loading the ONNX Runtime shared library (`ort` with `load-dynamic`).
+//!
+//! The library is searched in this order: a path the user set, `DEMIXER_ORT_DYLIB`,
+//! `ORT_DYLIB_PATH`, the folder of the plugin or program binary, then the system's library path.
+//! A process can load ONNX Runtime once; later requests get the library already loaded.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+
+/// The file name ONNX Runtime has on this platform.
+#[cfg(target_os = "windows")]
+pub const LIBRARY_NAME: &str = "onnxruntime.dll";
+/// The file name ONNX Runtime has on this platform.
+#[cfg(target_os = "macos")]
+pub const LIBRARY_NAME: &str = "libonnxruntime.dylib";
+/// The file name ONNX Runtime has on this platform.
+#[cfg(not(any(target_os = "windows", target_os = "macos")))]
+pub const LIBRARY_NAME: &str = "libonnxruntime.so";
+
+/// The loaded ONNX Runtime.
+pub struct Runtime {
+    /// Where the library was loaded from (a bare name when the system's search found it).
+    pub path: PathBuf,
+    /// Its version, as it reports it.
+    pub version: String,
+    /// The process-wide `ort` environment sessions are created in.
+    pub environment: Environment,
+}
+
+static LOADED: OnceLock<Runtime> = OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
+/// One place the library was looked for, and what happened.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The candidate path (or bare name).
+    pub path: PathBuf,
+    /// Why it could not be used.
+    pub error: String,
+}
+
+/// No candidate loaded.
+#[derive(Debug, Clone)]
+pub struct NotFound {
+    /// Every candidate tried, in order.
+    pub attempts: Vec<Attempt>,
+}
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ONNX Runtime {}.x not found (install the `onnxruntime` or `onnxruntime-gpu` wheel with pip and point \
+             Demixer at its onnxruntime/capi/{LIBRARY_NAME}*, or set DEMIXER_ORT_DYLIB)",
+            ort_version()
+        )?;
+        for attempt in &self.attempts {
+            write!(f, "; {}: {}", attempt.path.display(), attempt.error)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// The ONNX Runtime release `ort` is built for ("1.31").
+pub fn ort_version() -> String {
+    format!("1.{}", ort::MINOR_VERSION)
+}
+
+/// The folder of the binary this code is linked into: the plugin's shared library, or the program.
+fn own_binary_dir() -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let address = own_binary_dir as *const libc::c_void;
+        // SAFETY: dladdr only reads the address and fills `info`; dli_fname points into the loader's tables.
+        if unsafe { libc::dladdr(address, &mut info) } != 0 && !info.dli_fname.is_null() {
+            let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+            let path = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()));
+            return std::fs::canonicalize(path).ok()?.parent().map(Path::to_path_buf);
+        }
+    }
+    std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
+}
+
+/// Candidates in search order, for a user-set path `user` (a file, or a folder holding the library).
+pub fn candidates(user: Option<&Path>) -> Vec<PathBuf> {
+    let expand = |path: PathBuf| if path.is_dir() { path.join(LIBRARY_NAME) } else { path };
+    let mut found: Vec<PathBuf> = Vec::new();
+    found.extend(user.filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf));
+    for variable in ["DEMIXER_ORT_DYLIB", "ORT_DYLIB_PATH"] {
+        found.extend(std::env::var_os(variable).filter(|v| !v.is_empty()).map(PathBuf::from));
+    }
+    found.extend(own_binary_dir().map(|dir| dir.join(LIBRARY_NAME)));
+    let mut found: Vec<PathBuf> = found.into_iter().map(expand).collect();
+    found.push(PathBuf::from(LIBRARY_NAME));
+    found
+}
+
+/// The version string of the ONNX Runtime already loaded from `path` (`OrtGetApiBase`).
+fn library_version(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::ffi::{CStr, CString};
+        let name = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: RTLD_NOLOAD only returns the handle of the library `ort` loaded (one more
+        // reference, released below); OrtGetApiBase has this signature in every ONNX Runtime.
+        unsafe {
+            let handle = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+            if handle.is_null() {
+                return None;
+            }
+            let symbol = libc::dlsym(handle, c"OrtGetApiBase".as_ptr());
+            let version = (!symbol.is_null()).then(|| {
+                let get_base: unsafe extern "C" fn() -> *const ort::sys::OrtApiBase = std::mem::transmute(symbol);
+                let base = get_base();
+                CStr::from_ptr(((*base).GetVersionString)()).to_string_lossy().into_owned()
+            });
+            libc::dlclose(handle);
+            version
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Loads ONNX Runtime from the first candidate that works, or returns the one already loaded.
+pub fn load(user: Option<&Path>) -> Result<&'static Runtime, NotFound> {
+    let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(runtime) = LOADED.get() {
+        return Ok(runtime);
+    }
+    let mut attempts = Vec::new();
+    for path in candidates(user) {
+        let bare = path.components().count() == 1;
+        if !bare && !path.exists() {
+            attempts.push(Attempt { path, error: "no such file".into() });
+            continue;
+        }
+        let environment = ort::init_from(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|builder| builder.with_name("demixer").build().map_err(|e| e.to_string()));
+        match environment {
+            Ok(environment) => {
+                let version = library_version(&path).unwrap_or_else(|| "(version unknown)".into());
+                return Ok(LOADED.get_or_init(|| Runtime { path, version, environment }));
+            }
+            Err(error) => attempts.push(Attempt { path, error }),
+        }
+    }
+    Err(NotFound { attempts })
+}

@@ -1,0 +1,169 @@
+//! Running a separator at its own sample rate inside a stream at another rate.
+//!
+//! [`Resampled`] converts each chunk of host-rate input to the engine's rate with `rubato`'s
+//! synchronous FFT resampler, separates it, and converts every stem back. Its latency is whole and
+//! exact in host samples: the chunking, both resamplers' delays and the engine's latency, padded at
+//! the engine's rate until their sum is a whole number of host samples.
+
+use audioadapter_buffers::direct::SequentialSliceOfVecs;
+use rubato::{Fft, FixedSync, Resampler};
+
+use crate::delay::DelayLine;
+use crate::{Separator, Stem, StereoOut};
+
+/// Host samples per resampling chunk, roughly; the exact size depends on the two rates.
+const CHUNK_HINT: usize = 1024;
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// A [`Separator`] at `engine_rate` driven at `host_rate`.
+pub struct Resampled {
+    inner: Box<dyn Separator>,
+    down: Fft<f32>,
+    up: Fft<f32>,
+    /// Engine-rate delay that makes the total latency a whole number of host samples.
+    pad: [DelayLine; 2],
+    latency: usize,
+    host_rate: usize,
+    engine_rate: usize,
+    host_in: Vec<Vec<f32>>,
+    filled: usize,
+    engine_in: Vec<Vec<f32>>,
+    engine_padded: Vec<Vec<f32>>,
+    engine_out: Vec<Vec<f32>>,
+    host_out: Vec<Vec<f32>>,
+    read: usize,
+    silence: usize,
+}
+
+impl Resampled {
+    /// Wraps `inner`, which runs at `engine_rate`, for a stream at `host_rate` (both in Hz).
+    pub fn new(inner: Box<dyn Separator>, host_rate: usize, engine_rate: usize) -> Result<Self, String> {
+        let g = gcd(host_rate, engine_rate);
+        if g == 0 {
+            return Err("sample rates must be positive".into());
+        }
+        let (host_unit, engine_unit) = (host_rate / g, engine_rate / g);
+        // An even number of units keeps both resamplers' delays (half an FFT block) whole.
+        let units = CHUNK_HINT.div_ceil(host_unit).next_multiple_of(2);
+        let (chunk_host, chunk_engine) = (units * host_unit, units * engine_unit);
+        let lanes = 2 * inner.sources().len();
+        let err =
+            |e: rubato::ResamplerConstructionError| format!("cannot resample {host_rate} Hz <-> {engine_rate} Hz: {e}");
+        let down = Fft::<f32>::new(host_rate, engine_rate, chunk_host, 2, FixedSync::Both).map_err(err)?;
+        let up = Fft::<f32>::new(engine_rate, host_rate, chunk_engine, lanes, FixedSync::Both).map_err(err)?;
+        assert_eq!((down.input_frames_next(), down.output_frames_next()), (chunk_host, chunk_engine));
+        assert_eq!((up.input_frames_next(), up.output_frames_next()), (chunk_engine, chunk_host));
+        // Engine-rate delay before the way back, padded to whole host samples.
+        let engine_delay = down.output_delay() + inner.latency_samples();
+        let padded = engine_delay.next_multiple_of(engine_unit);
+        let pad = padded - engine_delay;
+        let latency = chunk_host + padded / engine_unit * host_unit + up.output_delay();
+        Ok(Self {
+            inner,
+            down,
+            up,
+            pad: [DelayLine::new(pad, pad), DelayLine::new(pad, pad)],
+            latency,
+            host_rate,
+            engine_rate,
+            host_in: vec![vec![0.0; chunk_host]; 2],
+            filled: 0,
+            engine_in: vec![vec![0.0; chunk_engine]; 2],
+            engine_padded: vec![vec![0.0; chunk_engine]; 2],
+            engine_out: vec![vec![0.0; chunk_engine]; lanes],
+            host_out: vec![vec![0.0; chunk_host]; lanes],
+            read: 0,
+            silence: chunk_host,
+        })
+    }
+
+    /// The wrapped engine.
+    pub fn inner(&self) -> &dyn Separator {
+        &*self.inner
+    }
+
+    fn chunk_host(&self) -> usize {
+        self.host_in[0].len()
+    }
+
+    /// Separates the full input chunk into `host_out`.
+    fn run_chunk(&mut self) {
+        let (chunk_host, chunk_engine, lanes) = (self.chunk_host(), self.engine_in[0].len(), self.engine_out.len());
+        let input = SequentialSliceOfVecs::new(&self.host_in, 2, chunk_host).expect("sized in new");
+        let mut output = SequentialSliceOfVecs::new_mut(&mut self.engine_in, 2, chunk_engine).expect("sized in new");
+        self.down.process_into_buffer(&input, &mut output, None).expect("chunk sizes fixed in new");
+        for ((delay, input), output) in self.pad.iter_mut().zip(&self.engine_in).zip(&mut self.engine_padded) {
+            delay.process(input, output);
+        }
+        let [left, right] = [&self.engine_padded[0], &self.engine_padded[1]];
+        let mut stems: Vec<StereoOut<'_>> = Vec::with_capacity(lanes / 2);
+        let mut lanes_out = self.engine_out.iter_mut();
+        while let (Some(l), Some(r)) = (lanes_out.next(), lanes_out.next()) {
+            stems.push([l.as_mut_slice(), r.as_mut_slice()]);
+        }
+        self.inner.process(left, right, &mut stems);
+        let input = SequentialSliceOfVecs::new(&self.engine_out, lanes, chunk_engine).expect("sized in new");
+        let mut output = SequentialSliceOfVecs::new_mut(&mut self.host_out, lanes, chunk_host).expect("sized in new");
+        self.up.process_into_buffer(&input, &mut output, None).expect("chunk sizes fixed in new");
+        self.read = 0;
+        self.filled = 0;
+    }
+
+    /// Writes the next `len` output samples at `at` in `stems`.
+    fn emit(&mut self, stems: &mut [StereoOut<'_>], at: usize, len: usize) {
+        let quiet = self.silence.min(len);
+        self.silence -= quiet;
+        let (from, count) = (self.read, len - quiet);
+        for (lane, host_out) in self.host_out.iter().enumerate() {
+            let out = &mut stems[lane / 2][lane % 2][at..at + len];
+            out[..quiet].fill(0.0);
+            out[quiet..].copy_from_slice(&host_out[from..from + count]);
+        }
+        self.read += count;
+    }
+}
+
+impl Separator for Resampled {
+    fn sources(&self) -> &[Stem] {
+        self.inner.sources()
+    }
+
+    fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    /// The inner engine's bursts at the host rate, plus one chunk.
+    fn burst_samples(&self) -> usize {
+        (self.inner.burst_samples() * self.host_rate).div_ceil(self.engine_rate) + self.chunk_host()
+    }
+
+    fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {
+        let chunk = self.chunk_host();
+        let mut done = 0;
+        while done < left.len() {
+            let n = (left.len() - done).min(chunk - self.filled);
+            self.host_in[0][self.filled..self.filled + n].copy_from_slice(&left[done..done + n]);
+            self.host_in[1][self.filled..self.filled + n].copy_from_slice(&right[done..done + n]);
+            self.filled += n;
+            self.emit(stems, done, n);
+            done += n;
+            if self.filled == chunk {
+                self.run_chunk();
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.down.reset();
+        self.up.reset();
+        self.pad.iter_mut().for_each(DelayLine::reset);
+        self.filled = 0;
+        self.read = 0;
+        self.silence = self.chunk_host();
+        self.host_out.iter_mut().for_each(|lane| lane.fill(0.0));
+    }
+}

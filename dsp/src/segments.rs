@@ -1,0 +1,262 @@
+//! Streaming overlap-add for models that separate fixed-length segments (the Demucs family).
+//!
+//! Segments start every `stride` samples (25 % overlap) and are blended with the triangular
+//! weights of Demucs' own `apply_model`: in an overlap, each output sample is the weighted mean of
+//! the two segments that cover it. A segment can only run once all of its input has arrived, so
+//! the stream's latency is exactly one segment. `dsp/tests/fixtures/onnx/reference.py` computes
+//! the same blend offline, and the golden tests hold the two to within 1e-5.
+
+use crate::{Separator, Stem, StereoOut};
+
+/// Fraction of a segment shared with the next one, as in Demucs.
+pub const OVERLAP: f32 = 0.25;
+
+/// A model that turns one stereo segment of a fixed length into stereo sources.
+pub trait SegmentModel: Send {
+    /// Samples per channel of every segment.
+    fn segment_len(&self) -> usize;
+
+    /// The sources [`SegmentModel::run`] writes, in order.
+    fn sources(&self) -> &[Stem];
+
+    /// Separates `mix` (planar: `segment_len` left samples, then right) into `out` (planar
+    /// `[source][channel][sample]`, `sources().len() * 2 * segment_len` samples).
+    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), String>;
+}
+
+/// Demucs' transition weights for a segment of `len` samples: a triangle rising from `1/max` to 1
+/// and back, `(1..=len/2, len-len/2..=1) / max`.
+pub fn transition_weights(len: usize) -> Vec<f32> {
+    let rising = 1..=len / 2;
+    let falling = (1..=len - len / 2).rev();
+    let raw: Vec<usize> = rising.chain(falling).collect();
+    let max = raw.iter().copied().max().unwrap_or(1) as f32;
+    raw.into_iter().map(|w| w as f32 / max).collect()
+}
+
+/// Where a model's sources go: the output they are added into.
+fn routes(model: &[Stem], outputs: &[Stem]) -> Result<Vec<usize>, String> {
+    model
+        .iter()
+        .map(|source| {
+            let port = if outputs.contains(source) { *source } else { source.port() };
+            outputs.iter().position(|&o| o == port).ok_or_else(|| format!("no output for the model's {source} source"))
+        })
+        .collect()
+}
+
+/// A [`SegmentModel`] streamed as a [`Separator`], with a latency of one segment.
+pub struct OverlapAdd<M: SegmentModel> {
+    model: M,
+    outputs: Vec<Stem>,
+    /// Output index of each model source.
+    route: Vec<usize>,
+    segment: usize,
+    stride: usize,
+    weights: Vec<f32>,
+    /// The segment being filled, planar.
+    window: Vec<f32>,
+    filled: usize,
+    /// The model's output for the last segment, planar `[source][channel][sample]`.
+    result: Vec<f32>,
+    /// Weighted output of the last segment over the start of the next one, and its weight.
+    tail: Vec<f32>,
+    tail_weight: Vec<f32>,
+    /// Final samples from the start of the last segment up to the start of the next one.
+    finished: Vec<f32>,
+    /// Next sample of `finished` to output.
+    read: usize,
+    /// Samples of silence still to output before the first segment's result.
+    silence: usize,
+    /// Why the last segment failed, if it did; its stretch is silent.
+    failure: Option<String>,
+}
+
+impl<M: SegmentModel> OverlapAdd<M> {
+    /// Streams `model` into `outputs`: each model source goes to the output of the same name, or,
+    /// where there is none, to its plugin port ([`Stem::port`]), summed with what is there.
+    pub fn new(model: M, outputs: &[Stem]) -> Result<Self, String> {
+        let segment = model.segment_len();
+        let stride = ((1.0 - OVERLAP) * segment as f32) as usize;
+        if segment < 4 || stride == 0 {
+            return Err(format!("a segment of {segment} samples is too short to overlap"));
+        }
+        let route = routes(model.sources(), outputs)?;
+        let sources = model.sources().len();
+        let overlap = segment - stride;
+        let mut engine = Self {
+            model,
+            outputs: outputs.to_vec(),
+            route,
+            segment,
+            stride,
+            weights: transition_weights(segment),
+            window: vec![0.0; 2 * segment],
+            filled: 0,
+            result: vec![0.0; sources * 2 * segment],
+            tail: vec![0.0; sources * 2 * overlap],
+            tail_weight: vec![0.0; overlap],
+            finished: vec![0.0; sources * 2 * stride],
+            read: 0,
+            silence: segment,
+            failure: None,
+        };
+        engine.reset();
+        Ok(engine)
+    }
+
+    /// The model being streamed.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Why the most recent segment could not be separated, if it could not.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Runs the model on the full window and finishes the samples up to the next segment's start.
+    fn run_segment(&mut self) {
+        let (segment, stride) = (self.segment, self.stride);
+        let overlap = segment - stride;
+        self.failure = self.model.run(&self.window, &mut self.result).err();
+        if self.failure.is_some() {
+            self.result.fill(0.0);
+        }
+        let w = &self.weights;
+        for (lane, y) in self.result.chunks_exact(segment).enumerate() {
+            let finished = &mut self.finished[lane * stride..(lane + 1) * stride];
+            let tail = &mut self.tail[lane * overlap..(lane + 1) * overlap];
+            for i in 0..stride {
+                let (carried, carried_weight) = if i < overlap { (tail[i], self.tail_weight[i]) } else { (0.0, 0.0) };
+                finished[i] = (carried + w[i] * y[i]) / (carried_weight + w[i]);
+            }
+            for i in 0..overlap {
+                tail[i] = w[stride + i] * y[stride + i];
+            }
+        }
+        self.tail_weight.copy_from_slice(&w[stride..]);
+        self.read = 0;
+        // The next segment starts `stride` samples later: its first `overlap` samples are here.
+        for channel in self.window.chunks_exact_mut(segment) {
+            channel.copy_within(stride.., 0);
+        }
+        self.filled = overlap;
+    }
+
+    /// Writes the next `len` output samples at `at` in `stems`.
+    fn emit(&mut self, stems: &mut [StereoOut<'_>], at: usize, len: usize) {
+        let quiet = self.silence.min(len);
+        self.silence -= quiet;
+        let (from, count) = (self.read, len - quiet);
+        for (lane, finished) in self.finished.chunks_exact(self.stride).enumerate() {
+            let (source, channel) = (lane / 2, lane % 2);
+            let out = &mut stems[self.route[source]][channel][at + quiet..at + len];
+            for (o, &x) in out.iter_mut().zip(&finished[from..from + count]) {
+                *o += x;
+            }
+        }
+        self.read += count;
+    }
+}
+
+impl<M: SegmentModel> Separator for OverlapAdd<M> {
+    fn sources(&self) -> &[Stem] {
+        &self.outputs
+    }
+
+    fn latency_samples(&self) -> usize {
+        self.segment
+    }
+
+    /// A whole segment's inference happens every stride.
+    fn burst_samples(&self) -> usize {
+        self.stride
+    }
+
+    fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {
+        for out in stems.iter_mut().flat_map(|s| s.iter_mut()) {
+            out.fill(0.0);
+        }
+        let mut done = 0;
+        while done < left.len() {
+            let n = (left.len() - done).min(self.segment - self.filled);
+            let (l, r) = self.window.split_at_mut(self.segment);
+            l[self.filled..self.filled + n].copy_from_slice(&left[done..done + n]);
+            r[self.filled..self.filled + n].copy_from_slice(&right[done..done + n]);
+            self.filled += n;
+            self.emit(stems, done, n);
+            done += n;
+            if self.filled == self.segment {
+                self.run_segment();
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.window.fill(0.0);
+        self.filled = 0;
+        self.tail.fill(0.0);
+        self.tail_weight.fill(0.0);
+        self.finished.fill(0.0);
+        self.read = 0;
+        self.silence = self.segment;
+        self.failure = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Doubles the mix into "drums" and negates it into "bass", so every sample is checkable.
+    struct Gains {
+        segment: usize,
+        runs: usize,
+    }
+
+    impl SegmentModel for Gains {
+        fn segment_len(&self) -> usize {
+            self.segment
+        }
+        fn sources(&self) -> &[Stem] {
+            &[Stem::Drums, Stem::Guitar]
+        }
+        fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), String> {
+            self.runs += 1;
+            let (drums, guitar) = out.split_at_mut(mix.len());
+            drums.iter_mut().zip(mix).for_each(|(o, x)| *o = 2.0 * x);
+            guitar.iter_mut().zip(mix).for_each(|(o, x)| *o = -x);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn weights_are_demucs_triangles() {
+        assert_eq!(transition_weights(4), [0.5, 1.0, 1.0, 0.5]);
+        assert_eq!(transition_weights(5), [1.0 / 3.0, 2.0 / 3.0, 1.0, 2.0 / 3.0, 1.0 / 3.0]);
+    }
+
+    #[test]
+    fn a_pointwise_model_comes_out_delayed_by_one_segment_with_guitar_in_other() {
+        let segment = 64;
+        let mut engine = OverlapAdd::new(Gains { segment, runs: 0 }, &Stem::ALL).unwrap();
+        assert_eq!(engine.latency_samples(), segment);
+        let len = 1000;
+        let input: Vec<f32> = (0..len).map(|i| ((i * 7919) % 113) as f32 / 113.0 - 0.5).collect();
+        let mut outs = vec![[vec![0.0; len], vec![0.0; len]]; 4];
+        for (start, end) in [(0, 1), (1, 100), (100, 163), (163, 700), (700, len)] {
+            let mut stems: Vec<StereoOut<'_>> =
+                outs.iter_mut().map(|[l, r]| [&mut l[start..end], &mut r[start..end]]).collect();
+            engine.process(&input[start..end], &input[start..end], &mut stems);
+        }
+        for t in 0..len {
+            let dry = if t >= segment { input[t - segment] } else { 0.0 };
+            assert!((outs[Stem::Drums.index()][0][t] - 2.0 * dry).abs() < 1e-6, "drums at {t}");
+            assert!((outs[Stem::Other.index()][1][t] + dry).abs() < 1e-6, "other at {t}");
+            assert_eq!(outs[Stem::Bass.index()][0][t], 0.0);
+        }
+        // Segments start every 48 samples once 64 have arrived.
+        assert_eq!(engine.model().runs, (len - segment) / 48 + 1);
+    }
+}

@@ -1,0 +1,135 @@
+//! The ONNX engine against golden outputs of the Python reference
+//! (`dsp/tests/fixtures/onnx/reference.py`, fixtures written by `make_fixtures.py`), and the model
+//! contract's refusals. ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{relative_error, separate};
+use demixer_dsp::Stem;
+use demixer_dsp::onnx::{self, LoadedEngine, OnnxConfig, SessionOptions};
+use demixer_dsp::render::separate_aligned;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx").join(name)
+}
+
+fn config(model: &str) -> OnnxConfig {
+    OnnxConfig { model: fixture(model), runtime: None, session: SessionOptions::default() }
+}
+
+fn load(model: &str, rate: usize, outputs: Option<&[Stem]>) -> Result<LoadedEngine, String> {
+    onnx::load(&config(model), rate, outputs)
+}
+
+/// Channels of a float WAV, planar.
+fn read_wav(name: &str) -> Vec<Vec<f32>> {
+    let mut reader = hound::WavReader::open(fixture(name)).unwrap();
+    let channels = reader.spec().channels as usize;
+    let samples: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    (0..channels).map(|c| samples.iter().skip(c).step_by(channels).copied().collect()).collect()
+}
+
+fn input() -> [Vec<f32>; 2] {
+    let [l, r]: [Vec<f32>; 2] = read_wav("input.wav").try_into().unwrap();
+    [l, r]
+}
+
+/// The engine's aligned output, one planar channel per source and side, as in the golden files.
+fn separate_file(engine: &mut LoadedEngine) -> Vec<Vec<f32>> {
+    let [l, r] = input();
+    separate_aligned(&mut *engine.separator, &l, &r, &mut |_| {}).into_iter().flatten().collect()
+}
+
+fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "channel count");
+    a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs())).fold(0.0, f32::max)
+}
+
+#[test]
+fn four_source_model_matches_the_python_reference() {
+    let mut engine = load("four.onnx", 44_100, None).unwrap();
+    assert_eq!(engine.model_sources, Stem::ALL);
+    assert_eq!(engine.separator.latency_samples(), 2048, "one segment");
+    let got = separate_file(&mut engine);
+    let golden = read_wav("golden_four.wav");
+    assert!(golden[0].iter().any(|x| x.abs() > 0.05), "the golden file holds signal");
+    let difference = max_difference(&got, &golden);
+    assert!(difference < 1e-5, "differs from the reference by {difference}");
+}
+
+#[test]
+fn block_sizes_do_not_change_the_result() {
+    let mut engine = load("four.onnx", 44_100, Some(&Stem::ALL)).unwrap();
+    let input = input();
+    let whole = separate(&mut *engine.separator, &input, 4096);
+    for block in [1, 37, 2048, 3000] {
+        engine.separator.reset();
+        assert!(separate(&mut *engine.separator, &input, block) == whole, "block {block}");
+    }
+}
+
+#[test]
+fn six_source_model_is_named_by_its_count_and_folds_guitar_and_piano_into_other() {
+    let mut engine = load("six.onnx", 44_100, None).unwrap();
+    assert_eq!(engine.model_sources, Stem::KNOWN);
+    let golden = read_wav("golden_six.wav");
+    let difference = max_difference(&separate_file(&mut engine), &golden);
+    assert!(difference < 1e-5, "differs from the reference by {difference}");
+
+    let mut ports = load("six.onnx", 44_100, Some(&Stem::ALL)).unwrap();
+    let got = separate_file(&mut ports);
+    let lane = |stem: Stem, channel: usize| &golden[stem.index() * 2 + channel];
+    for channel in 0..2 {
+        let other: Vec<f32> = (0..golden[0].len())
+            .map(|t| [Stem::Other, Stem::Guitar, Stem::Piano].iter().map(|&s| lane(s, channel)[t]).sum())
+            .collect();
+        assert!(max_difference(&[got[Stem::Other.index() * 2 + channel].clone()], &[other]) < 1e-5);
+        assert!(max_difference(&[got[channel].clone()], &[lane(Stem::Drums, channel).clone()]) < 1e-5);
+    }
+}
+
+#[test]
+fn a_bag_of_specialists_takes_each_stem_from_its_model() {
+    let mut engine = load("bag/bag.json", 44_100, None).unwrap();
+    assert_eq!(engine.model_sources, Stem::ALL);
+    assert!(engine.description.contains("drums.onnx + bass.onnx"), "{}", engine.description);
+    let difference = max_difference(&separate_file(&mut engine), &read_wav("golden_bag.wav"));
+    assert!(difference < 1e-5, "differs from the reference by {difference}");
+}
+
+#[test]
+fn a_sidecar_names_the_sources_and_its_rate_is_resampled_with_exact_latency() {
+    let mut engine = load("sidecar.onnx", 48_000, Some(&Stem::ALL)).unwrap();
+    assert_eq!(engine.model_sources, [Stem::Vocals, Stem::Drums, Stem::Bass]);
+    assert!(engine.notes.iter().any(|n| n.contains("22050 Hz")), "{:?}", engine.notes);
+    // The masks sum to one, so the stems sum to the input, delayed by the reported latency.
+    let latency = engine.separator.latency_samples();
+    assert!(latency > 1024 * 48_000 / 22_050, "at least one segment: {latency}");
+    let len = latency + 24_000;
+    let tone: Vec<f32> = (0..len).map(|i| 0.5 * (i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin()).collect();
+    let stems = separate(&mut *engine.separator, &[tone.clone(), tone.clone()], 512);
+    let settled = latency + 4000;
+    let sum: Vec<f32> = (settled..len).map(|t| stems.iter().map(|s| s[1][t]).sum()).collect();
+    let error = relative_error(&sum, &tone[settled - latency..len - latency]);
+    assert!(error < 2e-3, "stems do not sum to the delayed input: {error}");
+    assert!(stems[Stem::Other.index()][0].iter().all(|&x| x == 0.0), "the model has no Other");
+}
+
+#[test]
+fn models_outside_the_contract_are_refused_with_what_was_expected() {
+    let refusal = |model: &str| load(model, 44_100, None).err().unwrap_or_else(|| panic!("{model} was accepted"));
+    let wrong = refusal("wrong_input.onnx");
+    assert!(wrong.contains("no input `mix`") && wrong.contains("`audio`") && wrong.contains("expected"), "{wrong}");
+    assert!(refusal("dynamic_length.onnx").contains("no fixed length"));
+    let unnamed = refusal("unnamed_three.onnx");
+    assert!(unnamed.contains("not named") && unnamed.contains("unnamed_three.json"), "{unnamed}");
+    assert!(refusal("missing.onnx").contains("does not exist"));
+
+    let corrupt = std::env::temp_dir().join(format!("demixer-corrupt-{}.onnx", std::process::id()));
+    std::fs::write(&corrupt, b"this is not an ONNX model").unwrap();
+    let error = onnx::load(&OnnxConfig { model: corrupt.clone(), ..config("") }, 44_100, None).err().unwrap();
+    std::fs::remove_file(&corrupt).unwrap();
+    assert!(error.contains("cannot load model") && error.contains("expected"), "{error}");
+}

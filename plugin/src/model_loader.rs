@@ -1,0 +1,194 @@
+//! Loading the ONNX engine on a thread of its own while HPSS keeps playing.
+//!
+//! The loader polls what the parameters and model settings ask for. When that is a model the
+//! running stream does not have, it loads it (seconds: session creation and a warm-up inference),
+//! builds a complete new stream around it and hands it to the audio thread through a lock-free
+//! ring; the audio thread swaps it in and hands the old stream back through another ring, to be
+//! stopped here. A loaded model is kept ("parked") when the plugin deactivates, so reactivating at
+//! the same rate, as hosts do after a latency change, does not load it again.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use demixer_dsp::Stem;
+use demixer_dsp::onnx::{self, OnnxConfig, SessionOptions};
+use demixer_gui::MixerStatus;
+use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use crate::params::{DemixerParams, EngineChoice};
+use crate::running::{Model, ModelKey, Running, Setup};
+
+/// How often the loader looks at the settings.
+const POLL: Duration = Duration::from_millis(50);
+/// Streams in flight between the loader and the audio thread, each way.
+const IN_FLIGHT: usize = 4;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Loads the engine `key` names; slow.
+pub fn load_model(key: &ModelKey) -> Result<Model, String> {
+    let config = OnnxConfig {
+        model: key.model.clone(),
+        runtime: key.runtime.clone(),
+        session: SessionOptions { device: key.device, threads: key.threads },
+    };
+    let loaded = onnx::load(&config, key.sample_rate as usize, Some(&Stem::ALL))?;
+    let mut description = format!("HT-Demucs (ONNX) {}", loaded.description);
+    for note in &loaded.notes {
+        description.push_str("; ");
+        description.push_str(note);
+    }
+    Ok(Model { key: key.clone(), engine: loaded.separator, description })
+}
+
+/// State the plugin and the loader share.
+#[derive(Default)]
+pub struct Shared {
+    /// The current activation; `None` while inactive.
+    pub setup: Mutex<Option<Setup>>,
+    /// A loaded engine not in any stream.
+    parked: Mutex<Option<Model>>,
+    /// The model last loaded or tried; not tried again until the wish changes.
+    attempted: Mutex<Option<ModelKey>>,
+}
+
+impl Shared {
+    /// Keeps `running`'s ONNX engine for later and stops its worker. Not on the audio thread.
+    pub fn park(&self, running: Running) {
+        if let Some(model) = running.into_model() {
+            *lock(&self.parked) = Some(model);
+        }
+    }
+
+    /// The parked engine, if it was loaded for `key`.
+    pub fn take_parked(&self, key: &ModelKey) -> Option<Model> {
+        let mut parked = lock(&self.parked);
+        if parked.as_ref().is_some_and(|model| model.key == *key) { parked.take() } else { None }
+    }
+
+    /// Forgets what was tried, so the loader tries the current wish again.
+    pub fn retry(&self) {
+        *lock(&self.attempted) = None;
+    }
+
+    /// Records that `key` is loaded or being loaded.
+    pub fn attempted(&self, key: Option<ModelKey>) {
+        *lock(&self.attempted) = key;
+    }
+}
+
+/// The audio thread's ends of the rings to and from the loader.
+pub struct Handover {
+    /// New streams from the loader.
+    pub incoming: HeapCons<Box<Running>>,
+    /// Old streams back to the loader, to be stopped there.
+    pub outgoing: HeapProd<Box<Running>>,
+    /// A stream that did not fit into `outgoing` yet.
+    pub pending: Option<Box<Running>>,
+}
+
+impl Handover {
+    /// Sends `old` back to the loader without blocking; keeps it for the next call when full.
+    pub fn dispose(&mut self, old: Box<Running>) {
+        if let Err(old) = self.outgoing.try_push(old) {
+            self.pending = Some(old);
+        }
+    }
+
+    /// Retries a stream that did not fit.
+    pub fn flush(&mut self) {
+        if let Some(old) = self.pending.take() {
+            self.dispose(old);
+        }
+    }
+}
+
+/// The loader thread; stopped and joined when dropped.
+pub struct Loader {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Loader {
+    /// Starts the loader for one plugin instance and returns it with the audio thread's ends.
+    pub fn spawn(params: Arc<DemixerParams>, status: Arc<MixerStatus>, shared: Arc<Shared>) -> (Loader, Handover) {
+        let (to_audio, incoming) = HeapRb::new(IN_FLIGHT).split();
+        let (outgoing, from_audio) = HeapRb::new(IN_FLIGHT).split();
+        let (stop, stopped) = bounded(1);
+        let worker = Worker { params, status, shared, to_audio, from_audio };
+        let thread = std::thread::Builder::new()
+            .name("demixer-model-loader".into())
+            .spawn(move || worker.run(stopped))
+            .expect("the model loader thread starts");
+        (Loader { stop, thread: Some(thread) }, Handover { incoming, outgoing, pending: None })
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Worker {
+    params: Arc<DemixerParams>,
+    status: Arc<MixerStatus>,
+    shared: Arc<Shared>,
+    to_audio: HeapProd<Box<Running>>,
+    from_audio: HeapCons<Box<Running>>,
+}
+
+impl Worker {
+    fn run(mut self, stopped: Receiver<()>) {
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
+            while let Some(old) = self.from_audio.try_pop() {
+                self.shared.park(*old);
+            }
+            self.poll();
+        }
+        while let Some(old) = self.from_audio.try_pop() {
+            self.shared.park(*old);
+        }
+    }
+
+    /// Loads what is wanted, if that is new.
+    fn poll(&mut self) {
+        let Some(setup) = lock(&self.shared.setup).clone() else { return };
+        let Some(key) = ModelKey::wanted(&self.params, &setup) else {
+            let no_model = self.params.engine.value() == EngineChoice::Onnx;
+            let text = if no_model { "Choose an HT-Demucs ONNX model below; HPSS plays until then." } else { "" };
+            self.status.set_model_state(text, no_model);
+            self.shared.attempted(None);
+            return;
+        };
+        if lock(&self.shared.attempted).as_ref() == Some(&key) {
+            return;
+        }
+        self.shared.attempted(Some(key.clone()));
+        let name = key.model.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        self.status.set_model_state(format!("Loading {name}… (HPSS plays meanwhile)"), false);
+        let model = self.shared.take_parked(&key).map_or_else(|| load_model(&key), Ok);
+        let result = model.and_then(|model| {
+            let description = model.description.clone();
+            Running::start(setup.clone(), &self.params, &self.status, Some(model)).map(|running| (running, description))
+        });
+        match result {
+            Ok((running, description)) => {
+                self.status.set_model_state(format!("Loaded: {description}"), false);
+                if let Err(running) = self.to_audio.try_push(Box::new(running)) {
+                    self.shared.park(*running);
+                    self.shared.retry();
+                }
+            }
+            Err(e) => self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The plugin with the ONNX engine, through its CLAP entry point (debug build with
+//! `assert_process_allocs`): an offline bounce is the engine's output at the reported latency, and
+//! in real time the model loads while HPSS plays, then takes over with its own latency.
+//! ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clack_extensions::render::RenderMode;
+use clack_extensions::state::PluginState;
+use clack_host::prelude::*;
+use demixer_dsp::Stem;
+use demixer_dsp::onnx::{self, OnnxConfig};
+use demixer_dsp::render::separate_aligned;
+use demixer_host_tests::{
+    Build, DEFAULT_CONFIG, Host, MAX_BLOCK, Processing, SR, latency, load, music, render, set_mode,
+};
+
+fn fixture_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/four.onnx")
+}
+
+/// Points the instance's saved model settings at `model`, through a state round trip as a host
+/// restoring a project would. nice-plug's CLAP state is a little-endian u64 length, then JSON.
+fn choose_model(instance: &mut PluginInstance<Host>, model: &PathBuf) {
+    let handle = instance.plugin_handle();
+    let state: PluginState = handle.get_extension().unwrap();
+    let mut saved = Vec::new();
+    state.save(&handle, &mut saved).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
+    let settings = serde_json::json!({ "model": model, "runtime": "", "device": "cpu", "threads": 1 });
+    json["fields"]["model"] = serde_json::Value::String(settings.to_string());
+    let body = serde_json::to_vec(&json).unwrap();
+    let restored = [&(body.len() as u64).to_le_bytes()[..], &body].concat();
+    state.load(&handle, &mut &restored[..]).unwrap();
+}
+
+#[test]
+fn an_offline_bounce_with_a_model_is_its_output_at_the_reported_latency() {
+    let (_entry, mut instance) = load(Build::Checked);
+    choose_model(&mut instance, &fixture_model());
+    let latency = set_mode(&mut instance, RenderMode::Offline);
+    let input = music(2 * SR as usize);
+    let mut seed = 777u32;
+    let random_block = move || {
+        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        (seed >> 16) as usize % MAX_BLOCK as usize + 1
+    };
+    let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, random_block, |_, _| {});
+
+    let config = OnnxConfig { model: fixture_model(), ..Default::default() };
+    let mut engine = onnx::load(&config, SR as usize, Some(&Stem::ALL)).unwrap().separator;
+    let extra = latency - engine.latency_samples();
+    assert!(extra >= engine.burst_samples() + MAX_BLOCK as usize, "latency {latency} leaves the worker no time");
+    // The engine's output lined up with its input, to compare at the plugin's whole latency.
+    let direct = separate_aligned(&mut *engine, &input[0], &input[1], &mut |_| {});
+    let len = input[0].len();
+    for (stem, (port, want)) in ports[1..].iter().zip(&direct).enumerate() {
+        for ch in 0..2 {
+            let error = (latency..len).map(|t| (port[ch][t] - want[ch][t - latency]).abs()).fold(0.0, f32::max);
+            assert!(error < 1e-5, "stem {stem} channel {ch} differs from the engine by {error}");
+            assert!(port[ch][..latency].iter().all(|&x| x == 0.0), "stem {stem} starts before the latency");
+        }
+    }
+    assert!(ports[1][0].iter().any(|x| x.abs() > 0.01), "the drums port carries the model's drums");
+}
+
+#[test]
+fn in_real_time_hpss_plays_while_the_model_loads_then_the_model_takes_over() {
+    let (_entry, mut instance) = load(Build::Checked);
+    let hpss_latency = set_mode(&mut instance, RenderMode::Realtime);
+    choose_model(&mut instance, &fixture_model());
+    let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
+    assert_eq!(latency(&mut instance), hpss_latency, "real-time activation does not wait for the model");
+    let input = music(SR as usize);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut position = 0;
+    while latency(&mut instance) == hpss_latency {
+        assert!(Instant::now() < deadline, "the model never took over");
+        let block = 512;
+        let start = position % (input[0].len() - block);
+        let ports = processing.block([&input[0][start..start + block], &input[1][start..start + block]], &[]);
+        assert!(ports.iter().flatten().flatten().all(|x| x.is_finite()));
+        position += block;
+    }
+    let onnx_latency = latency(&mut instance);
+    let config = OnnxConfig { model: fixture_model(), ..Default::default() };
+    let engine = onnx::load(&config, SR as usize, Some(&Stem::ALL)).unwrap().separator;
+    assert!(onnx_latency > engine.latency_samples() + engine.burst_samples(), "{onnx_latency}");
+    processing.stop(&mut instance);
+
+    // Reactivating (as a host does after the latency change) starts with the kept model at once.
+    let processor = instance.activate(|_, _| (), DEFAULT_CONFIG).unwrap();
+    assert_eq!(latency(&mut instance), onnx_latency);
+    instance.deactivate(processor);
+}
