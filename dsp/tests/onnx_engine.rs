@@ -60,6 +60,18 @@ fn four_source_model_matches_the_python_reference() {
 }
 
 #[test]
+fn a_tiny_real_htdemucs_matches_the_python_reference() {
+    // demucs' own HTDemucs class with random weights (bench/export_htdemucs.py --tiny): STFT,
+    // transformer and transposed convolutions through ONNX Runtime.
+    let mut engine = load("htdemucs_tiny.onnx", 44_100, None).unwrap();
+    assert_eq!(engine.separator.latency_samples(), 8820);
+    let got = separate_file(&mut engine);
+    let difference = max_difference(&got, &read_wav("golden_htdemucs_tiny.wav"));
+    assert!(difference < 1e-5, "differs from the reference by {difference}");
+    assert!(got.iter().flatten().any(|x| x.abs() > 1e-3), "the model makes sound");
+}
+
+#[test]
 fn block_sizes_do_not_change_the_result() {
     let mut engine = load("four.onnx", 44_100, Some(&Stem::ALL)).unwrap();
     let input = input();

@@ -18,7 +18,8 @@ def test_weights_are_demucs_triangles():
 
 def test_golden_files_match_the_reference():
     mix, rate = sf.read(FIXTURES / "input.wav", dtype="float32", always_2d=True)
-    for model, golden in [("four.onnx", "golden_four.wav"), ("six.onnx", "golden_six.wav")]:
+    models = [("four.onnx", "golden_four.wav"), ("six.onnx", "golden_six.wav"), ("htdemucs_tiny.onnx", "golden_htdemucs_tiny.wav")]
+    for model, golden in models:
         stems = separate_chunked(*open_model(FIXTURES / model), np.ascontiguousarray(mix.T))
         expected, _ = sf.read(FIXTURES / golden, dtype="float32", always_2d=True)
         assert np.abs(stems.reshape(-1, stems.shape[-1]).T - expected).max() < 1e-6, model
