@@ -104,10 +104,11 @@ impl Demixer {
         if parked.is_none() && setup.timing == Timing::Realtime {
             return None;
         }
-        self.shared.attempted(Some(key.clone()));
+        self.shared.attempted(key.clone());
         parked.or_else(|| match load_model(&key) {
             Ok(model) => Some(model),
             Err(e) => {
+                self.shared.failed();
                 self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true);
                 None
             }

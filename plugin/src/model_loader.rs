@@ -53,8 +53,9 @@ pub struct Shared {
     pub setup: Mutex<Option<Setup>>,
     /// A loaded engine not in any stream.
     parked: Mutex<Option<Model>>,
-    /// The model last loaded or tried; not tried again until the wish changes.
-    attempted: Mutex<Option<ModelKey>>,
+    /// The model last loaded or tried, and whether that failed. Not tried again while it stays
+    /// the wish; a failed one is tried again after the wish was "none" (e.g. Engine set to HPSS).
+    attempted: Mutex<Option<(ModelKey, bool)>>,
 }
 
 impl Shared {
@@ -77,8 +78,15 @@ impl Shared {
     }
 
     /// Records that `key` is loaded or being loaded.
-    pub fn attempted(&self, key: Option<ModelKey>) {
-        *lock(&self.attempted) = key;
+    pub fn attempted(&self, key: ModelKey) {
+        *lock(&self.attempted) = Some((key, false));
+    }
+
+    /// Records that the last attempt failed.
+    pub fn failed(&self) {
+        if let Some((_, failed)) = lock(&self.attempted).as_mut() {
+            *failed = true;
+        }
     }
 }
 
@@ -166,13 +174,15 @@ impl Worker {
             let no_model = self.params.engine.value() == EngineChoice::Onnx;
             let text = if no_model { "Choose an HT-Demucs ONNX model below; HPSS plays until then." } else { "" };
             self.status.set_model_state(text, no_model);
-            self.shared.attempted(None);
+            if lock(&self.shared.attempted).as_ref().is_some_and(|(_, failed)| *failed) {
+                self.shared.retry();
+            }
             return;
         };
-        if lock(&self.shared.attempted).as_ref() == Some(&key) {
+        if lock(&self.shared.attempted).as_ref().is_some_and(|(tried, _)| *tried == key) {
             return;
         }
-        self.shared.attempted(Some(key.clone()));
+        self.shared.attempted(key.clone());
         let name = key.model.file_name().unwrap_or_default().to_string_lossy().into_owned();
         self.status.set_model_state(format!("Loading {name}… (HPSS plays meanwhile)"), false);
         let model = self.shared.take_parked(&key).map_or_else(|| load_model(&key), Ok);
@@ -188,7 +198,10 @@ impl Worker {
                     self.shared.retry();
                 }
             }
-            Err(e) => self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true),
+            Err(e) => {
+                self.shared.failed();
+                self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true);
+            }
         }
     }
 }

@@ -94,3 +94,20 @@ fn in_real_time_hpss_plays_while_the_model_loads_then_the_model_takes_over() {
     assert_eq!(latency(&mut instance), onnx_latency);
     instance.deactivate(processor);
 }
+
+#[test]
+fn a_model_that_cannot_load_leaves_hpss_playing() {
+    let (_entry, mut reference) = load(Build::Checked);
+    let hpss_latency = set_mode(&mut reference, RenderMode::Offline);
+    let (_entry, mut instance) = load(Build::Checked);
+    choose_model(&mut instance, &PathBuf::from("/nonexistent/htdemucs.onnx"));
+    assert_eq!(set_mode(&mut instance, RenderMode::Offline), hpss_latency);
+    let input = music(SR as usize / 2);
+    let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, || 512, |_, _| {});
+    let mix = &ports[0][0];
+    assert!(
+        mix[hpss_latency..].iter().zip(&input[0]).all(|(y, x)| (y - x).abs() < 1e-4),
+        "the mix is the delayed input"
+    );
+    assert!(ports[1][0][hpss_latency..].iter().any(|x| x.abs() > 1e-3), "HPSS separates drums");
+}
