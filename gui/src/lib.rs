@@ -111,6 +111,11 @@ impl<P: MixerParams> NiceEguiApp for MixerApp<P> {
         egui::Frame::new().inner_margin(12.0).show(ui, |ui| {
             widgets::engine_panel(ui, params, &self.status, &setter);
             ui.separator();
+            let current = params.model_settings().read().map(|s| s.clone()).unwrap_or_default();
+            if let Some(edited) = model_settings::model_panel(ui, &current, &mut self.drafts) {
+                *params.model_settings().write().unwrap_or_else(|p| p.into_inner()) = edited;
+            }
+            ui.separator();
             ui.horizontal_top(|ui| {
                 for (i, strip) in params.strips().into_iter().enumerate() {
                     widgets::stem_strip(
@@ -126,11 +131,6 @@ impl<P: MixerParams> NiceEguiApp for MixerApp<P> {
                 let master = status::METERS - 1;
                 widgets::master_strip(ui, params, &self.status.levels[master], &mut self.holds[master], &setter);
             });
-            ui.separator();
-            let current = params.model_settings().read().map(|s| s.clone()).unwrap_or_default();
-            if let Some(edited) = model_settings::model_panel(ui, &current, &mut self.drafts) {
-                *params.model_settings().write().unwrap_or_else(|p| p.into_inner()) = edited;
-            }
         });
     }
 }

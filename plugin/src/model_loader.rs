@@ -38,12 +38,13 @@ pub fn load_model(key: &ModelKey) -> Result<Model, String> {
         session: SessionOptions { device: key.device, threads: key.threads },
     };
     let loaded = onnx::load(&config, key.sample_rate as usize, Some(&Stem::ALL))?;
-    let mut description = format!("HT-Demucs (ONNX) {}", loaded.description);
+    let mut description = loaded.description;
     for note in &loaded.notes {
         description.push_str("; ");
         description.push_str(note);
     }
-    Ok(Model { key: key.clone(), engine: loaded.separator, description })
+    let name = format!("HT-Demucs (ONNX) {}", loaded.name);
+    Ok(Model { key: key.clone(), engine: loaded.separator, name, description })
 }
 
 /// State the plugin and the loader share.

@@ -93,6 +93,8 @@ pub struct Model {
     /// The streaming engine.
     pub engine: Box<dyn Separator>,
     /// For the mixer's "Running" line.
+    pub name: String,
+    /// What it is in full, with remarks (CUDA, resampling).
     pub description: String,
 }
 
@@ -120,8 +122,8 @@ pub struct Running {
     pub stream: RealtimeSide,
     /// Stops the worker when dropped; hands back the engines in [`Running::into_model`].
     worker: WorkerHandle,
-    /// The ONNX engine's key and description, when the stream has one (at [`ONNX_ENGINE`]).
-    model: Option<(ModelKey, String)>,
+    /// The ONNX engine's key, name and description, when the stream has one (at [`ONNX_ENGINE`]).
+    model: Option<(ModelKey, String, String)>,
     /// The input, delayed like the stems.
     pub dry: [DelayLine; 2],
     /// Gains, mute, solo and meters.
@@ -150,8 +152,8 @@ impl Running {
         let initial = if model.is_some() { ONNX_ENGINE } else { preset_engine(params.preset.value()) };
         let model = model.map(|model| {
             engines.push(model.engine);
-            names.push(model.description.clone());
-            (model.key, model.description)
+            names.push(model.name.clone());
+            (model.key, model.name, model.description)
         });
         let max_block = setup.max_block;
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
@@ -193,9 +195,14 @@ impl Running {
 
     /// Stops the worker (joining it: not on the audio thread) and returns the ONNX engine, if any.
     pub fn into_model(self) -> Option<Model> {
-        let (key, description) = self.model?;
+        let (key, name, description) = self.model?;
         let mut engines = self.worker.stop();
-        (engines.len() > ONNX_ENGINE).then(|| Model { key, engine: engines.swap_remove(ONNX_ENGINE), description })
+        (engines.len() > ONNX_ENGINE).then(|| Model {
+            key,
+            engine: engines.swap_remove(ONNX_ENGINE),
+            name,
+            description,
+        })
     }
 }
 

@@ -34,6 +34,8 @@ pub struct LoadedEngine {
     pub separator: Box<dyn Separator>,
     /// Where it runs.
     pub provider: Provider,
+    /// Short, for a status line: the model file(s) and the device.
+    pub name: String,
     /// One line for people: model, sources, segment, device, runtime.
     pub description: String,
     /// Remarks worth showing (CUDA not available, resampling).
@@ -101,6 +103,7 @@ pub fn load(config: &OnnxConfig, host_rate: usize, outputs: Option<&[Stem]>) -> 
         runtime.version,
         runtime.path.display()
     );
+    let name = format!("{} on {provider}", files.join(" + "));
     let outputs = outputs.map_or_else(|| model_sources.clone(), <[Stem]>::to_vec);
     let streamed = OverlapAdd::new(set, &outputs)?;
     let separator: Box<dyn Separator> = if model_rate == host_rate {
@@ -109,5 +112,5 @@ pub fn load(config: &OnnxConfig, host_rate: usize, outputs: Option<&[Stem]>) -> 
         notes.push(format!("resampling {host_rate} Hz to the model's {model_rate} Hz and back"));
         Box::new(Resampled::new(Box::new(streamed), host_rate, model_rate)?)
     };
-    Ok(LoadedEngine { separator, provider, description, notes, model_sources })
+    Ok(LoadedEngine { separator, provider, name, description, notes, model_sources })
 }

@@ -89,7 +89,7 @@ impl OnnxModel {
             match cuda.register(&mut builder) {
                 Ok(()) => provider = Provider::Cuda,
                 Err(e) if options.device == Device::Cuda => return Err(format!("CUDA is not available: {e}")),
-                Err(e) => cuda_note = Some(format!("CUDA is not available ({e}); running on the CPU")),
+                Err(e) => cuda_note = Some(format!("no CUDA ({e})")),
             }
         }
         let session = builder
