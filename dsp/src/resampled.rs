@@ -80,11 +80,6 @@ impl Resampled {
         })
     }
 
-    /// The wrapped engine.
-    pub fn inner(&self) -> &dyn Separator {
-        &*self.inner
-    }
-
     fn chunk_host(&self) -> usize {
         self.host_in[0].len()
     }

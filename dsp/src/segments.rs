@@ -68,8 +68,6 @@ pub struct OverlapAdd<M: SegmentModel> {
     read: usize,
     /// Samples of silence still to output before the first segment's result.
     silence: usize,
-    /// Why the last segment failed, if it did; its stretch is silent.
-    failure: Option<String>,
 }
 
 impl<M: SegmentModel> OverlapAdd<M> {
@@ -99,7 +97,6 @@ impl<M: SegmentModel> OverlapAdd<M> {
             finished: vec![0.0; sources * 2 * stride],
             read: 0,
             silence: segment,
-            failure: None,
         };
         engine.reset();
         Ok(engine)
@@ -110,17 +107,12 @@ impl<M: SegmentModel> OverlapAdd<M> {
         &self.model
     }
 
-    /// Why the most recent segment could not be separated, if it could not.
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
-    }
-
     /// Runs the model on the full window and finishes the samples up to the next segment's start.
     fn run_segment(&mut self) {
         let (segment, stride) = (self.segment, self.stride);
         let overlap = segment - stride;
-        self.failure = self.model.run(&self.window, &mut self.result).err();
-        if self.failure.is_some() {
+        // A segment the model fails on (out of device memory, say) is silent.
+        if self.model.run(&self.window, &mut self.result).is_err() {
             self.result.fill(0.0);
         }
         let w = &self.weights;
@@ -201,7 +193,6 @@ impl<M: SegmentModel> Separator for OverlapAdd<M> {
         self.finished.fill(0.0);
         self.read = 0;
         self.silence = self.segment;
-        self.failure = None;
     }
 }
 
