@@ -29,10 +29,7 @@ impl Engine {
     /// is reported before any song is read. Returns it with its description.
     pub fn onnx(config: OnnxConfig) -> Result<(Engine, String)> {
         let first = onnx::load(&config, 44_100, None).map_err(|e| anyhow!(e))?;
-        let mut description = first.description.clone();
-        for note in &first.notes {
-            description.push_str(&format!("; {note}"));
-        }
+        let description = first.description_with_notes();
         let loaded = Mutex::new(HashMap::from([(44_100, first)]));
         Ok((Engine::Onnx { config, loaded }, description))
     }

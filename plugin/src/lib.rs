@@ -19,7 +19,7 @@ pub mod running;
 
 use demixer_gui::{EguiEditorState, MixerEditor, MixerStatus};
 use mixer::{BlockLevels, MixBuffers, effective_gains};
-use model_loader::{Handover, Loader, Shared, load_model};
+use model_loader::{Handover, Loader, Shared, load_model, lock};
 use params::{DemixerParams, STEM_NAMES};
 use running::{ModelKey, Running, Setup, wanted_engine};
 
@@ -79,13 +79,9 @@ impl Default for Demixer {
 }
 
 impl Demixer {
-    fn strips(&self) -> [mixer::Strip; 4] {
-        self.params.stems().map(|s| mixer::Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
-    }
-
     /// Stops the stream (keeping its ONNX engine) and any the loader sent. Not on the audio thread.
     fn stop_streams(&mut self) {
-        *self.shared.setup.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.shared.setup) = None;
         let mut old: Vec<Box<Running>> = self.running.take().into_iter().collect();
         old.extend(self.handover.pending.take());
         while let Some(running) = self.handover.incoming.try_pop() {
@@ -108,8 +104,7 @@ impl Demixer {
         parked.or_else(|| match load_model(&key) {
             Ok(model) => Some(model),
             Err(e) => {
-                self.shared.failed();
-                self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true);
+                self.shared.failed(&self.status, &e);
                 None
             }
         })
@@ -167,13 +162,13 @@ impl Plugin for Demixer {
             Ok(running) => running,
             Err(e) => {
                 nice_error!("Demixer cannot run: {e}");
-                *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = format!("Demixer cannot run: {e}");
+                *lock(&self.status.last_error) = format!("Demixer cannot run: {e}");
                 return false;
             }
         };
-        *self.shared.setup.lock().unwrap_or_else(|p| p.into_inner()) = Some(setup.clone());
+        *lock(&self.shared.setup) = Some(setup.clone());
         context.set_latency_samples(running.reported_latency);
-        self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        lock(&self.status.last_error).clear();
         self.status.sample_rate.store(setup.sample_rate, Ordering::Relaxed);
         self.status.latency_samples.store(running.reported_latency, Ordering::Relaxed);
         self.running = Some(Box::new(running));
@@ -199,7 +194,7 @@ impl Plugin for Demixer {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         self.take_new_stream();
-        let targets = effective_gains(&self.strips());
+        let targets = effective_gains(&self.params.strip_values());
         let (params, status) = (&self.params, &self.status);
         let Some(running) = &mut self.running else {
             return ProcessStatus::Error("process before activate");

@@ -26,7 +26,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// Streams in flight between the loader and the audio thread, each way.
 const IN_FLIGHT: usize = 4;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, also after a panic elsewhere poisoned it (the data stays usable).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -38,11 +39,7 @@ pub fn load_model(key: &ModelKey) -> Result<Model, String> {
         session: SessionOptions { device: key.device, threads: key.threads },
     };
     let loaded = onnx::load(&config, key.sample_rate as usize, Some(&Stem::ALL))?;
-    let mut description = loaded.description;
-    for note in &loaded.notes {
-        description.push_str("; ");
-        description.push_str(note);
-    }
+    let description = loaded.description_with_notes();
     let name = format!("HT-Demucs (ONNX) {}", loaded.name);
     Ok(Model { key: key.clone(), engine: loaded.separator, name, description })
 }
@@ -83,11 +80,12 @@ impl Shared {
         *lock(&self.attempted) = Some((key, false));
     }
 
-    /// Records that the last attempt failed.
-    pub fn failed(&self) {
+    /// Records that the last attempt failed, and tells the mixer why.
+    pub fn failed(&self, status: &MixerStatus, error: &str) {
         if let Some((_, failed)) = lock(&self.attempted).as_mut() {
             *failed = true;
         }
+        status.set_model_state(format!("The ONNX engine did not load: {error}. HPSS plays."), true);
     }
 }
 
@@ -199,10 +197,7 @@ impl Worker {
                     self.shared.retry();
                 }
             }
-            Err(e) => {
-                self.shared.failed();
-                self.status.set_model_state(format!("The ONNX engine did not load: {e}. HPSS plays."), true);
-            }
+            Err(e) => self.shared.failed(&self.status, &e),
         }
     }
 }

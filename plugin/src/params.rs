@@ -5,6 +5,8 @@ use demixer_dsp::hpss::Preset;
 use std::sync::{Arc, RwLock};
 
 use demixer_gui::{MixerParams, ModelSettings, StripParams};
+
+use crate::mixer::Strip;
 use nice_plug::prelude::*;
 
 /// Stem names in port order, as hosts and the mixer show them.
@@ -142,6 +144,11 @@ impl DemixerParams {
     /// The four strips in [`Stem::ALL`] order.
     pub fn stems(&self) -> [&StemParams; Stem::ALL.len()] {
         [&self.drums, &self.bass, &self.other, &self.vocals]
+    }
+
+    /// The strips' current gain, mute and solo, for the mixer.
+    pub fn strip_values(&self) -> [Strip; Stem::ALL.len()] {
+        self.stems().map(|s| Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
     }
 }
 

@@ -160,20 +160,15 @@ impl Running {
         let max_latency = engines.iter().map(|e| e.latency_samples() + e.burst_samples()).max().unwrap_or(0);
         let (stream, worker) = stream::spawn(engines, initial, config)
             .map_err(|e| format!("Demixer cannot start its worker thread: {e}"))?;
-        *status.engine_names.lock().unwrap_or_else(|p| p.into_inner()) = names;
+        *crate::model_loader::lock(&status.engine_names) = names;
         let latency = stream.latency_samples();
-        let strips = params.stems().map(|s| crate::mixer::Strip {
-            gain: s.gain.value(),
-            mute: s.mute.value(),
-            solo: s.solo.value(),
-        });
         Ok(Self {
             setup,
             stream,
             worker,
             model,
             dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency + config.margin)),
-            mixer: Mixer::new(effective_gains(&strips)),
+            mixer: Mixer::new(effective_gains(&params.strip_values())),
             input: [vec![0.0; max_block], vec![0.0; max_block]],
             dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
             reported_latency: latency as u32,

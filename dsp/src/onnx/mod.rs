@@ -44,6 +44,16 @@ pub struct LoadedEngine {
     pub model_sources: Vec<Stem>,
 }
 
+impl LoadedEngine {
+    /// The description followed by the notes, for one line of text.
+    pub fn description_with_notes(&self) -> String {
+        std::iter::once(self.description.as_str())
+            .chain(self.notes.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// Reads a bag manifest, `{"bag": {"<stem>": "<model path>", ...}}`, in stem order.
 fn read_bag(manifest: &Path) -> Result<Vec<(Stem, PathBuf)>, String> {
     let text = std::fs::read_to_string(manifest).map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
