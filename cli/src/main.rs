@@ -9,14 +9,14 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use demixer_dsp::Stem;
 use demixer_dsp::hpss::{HpssConfig, Preset};
 use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
+use demixer_dsp::{EngineSpec, Stem};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use audio::{AUDIO_EXTENSIONS, SampleFormat};
-use song::{Engine, Job};
+use song::{Engines, Job};
 
 #[derive(Parser)]
 #[command(name = "demixer", version, about = "Split songs into drums, bass, other and vocals stems")]
@@ -97,19 +97,26 @@ fn parse_device(name: &str) -> Result<Device, String> {
     Device::from_name(name).ok_or_else(|| format!("unknown device '{name}' (auto, cpu, cuda)"))
 }
 
-/// The engine the options ask for; an ONNX model is loaded (and checked) here.
-fn engine(name: EngineName, preset: Preset, onnx: OnnxArgs) -> Result<Engine> {
+/// The engine the options ask for.
+fn engine_spec(name: EngineName, preset: Preset, onnx: OnnxArgs) -> Result<EngineSpec> {
     match (name, onnx.model) {
-        (EngineName::Hpss, None) => Ok(Engine::Hpss(preset)),
+        (EngineName::Hpss, None) => Ok(EngineSpec::Hpss(preset)),
         (EngineName::Hpss, Some(_)) => bail!("--model needs --engine onnx"),
         (EngineName::Onnx, None) => bail!("--engine onnx needs --model <file.onnx or bag.json>"),
         (EngineName::Onnx, Some(model)) => {
             let session = SessionOptions { device: onnx.device, threads: onnx.threads };
-            let (engine, description) = Engine::onnx(OnnxConfig { model, runtime: onnx.ort, session })?;
-            eprintln!("ONNX engine: {description}");
-            Ok(engine)
+            Ok(EngineSpec::Model(OnnxConfig { model, runtime: onnx.ort, session }))
         }
     }
+}
+
+/// Builds the engine pool (a model is loaded and checked here) and says what runs.
+fn engines(spec: EngineSpec) -> Result<Engines> {
+    let (engines, description) = Engines::new(spec)?;
+    if let Some(description) = description {
+        eprintln!("Model: {description}");
+    }
+    Ok(engines)
 }
 
 fn parse_preset(name: &str) -> Result<Preset, String> {
@@ -237,8 +244,8 @@ fn main() -> ExitCode {
     };
     // An ONNX model uses every core for each song: songs go one at a time unless asked otherwise.
     let jobs = jobs.or((engine_name == EngineName::Onnx).then_some(1));
-    let outcome = engine(engine_name, preset, onnx).and_then(|engine| {
-        let job = Job { out_dir: out, stems, engine, format };
+    let outcome = engine_spec(engine_name, preset, onnx).and_then(engines).and_then(|engines| {
+        let job = Job { out_dir: out, stems, engines, format };
         let files = collect_inputs(&inputs)?;
         Ok((files.len(), separate_all(&files, &job, jobs)?))
     });

@@ -1,37 +1,35 @@
-//! Separating one song file into stem files, with the HPSS engine or an ONNX model.
+//! Separating one song file into stem files, with any engine of the registry.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result, anyhow, bail};
-use demixer_dsp::Stem;
-use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::onnx::{self, LoadedEngine, OnnxConfig};
+use anyhow::{Context, Result, bail};
 use demixer_dsp::render::separate_aligned;
+use demixer_dsp::{Engine, EngineSpec, Stem};
 
 use crate::audio::{self, SampleFormat};
 
 /// The sources an engine made, and their `[source][channel]` audio.
 type Separated = (Vec<Stem>, Vec<[Vec<f32>; 2]>);
 
-/// Which engine separates.
-pub enum Engine {
-    /// The built-in HPSS engine with a preset.
-    Hpss(Preset),
-    /// An ONNX model (or bag); loaded once per sample rate and shared by the songs.
-    Onnx { config: OnnxConfig, loaded: Mutex<HashMap<u32, LoadedEngine>> },
+/// The engine a job runs, built from its spec once per sample rate and song at a time: songs
+/// take an engine from the pool and give it back, so songs run in parallel and a model loads
+/// once per rate and job slot.
+pub struct Engines {
+    spec: EngineSpec,
+    pool: Mutex<HashMap<u32, Vec<Engine>>>,
 }
 
-impl Engine {
-    /// An ONNX engine for `config`, loaded now at 44.1 kHz so that a bad model or a missing runtime
-    /// is reported before any song is read. Returns it with its description.
-    pub fn onnx(config: OnnxConfig) -> Result<(Engine, String)> {
-        let first = onnx::load(&config, 44_100, None).map_err(|e| anyhow!(e))?;
-        let description = first.description_with_notes();
-        let loaded = Mutex::new(HashMap::from([(44_100, first)]));
-        Ok((Engine::Onnx { config, loaded }, description))
+impl Engines {
+    /// The pool for `spec`, with one engine built now at 44.1 kHz so that a bad model or a
+    /// missing runtime is reported before any song is read. Returns it with, for a model, what
+    /// the model is.
+    pub fn new(spec: EngineSpec) -> Result<(Engines, Option<String>)> {
+        let first = demixer_dsp::build(&spec, 44_100.0)?;
+        let description = first.kind.is_model().then(|| first.description_with_notes());
+        let pool = Mutex::new(HashMap::from([(44_100, vec![first])]));
+        Ok((Engines { spec, pool }, description))
     }
 
     /// Separates a song at `sample_rate`: the sources made and their `[source][channel]` audio.
@@ -42,23 +40,15 @@ impl Engine {
         right: &[f32],
         progress: &mut dyn FnMut(usize),
     ) -> Result<Separated> {
-        match self {
-            Engine::Hpss(preset) => {
-                let mut engine = HpssSeparator::new(HpssConfig::preset(*preset, sample_rate as f32)?);
-                Ok((Stem::ALL.to_vec(), separate_aligned(&mut engine, left, right, progress)))
-            }
-            Engine::Onnx { config, loaded } => {
-                let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                let engine = match loaded.entry(sample_rate) {
-                    Entry::Occupied(entry) => entry.into_mut(),
-                    Entry::Vacant(entry) => {
-                        entry.insert(onnx::load(config, sample_rate as usize, None).map_err(|e| anyhow!(e))?)
-                    }
-                };
-                let stems = separate_aligned(&mut *engine.separator, left, right, progress);
-                Ok((engine.model_sources.clone(), stems))
-            }
-        }
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&sample_rate).and_then(Vec::pop);
+        let mut engine = match pooled {
+            Some(engine) => engine,
+            None => demixer_dsp::build(&self.spec, sample_rate as f32)?,
+        };
+        let stems = separate_aligned(&mut *engine.separator, left, right, progress);
+        let sources = engine.sources().to_vec();
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).entry(sample_rate).or_default().push(engine);
+        Ok((sources, stems))
     }
 }
 
@@ -69,7 +59,7 @@ pub struct Job {
     /// Stems to write; `None`: every stem the engine makes.
     pub stems: Option<Vec<Stem>>,
     /// The engine.
-    pub engine: Engine,
+    pub engines: Engines,
     /// Sample format of the written files.
     pub format: SampleFormat,
 }
@@ -86,7 +76,7 @@ impl Job {
         };
         let len = left.len().max(1) as f32;
         let (sources, stems) =
-            self.engine.separate(audio.sample_rate, left, right, &mut |done| progress(done as f32 / len))?;
+            self.engines.separate(audio.sample_rate, left, right, &mut |done| progress(done as f32 / len))?;
         let wanted = self.stems.clone().unwrap_or_else(|| sources.clone());
         if let Some(missing) = wanted.iter().find(|stem| !sources.contains(stem)) {
             let made: Vec<&str> = sources.iter().map(|s| s.name()).collect();

@@ -27,7 +27,7 @@ fn main() {
     let rate = 44_100;
     let config = OnnxConfig { model, runtime: None, session: SessionOptions { device, threads } };
     let started = Instant::now();
-    let mut engine = onnx::load(&config, rate, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut engine = onnx::load(&config, rate).unwrap_or_else(|e| panic!("{e}"));
     let load = started.elapsed().as_secs_f64();
     let len = (seconds * rate as f32) as usize;
     let tone = |f: f32, i: usize| (std::f32::consts::TAU * f * i as f32 / rate as f32).sin();

@@ -11,3 +11,9 @@ pub fn flush_to_zero() {
         _mm_setcsr(_mm_getcsr() | 0x8040);
     }
 }
+
+/// `x`, or silence where `x` is NaN, infinite or subnormal: what every engine does to its input and
+/// output, so that one bad sample can neither poison an engine's state nor reach a host.
+pub fn clean(x: f32) -> f32 {
+    if x.is_finite() && x.abs() >= f32::MIN_POSITIVE { x } else { 0.0 }
+}

@@ -9,6 +9,7 @@ use audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler};
 
 use crate::delay::DelayLine;
+use crate::denormals::clean;
 use crate::{Separator, Stem, StereoOut};
 
 /// Host samples per resampling chunk, roughly; the exact size depends on the two rates.
@@ -16,6 +17,18 @@ const CHUNK_HINT: usize = 1024;
 
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Why two rates cannot be converted between.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot resample {host_rate} Hz <-> {engine_rate} Hz: {why}")]
+pub struct ResampleError {
+    /// The stream's rate, in Hz.
+    pub host_rate: usize,
+    /// The engine's rate, in Hz.
+    pub engine_rate: usize,
+    /// What the resampler said.
+    pub why: String,
 }
 
 /// A [`Separator`] at `engine_rate` driven at `host_rate`.
@@ -40,18 +53,21 @@ pub struct Resampled {
 
 impl Resampled {
     /// Wraps `inner`, which runs at `engine_rate`, for a stream at `host_rate` (both in Hz).
-    pub fn new(inner: Box<dyn Separator>, host_rate: usize, engine_rate: usize) -> Result<Self, String> {
-        let g = gcd(host_rate, engine_rate);
-        if g == 0 {
-            return Err("sample rates must be positive".into());
+    ///
+    /// # Errors
+    /// [`ResampleError`] when a rate is zero or `rubato` cannot convert between the two.
+    pub fn new(inner: Box<dyn Separator>, host_rate: usize, engine_rate: usize) -> Result<Self, ResampleError> {
+        let error = |why: String| ResampleError { host_rate, engine_rate, why };
+        if host_rate == 0 || engine_rate == 0 {
+            return Err(error("sample rates must be positive".into()));
         }
+        let g = gcd(host_rate, engine_rate);
         let (host_unit, engine_unit) = (host_rate / g, engine_rate / g);
         // An even number of units keeps both resamplers' delays (half an FFT block) whole.
         let units = CHUNK_HINT.div_ceil(host_unit).next_multiple_of(2);
         let (chunk_host, chunk_engine) = (units * host_unit, units * engine_unit);
         let lanes = 2 * inner.sources().len();
-        let err =
-            |e: rubato::ResamplerConstructionError| format!("cannot resample {host_rate} Hz <-> {engine_rate} Hz: {e}");
+        let err = |e: rubato::ResamplerConstructionError| error(e.to_string());
         let down = Fft::<f32>::new(host_rate, engine_rate, chunk_host, 2, FixedSync::Both).map_err(err)?;
         let up = Fft::<f32>::new(engine_rate, host_rate, chunk_engine, lanes, FixedSync::Both).map_err(err)?;
         assert_eq!((down.input_frames_next(), down.output_frames_next()), (chunk_host, chunk_engine));
@@ -115,7 +131,7 @@ impl Resampled {
         for (lane, host_out) in self.host_out.iter().enumerate() {
             let out = &mut stems[lane / 2][lane % 2][at..at + len];
             out[..quiet].fill(0.0);
-            out[quiet..].copy_from_slice(&host_out[from..from + count]);
+            out[quiet..].iter_mut().zip(&host_out[from..from + count]).for_each(|(o, &x)| *o = clean(x));
         }
         self.read += count;
     }
@@ -140,8 +156,10 @@ impl Separator for Resampled {
         let mut done = 0;
         while done < left.len() {
             let n = (left.len() - done).min(chunk - self.filled);
-            self.host_in[0][self.filled..self.filled + n].copy_from_slice(&left[done..done + n]);
-            self.host_in[1][self.filled..self.filled + n].copy_from_slice(&right[done..done + n]);
+            for (host_in, input) in self.host_in.iter_mut().zip([left, right]) {
+                let host_in = &mut host_in[self.filled..self.filled + n];
+                host_in.iter_mut().zip(&input[done..done + n]).for_each(|(h, &x)| *h = clean(x));
+            }
             self.filled += n;
             self.emit(stems, done, n);
             done += n;

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-/// One separated source. The plugin has one stereo output port per entry of [`Stem::ALL`]; six-stem
-/// models add [`Stem::Guitar`] and [`Stem::Piano`], which the plugin mixes into [`Stem::Other`].
+/// One separated source: the four of MUSDB18 ([`Stem::ALL`]), and the two that six-stem models add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stem {
     /// Drums and other percussive sounds.
@@ -21,23 +20,15 @@ pub enum Stem {
 }
 
 impl Stem {
-    /// The four stems in port order.
+    /// The four stems of MUSDB18, in the order the HPSS engine and four-source models write them.
     pub const ALL: [Stem; 4] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals];
 
-    /// Every stem a model may produce: the four ports, then the six-stem extras.
+    /// Every stem a model may produce: the four, then the six-stem extras.
     pub const KNOWN: [Stem; 6] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals, Stem::Guitar, Stem::Piano];
 
-    /// Position in [`Stem::KNOWN`]; for the four port stems also the plugin's port order.
+    /// Position in [`Stem::KNOWN`] (and, for the four, in [`Stem::ALL`]).
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    /// The plugin port this stem sounds on: itself, or Other for guitar and piano.
-    pub fn port(self) -> Stem {
-        match self {
-            Stem::Guitar | Stem::Piano => Stem::Other,
-            stem => stem,
-        }
     }
 
     /// Lower-case name, as used for file names, model metadata and command-line options.

@@ -20,12 +20,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
-use crate::{Separator, Stem, StereoOut};
+use crate::engine::{Engine, EngineKind};
+use crate::{Stem, StereoOut};
 
 const CHANNELS: usize = 2;
-const STEMS: usize = Stem::ALL.len();
-/// Samples per output frame: every stem's left and right.
-const OUT_FRAME: usize = STEMS * CHANNELS;
+/// The most sources one engine can write: every known stem once.
+const MAX_SOURCES: usize = Stem::KNOWN.len();
 /// How long the worker sleeps when it has nothing to do.
 const POLL: Duration = Duration::from_millis(1);
 /// Frames the worker separates at a time.
@@ -53,6 +53,45 @@ impl StreamConfig {
     /// and blocks in flight.
     fn ring_frames(&self, max_latency: usize, max_burst: usize) -> usize {
         2 * (self.max_block + self.margin + max_burst) + CHUNK + max_latency
+    }
+}
+
+/// Where the sources of a stream's engines go: each [`Stem`] into one of the stream's stereo
+/// outputs (summed with the other stems routed there), or nowhere. The caller decides: the plugin
+/// folds a six-stem model's guitar and piano into its Other port, a file tool writes every source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    outputs: usize,
+    targets: [Option<usize>; MAX_SOURCES],
+}
+
+impl Routing {
+    /// `outputs` stereo outputs; `target` names the output each stem goes to (`None`: dropped).
+    ///
+    /// # Panics
+    /// If `target` names an output at or beyond `outputs`.
+    pub fn new(outputs: usize, target: impl Fn(Stem) -> Option<usize>) -> Self {
+        let targets = Stem::KNOWN.map(|stem| {
+            let output = target(stem);
+            assert!(output.is_none_or(|o| o < outputs), "{stem} routed to output {output:?} of {outputs}");
+            output
+        });
+        Self { outputs, targets }
+    }
+
+    /// One output per entry of `sources`, in that order; other stems are dropped.
+    pub fn identity(sources: &[Stem]) -> Self {
+        Self::new(sources.len(), |stem| sources.iter().position(|&s| s == stem))
+    }
+
+    /// Number of stereo outputs.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// The output `stem` goes to, if any.
+    pub fn target(&self, stem: Stem) -> Option<usize> {
+        self.targets[stem.index()]
     }
 }
 
@@ -87,27 +126,43 @@ enum Message {
     Shutdown,
 }
 
-/// Starts a worker thread that owns `engines` (each producing the four [`Stem::ALL`] stems) and
-/// runs `engines[initial]`. Returns the audio thread's end and the handle that stops the worker.
+/// Starts a worker thread that owns `engines` (at most one of each [`EngineKind`]) and runs
+/// `initial`; every engine's sources reach the stream's outputs through `routing`. Returns the
+/// audio thread's end and the handle that stops the worker.
+///
+/// # Errors
+/// The operating system's error when the thread cannot start.
+///
+/// # Panics
+/// If `engines` is empty, holds two engines of one kind, does not hold `initial`, or the margin
+/// is shorter than a maximum block.
 pub fn spawn(
-    engines: Vec<Box<dyn Separator>>,
-    initial: usize,
+    engines: Vec<Engine>,
+    initial: EngineKind,
     config: StreamConfig,
+    routing: Routing,
 ) -> std::io::Result<(RealtimeSide, WorkerHandle)> {
     assert!(config.margin >= config.max_block, "the margin must cover a maximum block");
-    assert!(engines.iter().all(|e| e.sources() == Stem::ALL), "engines must produce the four stems");
-    let latencies: Vec<usize> = engines.iter().map(|e| e.latency_samples()).collect();
-    let margins: Vec<usize> = engines.iter().map(|e| config.margin + e.burst_samples()).collect();
-    let max_burst = engines.iter().map(|e| e.burst_samples()).max().unwrap_or(0);
+    assert!(routing.outputs() > 0, "a stream needs an output");
+    let kinds: Vec<EngineKind> = engines.iter().map(|e| e.kind).collect();
+    assert!((1..kinds.len()).all(|i| !kinds[..i].contains(&kinds[i])), "one engine per kind: {kinds:?}");
+    let initial = kinds.iter().position(|&k| k == initial).expect("the initial engine is among the engines");
+    let latencies: Vec<usize> = engines.iter().map(|e| e.separator.latency_samples()).collect();
+    let margins: Vec<usize> = engines.iter().map(|e| config.margin + e.separator.burst_samples()).collect();
+    let routes = engines.iter().map(|e| e.sources().iter().map(|&s| routing.target(s)).collect()).collect();
+    let max_burst = engines.iter().map(|e| e.separator.burst_samples()).max().unwrap_or(0);
     let ring_frames = config.ring_frames(latencies.iter().copied().max().unwrap_or(0), max_burst);
+    let out_frame = routing.outputs() * CHANNELS;
     let (input_producer, input_consumer) = HeapRb::<f32>::new(ring_frames * CHANNELS).split();
-    let (output_producer, output_consumer) = HeapRb::<f32>::new(ring_frames * OUT_FRAME).split();
+    let (output_producer, output_consumer) = HeapRb::<f32>::new(ring_frames * out_frame).split();
     let (control, messages) = bounded(4);
     let (progress_sender, progress) = bounded(1);
     let status = Arc::new(Status::default());
     status.requested_engine.store(initial, Ordering::Relaxed);
     let worker = Worker {
         engines,
+        routes,
+        out_frame,
         active: initial,
         input: input_consumer,
         output: output_producer,
@@ -115,7 +170,7 @@ pub fn spawn(
         progress: progress_sender,
         status: status.clone(),
         interleaved_in: vec![0.0; CHUNK * CHANNELS],
-        interleaved_out: vec![0.0; CHUNK * OUT_FRAME],
+        interleaved_out: vec![0.0; CHUNK * out_frame],
         planar_in: [vec![0.0; CHUNK], vec![0.0; CHUNK]],
         planar_out: std::array::from_fn(|_| [vec![0.0; CHUNK], vec![0.0; CHUNK]]),
     };
@@ -126,34 +181,36 @@ pub fn spawn(
         control: control.clone(),
         progress,
         status,
+        kinds,
         latencies,
         margins,
         config,
+        out_frame,
         engine: initial,
         generation: 0,
         waiting: false,
         silence_owed: 0,
         debt: 0,
         interleaved_in: vec![0.0; config.max_block * CHANNELS],
-        interleaved_out: vec![0.0; config.max_block * OUT_FRAME],
+        interleaved_out: vec![0.0; config.max_block * out_frame],
     };
-    side.restart(initial);
+    side.restart_slot(initial);
     Ok((side, WorkerHandle { control, thread: Some(thread) }))
 }
 
 /// Stops and joins the worker thread when dropped.
 pub struct WorkerHandle {
     control: Sender<Message>,
-    thread: Option<JoinHandle<Vec<Box<dyn Separator>>>>,
+    thread: Option<JoinHandle<Vec<Engine>>>,
 }
 
 impl WorkerHandle {
     /// Stops the worker and hands back its engines (to keep a loaded model for the next stream).
-    pub fn stop(mut self) -> Vec<Box<dyn Separator>> {
+    pub fn stop(mut self) -> Vec<Engine> {
         self.join()
     }
 
-    fn join(&mut self) -> Vec<Box<dyn Separator>> {
+    fn join(&mut self) -> Vec<Engine> {
         // The worker polls its messages at least every POLL; a full queue still ends with the
         // channel disconnecting when `control` and the realtime side are gone.
         let _ = self.control.send_timeout(Message::Shutdown, Duration::from_secs(1));
@@ -183,10 +240,15 @@ pub struct RealtimeSide {
     control: Sender<Message>,
     progress: Receiver<()>,
     status: Arc<Status>,
+    /// Per engine, in the order given to [`spawn`]: its kind, latency, and the configured margin
+    /// plus its bursts.
+    kinds: Vec<EngineKind>,
     latencies: Vec<usize>,
-    /// Per engine: the configured margin plus the engine's bursts.
     margins: Vec<usize>,
     config: StreamConfig,
+    /// Samples per output frame: every output's left and right.
+    out_frame: usize,
+    /// The running engine's position in `kinds`.
     engine: usize,
     generation: u64,
     /// A restart is requested and not yet acknowledged: input is not sent, output is silence.
@@ -201,14 +263,24 @@ pub struct RealtimeSide {
 
 impl RealtimeSide {
     /// Total delay between input and stems, in samples: the engine's latency plus the margin
-    /// (and the engine's bursts, see [`Separator::burst_samples`]).
+    /// (and the engine's bursts, see [`crate::Separator::burst_samples`]).
     pub fn latency_samples(&self) -> usize {
         self.latencies[self.engine] + self.margins[self.engine]
     }
 
-    /// The engine running (or starting), as an index into the list given to [`spawn`].
-    pub fn engine(&self) -> usize {
+    /// The kind of engine running (or starting).
+    pub fn engine(&self) -> EngineKind {
+        self.kinds[self.engine]
+    }
+
+    /// The running engine's position in the list given to [`spawn`], for labels.
+    pub fn engine_position(&self) -> usize {
         self.engine
+    }
+
+    /// Whether the stream holds an engine of `kind`.
+    pub fn has(&self, kind: EngineKind) -> bool {
+        self.kinds.contains(&kind)
     }
 
     /// The worker's published state.
@@ -216,13 +288,19 @@ impl RealtimeSide {
         &self.status
     }
 
-    /// Flushes everything and restarts the stream with `engine`: after a seek, or to switch
-    /// engines (the latency may change). Real-time safe.
+    /// Flushes everything and restarts the stream with the engine of `kind`: after a seek, or to
+    /// switch engines (the latency may change). Real-time safe. Returns `false`, and changes
+    /// nothing, when the stream has no engine of that kind.
     ///
     /// The engine's first `latency` frames after a restart are its warm-up (they stand for input
     /// before the restart, which it never saw): they are skipped and count as not separated.
-    pub fn restart(&mut self, engine: usize) {
-        assert!(engine < self.latencies.len(), "no engine {engine}");
+    pub fn restart(&mut self, kind: EngineKind) -> bool {
+        let Some(engine) = self.kinds.iter().position(|&k| k == kind) else { return false };
+        self.restart_slot(engine);
+        true
+    }
+
+    fn restart_slot(&mut self, engine: usize) {
         self.engine = engine;
         self.generation += 1;
         self.status.requested_engine.store(engine, Ordering::Relaxed);
@@ -234,12 +312,13 @@ impl RealtimeSide {
     }
 
     fn available_frames(&self) -> usize {
-        self.output.occupied_len() / OUT_FRAME
+        self.output.occupied_len() / self.out_frame
     }
 
-    /// Feeds one block (at most `max_block` frames) and writes the stems for it into `stems`.
-    /// Returns the range of the block that holds separated audio; outside it the stems are
-    /// silence (start-up, restart, or a late worker).
+    /// Feeds one block (at most `max_block` frames) and writes the stems for it into `stems`, one
+    /// [`StereoOut`] per output of the stream's [`Routing`]. Returns the range of the block that
+    /// holds separated audio; outside it the stems are silence (start-up, restart, or a late
+    /// worker).
     pub fn process(
         &mut self,
         left: &[f32],
@@ -249,7 +328,7 @@ impl RealtimeSide {
     ) -> Range<usize> {
         let n = left.len();
         assert!(n <= self.config.max_block && right.len() == n, "block larger than max_block");
-        assert_eq!(stems.len(), STEMS, "one output per stem");
+        assert_eq!(stems.len() * CHANNELS, self.out_frame, "one stereo output per routed output");
         for out in stems.iter_mut().flat_map(|s| s.iter_mut()) {
             out.fill(0.0);
         }
@@ -266,7 +345,7 @@ impl RealtimeSide {
         }
         if self.input.vacant_len() < n * CHANNELS {
             // The worker has stopped keeping up entirely: start over rather than drift.
-            self.restart(self.engine);
+            self.restart_slot(self.engine);
             return 0..0;
         }
         for (frame, (&l, &r)) in self.interleaved_in.chunks_exact_mut(CHANNELS).zip(left.iter().zip(right)) {
@@ -282,11 +361,12 @@ impl RealtimeSide {
             self.wait_until(|side| side.available_frames() >= frames);
         }
         let skipped = self.debt.min(self.available_frames());
-        self.output.skip(skipped * OUT_FRAME);
+        let out_frame = self.out_frame;
+        self.output.skip(skipped * out_frame);
         self.debt -= skipped;
         let got = self.available_frames().min(wanted);
-        self.output.pop_slice(&mut self.interleaved_out[..got * OUT_FRAME]);
-        for (t, frame) in self.interleaved_out[..got * OUT_FRAME].chunks_exact(OUT_FRAME).enumerate() {
+        self.output.pop_slice(&mut self.interleaved_out[..got * out_frame]);
+        for (t, frame) in self.interleaved_out[..got * out_frame].chunks_exact(out_frame).enumerate() {
             for (stem, out) in stems.iter_mut().enumerate() {
                 out[0][head + t] = frame[stem * CHANNELS];
                 out[1][head + t] = frame[stem * CHANNELS + 1];
@@ -314,7 +394,11 @@ impl RealtimeSide {
 }
 
 struct Worker {
-    engines: Vec<Box<dyn Separator>>,
+    engines: Vec<Engine>,
+    /// Per engine, per source: the output it is added into.
+    routes: Vec<Vec<Option<usize>>>,
+    /// Samples per output frame.
+    out_frame: usize,
     active: usize,
     input: HeapCons<f32>,
     output: HeapProd<f32>,
@@ -324,12 +408,12 @@ struct Worker {
     interleaved_in: Vec<f32>,
     interleaved_out: Vec<f32>,
     planar_in: [Vec<f32>; CHANNELS],
-    planar_out: [[Vec<f32>; CHANNELS]; STEMS],
+    planar_out: [[Vec<f32>; CHANNELS]; MAX_SOURCES],
 }
 
 impl Worker {
     /// Serves the stream until shut down, then returns the engines.
-    fn run(mut self) -> Vec<Box<dyn Separator>> {
+    fn run(mut self) -> Vec<Engine> {
         crate::denormals::flush_to_zero();
         let mut acked = 0;
         loop {
@@ -341,7 +425,7 @@ impl Worker {
             if requested != acked {
                 self.active = self.status.requested_engine.load(Ordering::Relaxed);
                 self.input.clear();
-                self.engines[self.active].reset();
+                self.engines[self.active].separator.reset();
                 acked = requested;
                 self.status.acked_generation.store(acked, Ordering::Release);
             }
@@ -352,7 +436,8 @@ impl Worker {
     /// Separates whatever input is waiting, chunk by chunk, until a restart is requested.
     fn pump(&mut self, acked: u64) {
         while self.status.requested_generation.load(Ordering::Acquire) == acked {
-            let frames = (self.input.occupied_len() / CHANNELS).min(self.output.vacant_len() / OUT_FRAME).min(CHUNK);
+            let out_frame = self.out_frame;
+            let frames = (self.input.occupied_len() / CHANNELS).min(self.output.vacant_len() / out_frame).min(CHUNK);
             if frames == 0 {
                 return;
             }
@@ -362,18 +447,24 @@ impl Worker {
                 self.planar_in[1][t] = frame[1];
             }
             let started = Instant::now();
-            let mut outs: [StereoOut<'_>; STEMS] =
+            let route = &self.routes[self.active];
+            let mut outs: [StereoOut<'_>; MAX_SOURCES] =
                 self.planar_out.each_mut().map(|[l, r]| [&mut l[..frames], &mut r[..frames]]);
-            self.engines[self.active].process(&self.planar_in[0][..frames], &self.planar_in[1][..frames], &mut outs);
+            let separator = &mut self.engines[self.active].separator;
+            separator.process(&self.planar_in[0][..frames], &self.planar_in[1][..frames], &mut outs[..route.len()]);
             self.status.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             self.status.separated_frames.fetch_add(frames as u64, Ordering::Relaxed);
-            for (t, frame) in self.interleaved_out[..frames * OUT_FRAME].chunks_exact_mut(OUT_FRAME).enumerate() {
-                for (stem, [l, r]) in self.planar_out.iter().enumerate() {
-                    frame[stem * CHANNELS] = l[t];
-                    frame[stem * CHANNELS + 1] = r[t];
+            let interleaved = &mut self.interleaved_out[..frames * out_frame];
+            interleaved.fill(0.0);
+            for (frame, t) in interleaved.chunks_exact_mut(out_frame).zip(0..) {
+                for ([l, r], output) in self.planar_out.iter().zip(route) {
+                    if let Some(output) = output {
+                        frame[output * CHANNELS] += l[t];
+                        frame[output * CHANNELS + 1] += r[t];
+                    }
                 }
             }
-            self.output.push_slice(&self.interleaved_out[..frames * OUT_FRAME]);
+            self.output.push_slice(interleaved);
             let _ = self.progress.try_send(());
         }
     }

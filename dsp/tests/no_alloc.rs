@@ -62,17 +62,24 @@ fn processing_and_reset_do_not_allocate() {
 
 #[test]
 fn the_audio_side_of_a_stream_does_not_allocate() {
-    use demixer_dsp::stream::{self, StreamConfig, Timing};
+    use demixer_dsp::stream::{self, StreamConfig};
+    use demixer_dsp::{Engine, EngineKind, Routing, Stem, Timing};
     let engine = HpssSeparator::new(HpssConfig::preset(Preset::Normal, 44_100.0).unwrap());
     let config = StreamConfig { max_block: 512, margin: 2048 };
-    let (mut side, _worker) = stream::spawn(vec![Box::new(engine)], 0, config).unwrap();
+    let (mut side, _worker) = stream::spawn(
+        vec![Engine::new(EngineKind::Hpss(Preset::Normal), Box::new(engine))],
+        EngineKind::Hpss(Preset::Normal),
+        config,
+        Routing::identity(&Stem::ALL),
+    )
+    .unwrap();
     let input = music(44_100.0, 1.0);
     let mut buffers: [[Vec<f32>; 2]; 4] = std::array::from_fn(|_| [vec![0.0; 512], vec![0.0; 512]]);
     ALLOCATIONS.store(0, Ordering::SeqCst);
     WATCHING.with(|w| w.set(true));
     for (block, (l, r)) in input[0].chunks(512).zip(input[1].chunks(512)).enumerate() {
         if block == 40 {
-            side.restart(0);
+            side.restart(EngineKind::Hpss(Preset::Normal));
         }
         let mut outs: [StereoOut<'_>; 4] = buffers.each_mut().map(|[a, b]| [&mut a[..l.len()], &mut b[..l.len()]]);
         side.process(l, r, &mut outs, Timing::Realtime);

@@ -22,9 +22,10 @@ fn search_order_then_a_clear_error_when_no_candidate_loads() {
     assert_eq!(candidates[4], PathBuf::from(LIBRARY_NAME), "then the system's search path");
 
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/four.onnx");
-    let result = onnx::load(&OnnxConfig { model, runtime: Some(user.clone()), ..Default::default() }, 44_100, None);
+    let result = onnx::load(&OnnxConfig { model, runtime: Some(user.clone()), ..Default::default() }, 44_100);
     match result {
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             assert!(message.contains("ONNX Runtime 1.31.x not found"), "{message}");
             assert!(message.contains(&format!("{}: no such file", user.display())), "{message}");
             assert!(message.contains("pip"), "says how to get it: {message}");

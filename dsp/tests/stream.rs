@@ -7,14 +7,21 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use common::{Lcg, music, separate};
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, Timing};
-use demixer_dsp::{Separator, Stem, StereoOut};
+use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
+use demixer_dsp::{Engine, EngineKind, Routing, Separator, Stem, StereoOut, Timing};
 
 const SR: f32 = 44_100.0;
 const CONFIG: StreamConfig = StreamConfig { max_block: 1024, margin: 1500 };
 
 fn hpss(preset: Preset) -> HpssSeparator {
     HpssSeparator::new(HpssConfig::preset(preset, SR).unwrap())
+}
+
+/// A stream of HPSS-kind engines (each labelled with a preset), starting with the first.
+fn spawn(engines: Vec<(Preset, Box<dyn Separator>)>) -> (RealtimeSide, WorkerHandle) {
+    let initial = EngineKind::Hpss(engines[0].0);
+    let engines = engines.into_iter().map(|(preset, separator)| Engine::new(EngineKind::Hpss(preset), separator));
+    stream::spawn(engines.collect(), initial, CONFIG, Routing::identity(&Stem::ALL)).unwrap()
 }
 
 /// Output of a stream run: `[stem][channel]` plus, per block, its range and the separated part.
@@ -72,7 +79,7 @@ fn assert_aligned(run: &Run, direct: &[[Vec<f32>; 2]], origin: usize) {
 fn offline_stream_is_the_engine_delayed_by_the_margin_for_any_blocks() {
     let input = music(SR, 3.0);
     let direct = separate(&mut hpss(Preset::Normal), &input, 512);
-    let (mut side, _worker) = stream::spawn(vec![Box::new(hpss(Preset::Normal))], 0, CONFIG).unwrap();
+    let (mut side, _worker) = spawn(vec![(Preset::Normal, Box::new(hpss(Preset::Normal)))]);
     assert_eq!(side.latency_samples(), hpss(Preset::Normal).latency_samples() + CONFIG.margin);
     let mut run = new_run();
     feed(&mut side, &input, 0, input[0].len(), Timing::Offline, 1, &mut run);
@@ -112,7 +119,7 @@ fn a_late_worker_gives_silence_then_the_stream_continues_aligned() {
     let direct = separate(&mut hpss(Preset::Normal), &input, 512);
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
     let engine = Gated { engine: hpss(Preset::Normal), gate: gate.clone() };
-    let (mut side, _worker) = stream::spawn(vec![Box::new(engine)], 0, CONFIG).unwrap();
+    let (mut side, _worker) = spawn(vec![(Preset::Normal, Box::new(engine))]);
     // An empty offline block waits until the worker has taken up the stream.
     assert!(
         side.process(
@@ -157,21 +164,23 @@ fn restart_leaves_nothing_stale_and_can_switch_engines() {
         let mut rng = Lcg(9);
         [(0..44_100).map(|_| rng.next()).collect(), (0..44_100).map(|_| rng.next()).collect()]
     };
-    let engines: Vec<Box<dyn Separator>> = vec![Box::new(hpss(Preset::Normal)), Box::new(hpss(Preset::Low))];
-    let (mut side, _worker) = stream::spawn(engines, 0, CONFIG).unwrap();
+    let (mut side, _worker) =
+        spawn(vec![(Preset::Normal, Box::new(hpss(Preset::Normal))), (Preset::Low, Box::new(hpss(Preset::Low)))]);
     let mut before = new_run();
     feed(&mut side, &noise, 0, noise[0].len(), Timing::Offline, 3, &mut before);
 
     // Restart on the same engine, then silence in: nothing of the noise may come out.
-    side.restart(0);
+    assert!(side.restart(EngineKind::Hpss(Preset::Normal)));
     let silence = [vec![0.0; 30_000], vec![0.0; 30_000]];
     let mut after = new_run();
     feed(&mut side, &silence, 0, silence[0].len(), Timing::Offline, 4, &mut after);
     assert!(after.stems.iter().all(|[l, r]| l.iter().chain(r).all(|&x| x == 0.0)), "stale audio after restart");
 
     // Switch to the low-latency engine: new latency, and the stream is that engine's, aligned.
-    side.restart(1);
-    assert_eq!(side.engine(), 1);
+    assert!(!side.restart(EngineKind::SegmentModel), "no such engine: nothing changes");
+    assert_eq!(side.engine(), EngineKind::Hpss(Preset::Normal));
+    assert!(side.restart(EngineKind::Hpss(Preset::Low)));
+    assert_eq!(side.engine(), EngineKind::Hpss(Preset::Low));
     assert_eq!(side.latency_samples(), hpss(Preset::Low).latency_samples() + CONFIG.margin);
     let input = music(SR, 1.0);
     let direct = separate(&mut hpss(Preset::Low), &input, 700);

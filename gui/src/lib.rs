@@ -1,10 +1,14 @@
 //! Demixer's mixer window (egui): a channel strip per stem with fader, mute, solo and meter; a
-//! master strip; and the engine panel. It is a view: it reads the parameters and the
+//! master strip; and the engine panel. It is a view: it reads the parameters, the meters and the
 //! [`MixerStatus`] the audio thread publishes, and changes parameters only through the host's
 //! parameter setter, so hosts record automation and undo.
+#![warn(missing_docs)]
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+
+use demixer_state::{MeterReader, MixerStatus, ModelSettings};
+use parking_lot::RwLock;
 
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::ResizeHint;
@@ -13,14 +17,11 @@ use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam};
 use nice_plug_egui::{EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor};
 
 mod meter;
-pub mod model_settings;
-pub mod status;
+mod model_settings;
 mod widgets;
 
 use meter::PeakHold;
-pub use model_settings::ModelSettings;
 pub use nice_plug_egui::EguiEditorState;
-pub use status::MixerStatus;
 
 /// Default window size, in logical points.
 const SIZE: LogicalSize<f32> = LogicalSize::new(640.0, 580.0);
@@ -33,6 +34,8 @@ const METER_REFRESH: Duration = Duration::from_millis(33);
 pub struct StripParams<'a> {
     /// Stem name shown on the strip.
     pub name: &'static str,
+    /// The strip's colour, RGB.
+    pub colour: [u8; 3],
     /// Linear gain.
     pub gain: &'a FloatParam,
     /// Mute.
@@ -48,8 +51,8 @@ pub trait MixerParams: Send + Sync + 'static {
     /// The HPSS preset choice.
     type Preset: Enum + PartialEq + Copy + 'static;
 
-    /// The four stem strips, in port order.
-    fn strips(&self) -> [StripParams<'_>; 4];
+    /// The stem strips, in port order; the meters follow the same order, then the main output.
+    fn strips(&self) -> Vec<StripParams<'_>>;
     /// Engine selector.
     fn engine(&self) -> &EnumParam<Self::Engine>;
     /// Preset selector.
@@ -58,7 +61,7 @@ pub trait MixerParams: Send + Sync + 'static {
     fn aux_post_fader(&self) -> &BoolParam;
     /// Bypass.
     fn bypass(&self) -> &BoolParam;
-    /// The ONNX engine's model, runtime and device, which the model panel edits.
+    /// The model engine's model, runtime and device, which the model panel edits.
     fn model_settings(&self) -> &RwLock<ModelSettings>;
 }
 
@@ -70,16 +73,19 @@ pub fn default_state() -> Arc<EguiEditorState> {
 /// The mixer editor's type.
 pub type MixerEditor<P> = nice_plug_egui::EguiEditor<MixerApp<P>>;
 
-/// Creates the mixer editor.
+/// Creates the mixer editor over `params`, `status` and `meters` (one per strip, then the main
+/// output).
 pub fn create_editor<P: MixerParams>(
     params: Arc<P>,
     status: Arc<MixerStatus>,
+    meters: MeterReader,
     state: Arc<EguiEditorState>,
 ) -> Option<MixerEditor<P>> {
     let settings = EguiNiceSettings::new()
         .with_tile("Demixer")
         .with_resize_hint(ResizeHint::resizable().with_min_logical_size(MIN_SIZE));
-    let app = MixerApp { params, status, context: None, holds: Default::default(), drafts: Default::default() };
+    let holds = meters.levels().iter().map(|_| PeakHold::default()).collect();
+    let app = MixerApp { params, status, meters, context: None, holds, drafts: Default::default() };
     create_egui_editor(state, RepaintNotifier::new(), settings, app)
 }
 
@@ -87,8 +93,10 @@ pub fn create_editor<P: MixerParams>(
 pub struct MixerApp<P> {
     params: Arc<P>,
     status: Arc<MixerStatus>,
+    meters: MeterReader,
     context: Option<GuiContext>,
-    holds: [PeakHold; status::METERS],
+    /// One per meter.
+    holds: Vec<PeakHold>,
     drafts: model_settings::Drafts,
 }
 
@@ -111,25 +119,21 @@ impl<P: MixerParams> NiceEguiApp for MixerApp<P> {
         egui::Frame::new().inner_margin(12.0).show(ui, |ui| {
             widgets::engine_panel(ui, params, &self.status, &setter);
             ui.separator();
-            let current = params.model_settings().read().map(|s| s.clone()).unwrap_or_default();
+            let current = params.model_settings().read().clone();
             if let Some(edited) = model_settings::model_panel(ui, &current, &mut self.drafts) {
-                *params.model_settings().write().unwrap_or_else(|p| p.into_inner()) = edited;
+                *params.model_settings().write() = edited;
             }
             ui.separator();
             ui.horizontal_top(|ui| {
-                for (i, strip) in params.strips().into_iter().enumerate() {
-                    widgets::stem_strip(
-                        ui,
-                        &strip,
-                        widgets::STEM_COLOURS[i],
-                        &self.status.levels[i],
-                        &mut self.holds[i],
-                        &setter,
-                    );
+                let levels = self.meters.levels();
+                let mut meters = levels.iter().zip(&mut self.holds);
+                for (strip, (level, hold)) in params.strips().iter().zip(meters.by_ref()) {
+                    widgets::stem_strip(ui, strip, level, hold, &setter);
                     ui.separator();
                 }
-                let master = status::METERS - 1;
-                widgets::master_strip(ui, params, &self.status.levels[master], &mut self.holds[master], &setter);
+                if let Some((level, hold)) = meters.next() {
+                    widgets::master_strip(ui, params, level, hold, &setter);
+                }
             });
         });
     }

@@ -1,31 +1,7 @@
-//! The ONNX engine's settings: which model, which ONNX Runtime library, which device. They are
-//! saved with the plugin's state (not automatable) and edited in the mixer's model panel.
+//! The model panel: edits the [`ModelSettings`] saved with the project.
 
+use demixer_state::{DEVICES, ModelSettings};
 use egui::{RichText, Ui};
-use serde::{Deserialize, Serialize};
-
-/// Devices the model panel offers, as the engine names them.
-pub const DEVICES: [&str; 3] = ["auto", "cpu", "cuda"];
-
-/// Where the ONNX engine's model and runtime are, and how it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ModelSettings {
-    /// An HT-Demucs ONNX export (`.onnx`) or a bag manifest (`.json`); empty: none.
-    pub model: String,
-    /// ONNX Runtime library (file or folder); empty: search the usual places.
-    pub runtime: String,
-    /// One of [`DEVICES`].
-    pub device: String,
-    /// CPU threads for inference; 0: half the cores.
-    pub threads: u32,
-}
-
-impl Default for ModelSettings {
-    fn default() -> Self {
-        Self { model: String::new(), runtime: String::new(), device: DEVICES[0].into(), threads: 0 }
-    }
-}
 
 /// A path field that commits on Enter or when it loses focus; returns whether it changed.
 fn path_field(ui: &mut Ui, label: &str, hint: &str, value: &mut String, draft: &mut Option<String>) -> bool {
@@ -55,7 +31,7 @@ pub struct Drafts {
 pub fn model_panel(ui: &mut Ui, settings: &ModelSettings, drafts: &mut Drafts) -> Option<ModelSettings> {
     let mut edited = settings.clone();
     let mut changed = false;
-    ui.label(RichText::new("HT-Demucs (ONNX) model").strong());
+    ui.label(RichText::new("ONNX model").strong());
     egui::Grid::new("model_settings").num_columns(2).show(ui, |ui| {
         changed |= path_field(ui, "Model", "/path/to/htdemucs.onnx or bag.json", &mut edited.model, &mut drafts.model);
         ui.end_row();

@@ -3,20 +3,13 @@
 
 use std::sync::atomic::Ordering;
 
+use demixer_state::{Level, MixerStatus};
 use egui::{Color32, RichText, Ui};
 use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam, Param, ParamSetter};
 
 use crate::meter::{self, PeakHold};
-use crate::status::{Level, MixerStatus};
 use crate::{MixerParams, StripParams};
 
-/// Strip colours in port order: drums, bass, other, vocals.
-pub const STEM_COLOURS: [Color32; 4] = [
-    Color32::from_rgb(240, 140, 50),
-    Color32::from_rgb(70, 150, 240),
-    Color32::from_rgb(90, 200, 110),
-    Color32::from_rgb(220, 90, 200),
-];
 const MASTER_COLOUR: Color32 = Color32::from_rgb(230, 230, 230);
 /// Fader range in dB; the bottom means −∞.
 const FADER_DB: std::ops::RangeInclusive<f32> = -60.0..=12.0;
@@ -130,14 +123,9 @@ fn choice<E: Enum + PartialEq + Copy + 'static>(
 }
 
 /// One stem's channel strip.
-pub fn stem_strip(
-    ui: &mut Ui,
-    strip: &StripParams<'_>,
-    colour: Color32,
-    level: &Level,
-    hold: &mut PeakHold,
-    setter: &ParamSetter<'_>,
-) {
+pub fn stem_strip(ui: &mut Ui, strip: &StripParams<'_>, level: &Level, hold: &mut PeakHold, setter: &ParamSetter<'_>) {
+    let [r, g, b] = strip.colour;
+    let colour = Color32::from_rgb(r, g, b);
     column(ui, STRIP_WIDTH, |ui| {
         ui.label(RichText::new(strip.name).strong().size(15.0).color(colour));
         ui.horizontal(|ui| {
@@ -194,7 +182,7 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
         ui.label(if underruns > 0 { RichText::new(text).color(Color32::YELLOW) } else { RichText::new(text) });
     });
     let problem_colour = Color32::from_rgb(250, 120, 100);
-    let model = status.model_state.lock().map(|m| m.clone()).unwrap_or_default();
+    let model = status.model_state.lock().clone();
     if !model.text.is_empty() {
         ui.label(if model.problem {
             RichText::new(model.text).color(problem_colour)
@@ -202,7 +190,7 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
             RichText::new(model.text)
         });
     }
-    let stored = status.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+    let stored = status.last_error.lock().clone();
     if !stored.is_empty() {
         ui.label(RichText::new(stored).color(problem_colour));
     }

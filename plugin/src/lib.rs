@@ -8,7 +8,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use demixer_dsp::stream::Timing;
+use demixer_dsp::{StereoOut, Timing};
+use demixer_gui::{EguiEditorState, MixerEditor};
+use demixer_state::{MeterReader, MeterWriter, MixerStatus};
 use nice_plug::prelude::*;
 use ringbuf::traits::Consumer;
 
@@ -16,15 +18,15 @@ pub mod mixer;
 pub mod model_loader;
 pub mod params;
 pub mod running;
+pub mod stems;
 
-use demixer_gui::{EguiEditorState, MixerEditor, MixerStatus};
-use mixer::{BlockLevels, MixBuffers, effective_gains};
-use model_loader::{Handover, Loader, Shared, load_model, lock};
-use params::{DemixerParams, STEM_NAMES};
-use running::{ModelKey, Running, Setup, wanted_engine};
+use model_loader::{Handover, Loader, Shared};
+use params::DemixerParams;
+use running::{Model, ModelKey, Playhead, Running, Setup};
+use stems::{PORT_NAMES, STEM_COUNT};
 
-/// Four stereo stem outputs.
-const STEM_PORTS: [NonZeroU32; 4] = [new_nonzero_u32(2); 4];
+/// One stereo output per stem.
+const STEM_PORTS: [NonZeroU32; STEM_COUNT] = [new_nonzero_u32(2); STEM_COUNT];
 
 const fn layout(input_channels: u32) -> AudioIOLayout {
     AudioIOLayout {
@@ -38,7 +40,7 @@ const fn layout(input_channels: u32) -> AudioIOLayout {
             main_input: Some("Mix"),
             main_output: Some("Mix"),
             aux_inputs: &[],
-            aux_outputs: &STEM_NAMES,
+            aux_outputs: &PORT_NAMES,
         },
     }
 }
@@ -46,15 +48,17 @@ const fn layout(input_channels: u32) -> AudioIOLayout {
 /// The plugin instance.
 pub struct Demixer {
     params: Arc<DemixerParams>,
-    /// What the mixer window shows besides the parameters.
+    /// What the mixer window shows besides the parameters and meters.
     status: Arc<MixerStatus>,
+    /// The meters the audio thread measures, and the end the window reads.
+    meters: (MeterWriter, MeterReader),
     editor_state: Arc<EguiEditorState>,
     running: Option<Box<Running>>,
-    /// Activation state and the parked ONNX engine, shared with the loader.
+    /// Activation state and the parked model engine, shared with the loader.
     shared: Arc<Shared>,
     /// The audio thread's ends of the rings to and from the loader.
     handover: Handover,
-    /// Loads the ONNX engine off the audio thread.
+    /// Loads model engines off the audio thread.
     _loader: Loader,
     activations: u64,
 }
@@ -68,6 +72,7 @@ impl Default for Demixer {
         Self {
             params,
             status,
+            meters: demixer_state::meters(mixer::METERS),
             editor_state: demixer_gui::default_state(),
             running: None,
             shared,
@@ -79,9 +84,9 @@ impl Default for Demixer {
 }
 
 impl Demixer {
-    /// Stops the stream (keeping its ONNX engine) and any the loader sent. Not on the audio thread.
+    /// Stops the stream (keeping its model engine) and any the loader sent. Not on the audio thread.
     fn stop_streams(&mut self) {
-        *lock(&self.shared.setup) = None;
+        *self.shared.setup.lock() = None;
         let mut old: Vec<Box<Running>> = self.running.take().into_iter().collect();
         old.extend(self.handover.pending.take());
         while let Some(running) = self.handover.incoming.try_pop() {
@@ -92,16 +97,16 @@ impl Demixer {
         }
     }
 
-    /// The ONNX engine to start an activation with: a parked one, or, for an offline render, one
+    /// The model engine to start an activation with: a parked one, or, for an offline render, one
     /// loaded now (a bounce may wait); in real time the loader brings it later.
-    fn model_for(&self, setup: &Setup) -> Option<running::Model> {
+    fn model_for(&self, setup: &Setup) -> Option<Model> {
         let key = ModelKey::wanted(&self.params, setup)?;
         let parked = self.shared.take_parked(&key);
         if parked.is_none() && setup.timing == Timing::Realtime {
             return None;
         }
         self.shared.attempted(key.clone());
-        parked.or_else(|| match load_model(&key) {
+        parked.or_else(|| match key.load() {
             Ok(model) => Some(model),
             Err(e) => {
                 self.shared.failed(&self.status, &e);
@@ -113,17 +118,30 @@ impl Demixer {
     /// Takes a stream the loader built for this activation; sends replaced or stale ones back.
     fn take_new_stream(&mut self) {
         self.handover.flush();
-        let Some(new) = self.handover.incoming.try_pop() else { return };
+        let Some(mut new) = self.handover.incoming.try_pop() else { return };
         match &mut self.running {
-            Some(running) if running.setup.activation == new.setup.activation => {
-                let mut old = std::mem::replace(running, new);
-                // What the host knows; `process` reports the new stream's latency.
-                std::mem::swap(&mut running.reported_latency, &mut old.reported_latency);
+            Some(running) if running.setup().activation == new.setup().activation => {
+                // What the host knows; `prepare` reports the new stream's latency.
+                new.replaces(running);
+                let old = std::mem::replace(running, new);
                 self.handover.dispose(old);
             }
             _ => self.handover.dispose(new),
         }
     }
+}
+
+/// The four stem ports as stereo outputs, or `None` when the host gave another layout.
+fn stem_outputs<'a>(aux: &'a mut AuxiliaryBuffers) -> Option<[StereoOut<'a>; STEM_COUNT]> {
+    let mut ports = aux.outputs.iter_mut().map(|port| match port.as_slice() {
+        [left, right] => Some([&mut **left, &mut **right]),
+        _ => None,
+    });
+    let outputs: [Option<StereoOut<'a>>; STEM_COUNT] = std::array::from_fn(|_| ports.next().flatten());
+    if ports.next().is_some() || outputs.iter().any(Option::is_none) {
+        return None;
+    }
+    Some(outputs.map(|port| port.expect("checked above")))
 }
 
 impl Plugin for Demixer {
@@ -144,7 +162,8 @@ impl Plugin for Demixer {
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        demixer_gui::create_editor(self.params.clone(), self.status.clone(), self.editor_state.clone())
+        let (params, status) = (self.params.clone(), self.status.clone());
+        demixer_gui::create_editor(params, status, self.meters.1.clone(), self.editor_state.clone())
     }
 
     fn activate(
@@ -162,24 +181,22 @@ impl Plugin for Demixer {
             Ok(running) => running,
             Err(e) => {
                 nice_error!("Demixer cannot run: {e}");
-                *lock(&self.status.last_error) = format!("Demixer cannot run: {e}");
+                *self.status.last_error.lock() = format!("Demixer cannot run: {e}");
                 return false;
             }
         };
-        *lock(&self.shared.setup) = Some(setup.clone());
-        context.set_latency_samples(running.reported_latency);
-        lock(&self.status.last_error).clear();
+        *self.shared.setup.lock() = Some(setup.clone());
+        context.set_latency_samples(running.reported_latency());
+        self.status.last_error.lock().clear();
         self.status.sample_rate.store(setup.sample_rate, Ordering::Relaxed);
-        self.status.latency_samples.store(running.reported_latency, Ordering::Relaxed);
+        self.status.latency_samples.store(running.reported_latency(), Ordering::Relaxed);
         self.running = Some(Box::new(running));
         true
     }
 
     fn reset(&mut self) {
         if let Some(running) = &mut self.running {
-            let engine = running.stream.engine();
-            running.restart(engine);
-            running.expected_position = None;
+            running.reset();
         }
     }
 
@@ -194,77 +211,21 @@ impl Plugin for Demixer {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         self.take_new_stream();
-        let targets = effective_gains(&self.params.strip_values());
-        let (params, status) = (&self.params, &self.status);
         let Some(running) = &mut self.running else {
             return ProcessStatus::Error("process before activate");
         };
-        let wanted = wanted_engine(params, running);
-        status.running_engine.store(wanted as u32, Ordering::Relaxed);
-        let transport = context.transport();
-        let jumped = transport.playing
-            && matches!((transport.pos_samples(), running.expected_position), (Some(at), Some(expected)) if at != expected);
-        if wanted != running.stream.engine() || jumped {
-            running.restart(wanted);
-        }
-        let len = buffer.samples();
-        running.expected_position =
-            if transport.playing { transport.pos_samples().map(|p| p + len as i64) } else { None };
-        let latency = running.stream.latency_samples() as u32;
-        if running.reported_latency != latency {
-            context.set_latency_samples(latency);
-            running.reported_latency = latency;
-            status.latency_samples.store(latency, Ordering::Relaxed);
-        }
-
-        let main = buffer.as_slice();
-        let [stem_0, stem_1, stem_2, stem_3] = &mut aux.outputs[..] else {
-            return ProcessStatus::Error("Demixer needs its four stem outputs");
+        let Some(mut stems) = stem_outputs(aux) else {
+            return ProcessStatus::Error("Demixer needs its four stereo stem outputs");
         };
-        let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
-        let mut levels = BlockLevels::default();
-        let mut start = 0;
-        while start < len {
-            let end = (start + running.input[0].len()).min(len);
-            let n = end - start;
-            let [in_l, in_r] = &mut running.input;
-            in_l[..n].copy_from_slice(&main[0][start..end]);
-            let right_source = if running.setup.mono_input { 0 } else { 1 };
-            in_r[..n].copy_from_slice(&main[right_source][start..end]);
-            let [dry_l, dry_r] = &mut running.dry_out;
-            running.dry[0].process(&in_l[..n], &mut dry_l[..n]);
-            running.dry[1].process(&in_r[..n], &mut dry_r[..n]);
-            let mut stems = [&mut *stem_0, &mut *stem_1, &mut *stem_2, &mut *stem_3].map(|port| {
-                let [l, r] = port.as_slice() else { unreachable!("stem ports are stereo") };
-                [&mut l[start..end], &mut r[start..end]]
-            });
-            let timing = running.setup.timing;
-            let stream = &mut running.stream;
-            let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
-            // Offline, waiting for the worker may allocate (the channel registers this thread once);
-            // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
-            let separated = if timing == Timing::Offline { util::permit_alloc(separate) } else { separate() };
-            let [main_l, main_r] = main else { unreachable!("the main output is stereo") };
-            let buffers = MixBuffers {
-                stems,
-                dry: [&dry_l[..n], &dry_r[..n]],
-                main: [&mut main_l[start..end], &mut main_r[start..end]],
-            };
-            running.mixer.process(
-                running.setup.sample_rate,
-                targets,
-                buffers,
-                separated,
-                post_fader,
-                bypass,
-                &mut levels,
-            );
-            start = end;
+        let transport = context.transport();
+        let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
+        if let Some(latency) = running.prepare(&self.params, playhead, buffer.samples()) {
+            context.set_latency_samples(latency);
+            self.status.latency_samples.store(latency, Ordering::Relaxed);
         }
-        levels.publish(&status.levels);
-        let worker = running.stream.status();
-        status.underruns.store(worker.underruns(), Ordering::Relaxed);
-        status.realtime_factor.store(worker.realtime_factor(running.setup.sample_rate), Ordering::Relaxed);
+        let levels = running.process(&self.params, buffer.as_slice(), &mut stems);
+        levels.publish(&self.meters.0);
+        running.publish(&self.status);
         ProcessStatus::Normal
     }
 }

@@ -3,11 +3,11 @@
 
 use std::ops::Range;
 
-use demixer_dsp::Stem;
-use demixer_gui::status::Level;
+use demixer_dsp::denormals::clean;
+use demixer_state::MeterWriter;
 use nice_plug::prelude::{Smoother, SmoothingStyle};
 
-const STEMS: usize = Stem::ALL.len();
+use crate::stems::STEM_COUNT as STEMS;
 /// Gain changes (including mute and solo) ramp over this long, so that they do not click.
 const RAMP_MS: f32 = 20.0;
 
@@ -28,12 +28,15 @@ pub fn effective_gains(strips: &[Strip; STEMS]) -> [f32; STEMS] {
     strips.map(|s| if s.mute || (any_solo && !s.solo) { 0.0 } else { s.gain })
 }
 
-/// Peaks and sums of squares over a block, for the meters: the four stems as heard (after their
-/// gains), then the main output.
+/// Meters: one per stem, then the main output.
+pub const METERS: usize = STEMS + 1;
+
+/// Peaks and sums of squares over a block, for the meters: the stems as heard (after their gains),
+/// then the main output.
 #[derive(Default, Clone, Copy)]
 pub struct BlockLevels {
-    peak: [f32; STEMS + 1],
-    sum_of_squares: [f32; STEMS + 1],
+    peak: [f32; METERS],
+    sum_of_squares: [f32; METERS],
     frames: usize,
 }
 
@@ -43,11 +46,11 @@ impl BlockLevels {
         self.sum_of_squares[meter] += x * x;
     }
 
-    /// Publishes peak and RMS (over both channels) to the meters.
-    pub fn publish(&self, levels: &[Level; STEMS + 1]) {
+    /// Publishes peak and RMS (over both channels) to the meters, [`METERS`] of them.
+    pub fn publish(&self, meters: &MeterWriter) {
         let samples = (2 * self.frames).max(1) as f32;
-        for (i, level) in levels.iter().enumerate() {
-            level.store(self.peak[i], (self.sum_of_squares[i] / samples).sqrt());
+        for (i, (peak, sum_of_squares)) in self.peak.iter().zip(&self.sum_of_squares).enumerate() {
+            meters.store(i, *peak, (sum_of_squares / samples).sqrt());
         }
     }
 }
@@ -68,10 +71,6 @@ pub struct MixBuffers<'a> {
     pub dry: [&'a [f32]; 2],
     /// The main output.
     pub main: [&'a mut [f32]; 2],
-}
-
-fn flush(x: f32) -> f32 {
-    if x.is_finite() && x.abs() >= f32::MIN_POSITIVE { x } else { 0.0 }
 }
 
 impl Mixer {
@@ -118,12 +117,12 @@ impl Mixer {
                     let heard = x * gain;
                     sum[ch] += heard;
                     levels.add(meter, heard);
-                    out[t] = flush(if post_fader { heard } else { x });
+                    out[t] = clean(if post_fader { heard } else { x });
                 }
             }
             let [l, r] = if live { sum } else { [dry[0][t], dry[1][t]] };
-            main_l[t] = flush(l);
-            main_r[t] = flush(r);
+            main_l[t] = clean(l);
+            main_r[t] = clean(r);
             levels.add(STEMS, main_l[t]);
             levels.add(STEMS, main_r[t]);
             levels.frames += 1;
@@ -171,7 +170,7 @@ mod tests {
                 [&mut l[..], &mut r[..]]
             };
             let buffers = MixBuffers {
-                stems: [next(), next(), next(), next()],
+                stems: std::array::from_fn(|_| next()),
                 dry: [&dry[0], &dry[1]],
                 main: {
                     let [l, r] = &mut main;
@@ -217,7 +216,7 @@ mod tests {
         };
         let [main_l, main_r] = &mut main;
         let buffers = MixBuffers {
-            stems: [next(), next(), next(), next()],
+            stems: std::array::from_fn(|_| next()),
             dry: [&dry[0], &dry[1]],
             main: [&mut main_l[..], &mut main_r[..]],
         };

@@ -1,4 +1,4 @@
-//! Loading the ONNX engine on a thread of its own while HPSS keeps playing.
+//! Loading a model engine on a thread of its own while HPSS keeps playing.
 //!
 //! The loader polls what the parameters and model settings ask for. When that is a model the
 //! running stream does not have, it loads it (seconds: session creation and a warm-up inference),
@@ -7,42 +7,23 @@
 //! stopped here. A loaded model is kept ("parked") when the plugin deactivates, so reactivating at
 //! the same rate, as hosts do after a latency change, does not load it again.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use demixer_dsp::Stem;
-use demixer_dsp::onnx::{self, OnnxConfig, SessionOptions};
-use demixer_gui::MixerStatus;
+use demixer_state::MixerStatus;
+use parking_lot::Mutex;
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::params::{DemixerParams, EngineChoice};
-use crate::running::{Model, ModelKey, Running, Setup};
+use crate::running::{Model, ModelKey, Running, Setup, StartError};
 
 /// How often the loader looks at the settings.
 const POLL: Duration = Duration::from_millis(50);
 /// Streams in flight between the loader and the audio thread, each way.
 const IN_FLIGHT: usize = 4;
-
-/// Locks `mutex`, also after a panic elsewhere poisoned it (the data stays usable).
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Loads the engine `key` names; slow.
-pub fn load_model(key: &ModelKey) -> Result<Model, String> {
-    let config = OnnxConfig {
-        model: key.model.clone(),
-        runtime: key.runtime.clone(),
-        session: SessionOptions { device: key.device, threads: key.threads },
-    };
-    let loaded = onnx::load(&config, key.sample_rate as usize, Some(&Stem::ALL))?;
-    let description = loaded.description_with_notes();
-    let name = format!("HT-Demucs (ONNX) {}", loaded.name);
-    Ok(Model { key: key.clone(), engine: loaded.separator, name, description })
-}
 
 /// State the plugin and the loader share.
 #[derive(Default)]
@@ -60,32 +41,32 @@ impl Shared {
     /// Keeps `running`'s ONNX engine for later and stops its worker. Not on the audio thread.
     pub fn park(&self, running: Running) {
         if let Some(model) = running.into_model() {
-            *lock(&self.parked) = Some(model);
+            *self.parked.lock() = Some(model);
         }
     }
 
     /// The parked engine, if it was loaded for `key`.
     pub fn take_parked(&self, key: &ModelKey) -> Option<Model> {
-        let mut parked = lock(&self.parked);
+        let mut parked = self.parked.lock();
         if parked.as_ref().is_some_and(|model| model.key == *key) { parked.take() } else { None }
     }
 
     /// Forgets what was tried, so the loader tries the current wish again.
     pub fn retry(&self) {
-        *lock(&self.attempted) = None;
+        *self.attempted.lock() = None;
     }
 
     /// Records that `key` is loaded or being loaded.
     pub fn attempted(&self, key: ModelKey) {
-        *lock(&self.attempted) = Some((key, false));
+        *self.attempted.lock() = Some((key, false));
     }
 
     /// Records that the last attempt failed, and tells the mixer why.
-    pub fn failed(&self, status: &MixerStatus, error: &str) {
-        if let Some((_, failed)) = lock(&self.attempted).as_mut() {
+    pub fn failed(&self, status: &MixerStatus, error: &dyn std::error::Error) {
+        if let Some((_, failed)) = self.attempted.lock().as_mut() {
             *failed = true;
         }
-        status.set_model_state(format!("The ONNX engine did not load: {error}. HPSS plays."), true);
+        status.set_model_state(format!("The model did not load: {error}. HPSS plays."), true);
     }
 }
 
@@ -168,27 +149,28 @@ impl Worker {
 
     /// Loads what is wanted, if that is new.
     fn poll(&mut self) {
-        let Some(setup) = lock(&self.shared.setup).clone() else { return };
+        let Some(setup) = self.shared.setup.lock().clone() else { return };
         let Some(key) = ModelKey::wanted(&self.params, &setup) else {
             let no_model = self.params.engine.value() == EngineChoice::Onnx;
-            let text = if no_model { "Choose an HT-Demucs ONNX model below; HPSS plays until then." } else { "" };
+            let text = if no_model { "Choose an ONNX model below; HPSS plays until then." } else { "" };
             self.status.set_model_state(text, no_model);
-            if lock(&self.shared.attempted).as_ref().is_some_and(|(_, failed)| *failed) {
+            if self.shared.attempted.lock().as_ref().is_some_and(|(_, failed)| *failed) {
                 self.shared.retry();
             }
             return;
         };
-        if lock(&self.shared.attempted).as_ref().is_some_and(|(tried, _)| *tried == key) {
+        if self.shared.attempted.lock().as_ref().is_some_and(|(tried, _)| *tried == key) {
             return;
         }
         self.shared.attempted(key.clone());
-        let name = key.model.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = key.spec.name();
         self.status.set_model_state(format!("Loading {name}… (HPSS plays meanwhile)"), false);
-        let model = self.shared.take_parked(&key).map_or_else(|| load_model(&key), Ok);
-        let result = model.and_then(|model| {
-            let description = model.description.clone();
-            Running::start(setup.clone(), &self.params, &self.status, Some(model)).map(|running| (running, description))
-        });
+        let result =
+            self.shared.take_parked(&key).map_or_else(|| key.load().map_err(StartError::from), Ok).and_then(|model| {
+                let description = model.engine.description_with_notes();
+                Running::start(setup.clone(), &self.params, &self.status, Some(model))
+                    .map(|running| (running, description))
+            });
         match result {
             Ok((running, description)) => {
                 self.status.set_model_state(format!("Loaded: {description}"), false);

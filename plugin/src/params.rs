@@ -1,16 +1,15 @@
 //! Everything the host can automate and save.
 
-use demixer_dsp::Stem;
-use demixer_dsp::hpss::Preset;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use demixer_gui::{MixerParams, ModelSettings, StripParams};
+use demixer_dsp::hpss::Preset;
+use demixer_gui::{MixerParams, StripParams};
+use demixer_state::ModelSettings;
+use nice_plug::prelude::*;
+use parking_lot::RwLock;
 
 use crate::mixer::Strip;
-use nice_plug::prelude::*;
-
-/// Stem names in port order, as hosts and the mixer show them.
-pub const STEM_NAMES: [&str; 4] = ["Drums", "Bass", "Other", "Vocals"];
+use crate::stems::{STEM_COUNT, STEMS};
 
 /// Loudest stem gain, in dB.
 const MAX_GAIN_DB: f32 = 12.0;
@@ -20,13 +19,13 @@ const SKEW_FLOOR_DB: f32 = -60.0;
 /// Which separation engine runs.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineChoice {
-    /// The best engine available: HT-Demucs once a model is loaded, else HPSS.
+    /// The best engine available: the model once it is loaded, else HPSS.
     #[name = "Auto"]
     Auto,
     /// The built-in real-time HPSS engine.
     #[name = "HPSS"]
     Hpss,
-    /// An HT-Demucs ONNX model; HPSS plays while it loads or if it cannot.
+    /// An ONNX model; HPSS plays while it loads or if it cannot.
     #[name = "ONNX"]
     Onnx,
 }
@@ -91,21 +90,36 @@ impl StemParams {
     }
 }
 
+/// One strip per entry of [`STEMS`], with the IDs `<id>_gain`, `<id>_mute` and `<id>_solo` in
+/// the group named after the stem (what `#[nested(id_prefix, group)]` gave the written-out fields).
+pub struct StemStrips([StemParams; STEM_COUNT]);
+
+impl Default for StemStrips {
+    fn default() -> Self {
+        Self(STEMS.map(|port| StemParams::new(port.name)))
+    }
+}
+
+// SAFETY: every pointer comes from a parameter that `self` owns and that lives as long as it, as
+// in the derived implementation for `StemParams` this delegates to.
+unsafe impl Params for StemStrips {
+    fn param_map(&self) -> Vec<(String, ParamPtr, String)> {
+        STEMS
+            .iter()
+            .zip(&self.0)
+            .flat_map(|(port, strip)| {
+                strip.param_map().into_iter().map(|(id, ptr, _)| (format!("{}_{id}", port.id), ptr, port.name.into()))
+            })
+            .collect()
+    }
+}
+
 /// The plugin's parameters.
 #[derive(Params)]
 pub struct DemixerParams {
-    /// Drums strip.
-    #[nested(id_prefix = "drums", group = "Drums")]
-    pub drums: StemParams,
-    /// Bass strip.
-    #[nested(id_prefix = "bass", group = "Bass")]
-    pub bass: StemParams,
-    /// Other strip.
-    #[nested(id_prefix = "other", group = "Other")]
-    pub other: StemParams,
-    /// Vocals strip.
-    #[nested(id_prefix = "vocals", group = "Vocals")]
-    pub vocals: StemParams,
+    /// The stem strips.
+    #[nested]
+    pub strips: StemStrips,
     /// Separation engine.
     #[id = "engine"]
     pub engine: EnumParam<EngineChoice>,
@@ -118,19 +132,15 @@ pub struct DemixerParams {
     /// Passes the input through, delayed by the reported latency; the stem outputs are silent.
     #[id = "bypass"]
     pub bypass: BoolParam,
-    /// The ONNX engine's model, runtime library and device (saved with the project).
+    /// The model engine's model, runtime library and device (saved with the project).
     #[persist = "model"]
     pub model: Arc<RwLock<ModelSettings>>,
 }
 
 impl Default for DemixerParams {
     fn default() -> Self {
-        let [drums, bass, other, vocals] = STEM_NAMES.map(StemParams::new);
         Self {
-            drums,
-            bass,
-            other,
-            vocals,
+            strips: StemStrips::default(),
             engine: EnumParam::new("Engine", EngineChoice::Auto),
             preset: EnumParam::new("Preset", PresetChoice::Normal),
             aux_post_fader: BoolParam::new("Stem Outputs Post-Fader", false),
@@ -141,14 +151,9 @@ impl Default for DemixerParams {
 }
 
 impl DemixerParams {
-    /// The four strips in [`Stem::ALL`] order.
-    pub fn stems(&self) -> [&StemParams; Stem::ALL.len()] {
-        [&self.drums, &self.bass, &self.other, &self.vocals]
-    }
-
-    /// The strips' current gain, mute and solo, for the mixer.
-    pub fn strip_values(&self) -> [Strip; Stem::ALL.len()] {
-        self.stems().map(|s| Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
+    /// The strips' current gain, mute and solo, for the mixer, in [`STEMS`] order.
+    pub fn strip_values(&self) -> [Strip; STEM_COUNT] {
+        self.strips.0.each_ref().map(|s| Strip { gain: s.gain.value(), mute: s.mute.value(), solo: s.solo.value() })
     }
 }
 
@@ -156,9 +161,18 @@ impl MixerParams for DemixerParams {
     type Engine = EngineChoice;
     type Preset = PresetChoice;
 
-    fn strips(&self) -> [StripParams<'_>; 4] {
-        let mut names = STEM_NAMES.into_iter();
-        self.stems().map(|p| StripParams { name: names.next().unwrap(), gain: &p.gain, mute: &p.mute, solo: &p.solo })
+    fn strips(&self) -> Vec<StripParams<'_>> {
+        STEMS
+            .iter()
+            .zip(&self.strips.0)
+            .map(|(port, p)| StripParams {
+                name: port.name,
+                colour: port.colour,
+                gain: &p.gain,
+                mute: &p.mute,
+                solo: &p.solo,
+            })
+            .collect()
     }
 
     fn engine(&self) -> &EnumParam<EngineChoice> {
@@ -179,5 +193,20 @@ impl MixerParams for DemixerParams {
 
     fn model_settings(&self) -> &RwLock<ModelSettings> {
         &self.model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_parameters_keep_their_ids_and_groups() {
+        let params = DemixerParams::default();
+        let map = params.param_map();
+        let ids: Vec<(&str, &str)> = map.iter().map(|(id, _, group)| (id.as_str(), group.as_str())).collect();
+        assert_eq!(&ids[..3], [("drums_gain", "Drums"), ("drums_mute", "Drums"), ("drums_solo", "Drums")]);
+        assert_eq!(ids[9..12], [("vocals_gain", "Vocals"), ("vocals_mute", "Vocals"), ("vocals_solo", "Vocals")]);
+        assert_eq!(ids[12..], [("engine", ""), ("preset", ""), ("aux_post", ""), ("bypass", "")]);
     }
 }

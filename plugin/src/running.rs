@@ -1,26 +1,28 @@
 //! What exists while the plugin is active: the stream to the worker thread and its engines, the
-//! dry delay, the mixer and scratch buffers, all sized at activation.
+//! dry delay, the mixer and scratch buffers, all sized at activation. The audio thread drives it
+//! in named steps: [`Running::prepare`] (seek, engine switch, latency), [`Running::process`]
+//! (separate and mix) and [`Running::publish`].
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use demixer_dsp::Separator;
 use demixer_dsp::delay::DelayLine;
-use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::onnx::Device;
-use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, Timing, WorkerHandle};
-use demixer_gui::{MixerStatus, ModelSettings};
+use demixer_dsp::hpss::Preset;
+use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
+use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
+use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
+use demixer_state::{MixerStatus, ModelSettings};
 use nice_plug::prelude::*;
+use nice_plug::util::permit_alloc;
 
-use crate::mixer::{Mixer, effective_gains};
-use crate::params::{DemixerParams, EngineChoice, PresetChoice};
+use crate::mixer::{BlockLevels, MixBuffers, Mixer, effective_gains};
+use crate::params::{DemixerParams, EngineChoice};
+use crate::stems::{self, STEM_COUNT};
 
 /// Scheduling headroom the worker gets on top of one maximum block.
 const WORKER_SLACK: Duration = Duration::from_millis(5);
-
-/// Index of the ONNX engine in a stream that has one: after the HPSS engine of every preset.
-pub const ONNX_ENGINE: usize = Preset::ALL.len();
 
 /// The host's configuration for one activation.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,124 +52,124 @@ impl Setup {
     }
 }
 
-/// Identifies a loaded ONNX engine: the settings it was loaded with and the rate it runs at.
+/// Identifies a loaded model engine: what it was built from and the rate it runs at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelKey {
-    /// Model file or bag manifest.
-    pub model: PathBuf,
-    /// User-chosen ONNX Runtime library, if any.
-    pub runtime: Option<PathBuf>,
-    /// Inference device.
-    pub device: Device,
-    /// CPU threads.
-    pub threads: usize,
+    /// The model engine's spec.
+    pub spec: EngineSpec,
     /// Host sample rate in Hz.
-    pub sample_rate: u32,
+    pub sample_rate: f32,
 }
 
 impl ModelKey {
     /// The model the parameters and settings ask for at `setup`'s rate, if they ask for one.
     pub fn wanted(params: &DemixerParams, setup: &Setup) -> Option<ModelKey> {
-        let settings = params.model.read().map(|s| s.clone()).unwrap_or_default();
+        let settings = params.model.read().clone();
         (params.engine.value() != EngineChoice::Hpss && !settings.model.is_empty())
-            .then(|| ModelKey::new(&settings, setup.sample_rate))
+            .then(|| ModelKey { spec: model_spec(&settings), sample_rate: setup.sample_rate })
     }
 
-    fn new(settings: &ModelSettings, sample_rate: f32) -> ModelKey {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        ModelKey {
-            model: PathBuf::from(&settings.model),
-            runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
+    /// Builds the engine; slow (seconds), not on the audio thread.
+    pub fn load(&self) -> Result<Model, EngineError> {
+        Ok(Model { key: self.clone(), engine: demixer_dsp::build(&self.spec, self.sample_rate)? })
+    }
+}
+
+/// The engine spec the model panel's settings describe.
+fn model_spec(settings: &ModelSettings) -> EngineSpec {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    EngineSpec::Model(OnnxConfig {
+        model: PathBuf::from(&settings.model),
+        runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
+        session: SessionOptions {
             device: Device::from_name(&settings.device).unwrap_or_default(),
             // By default leave half the cores to the host and the other plugins.
             threads: if settings.threads > 0 { settings.threads as usize } else { (cores / 2).max(1) },
-            sample_rate: sample_rate.round() as u32,
-        }
-    }
+        },
+    })
 }
 
-/// A loaded ONNX engine and what it is.
+/// A loaded model engine and what it was loaded for.
 pub struct Model {
     /// What it was loaded for.
     pub key: ModelKey,
-    /// The streaming engine.
-    pub engine: Box<dyn Separator>,
-    /// For the mixer's "Running" line.
-    pub name: String,
-    /// What it is in full, with remarks (CUDA, resampling).
-    pub description: String,
+    /// The engine.
+    pub engine: Engine,
 }
 
-/// The HPSS engine of every preset at `sample_rate`, in [`Preset::ALL`] order.
-pub fn hpss_engines(sample_rate: f32) -> Result<Vec<Box<dyn Separator>>, String> {
-    Preset::ALL
-        .into_iter()
-        .map(|preset| {
-            let config = HpssConfig::preset(preset, sample_rate).map_err(|e| e.to_string())?;
-            Ok(Box::new(HpssSeparator::new(config)) as Box<dyn Separator>)
-        })
-        .collect()
+/// Why a stream could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An engine could not be built (HPSS at this rate, or the model).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The worker thread did not start.
+    #[error("Demixer cannot start its worker thread: {0}")]
+    Worker(#[from] std::io::Error),
 }
 
-/// What the mixer says each HPSS engine is.
-fn hpss_names() -> impl Iterator<Item = String> {
-    PresetChoice::variants().iter().map(|preset| format!("HPSS, {preset} preset, CPU"))
+/// The host's transport at the start of a block, as far as seeking goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Playhead {
+    /// Whether the transport plays.
+    pub playing: bool,
+    /// Timeline position in samples, when the host says.
+    pub position: Option<i64>,
 }
 
 /// The stream, its engines and the audio thread's buffers.
 pub struct Running {
-    /// The activation this was built for.
-    pub setup: Setup,
-    /// The audio thread's end of the stream.
-    pub stream: RealtimeSide,
+    setup: Setup,
+    stream: RealtimeSide,
     /// Stops the worker when dropped; hands back the engines in [`Running::into_model`].
     worker: WorkerHandle,
-    /// The ONNX engine's key, name and description, when the stream has one (at [`ONNX_ENGINE`]).
-    model: Option<(ModelKey, String, String)>,
+    /// The model engine's key and kind, when the stream has one.
+    model: Option<(ModelKey, EngineKind)>,
     /// The input, delayed like the stems.
-    pub dry: [DelayLine; 2],
-    /// Gains, mute, solo and meters.
-    pub mixer: Mixer,
+    dry: [DelayLine; 2],
+    mixer: Mixer,
     /// Scratch: the block's input (right = left for a mono input).
-    pub input: [Vec<f32>; 2],
+    input: [Vec<f32>; 2],
     /// Scratch: the delayed input.
-    pub dry_out: [Vec<f32>; 2],
+    dry_out: [Vec<f32>; 2],
     /// The latency last reported to the host.
-    pub reported_latency: u32,
+    reported_latency: u32,
     /// Where the transport should be at the next block if it keeps playing.
-    pub expected_position: Option<i64>,
+    expected_position: Option<i64>,
 }
 
 impl Running {
-    /// Builds the stream for `setup`: the HPSS engines, then `model` if given, starting with the
-    /// model or else the preset's HPSS engine. Publishes the engines' names in `status`.
+    /// Builds the stream for `setup`: the HPSS engine of every preset, then `model` if given,
+    /// starting with the model or else the preset's HPSS engine. Publishes the engines' names in
+    /// `status`. Not on the audio thread.
     pub fn start(
         setup: Setup,
         params: &DemixerParams,
         status: &MixerStatus,
         model: Option<Model>,
-    ) -> Result<Self, String> {
-        let mut engines = hpss_engines(setup.sample_rate)?;
-        let mut names: Vec<String> = hpss_names().collect();
-        let initial = if model.is_some() { ONNX_ENGINE } else { preset_engine(params.preset.value()) };
-        let model = model.map(|model| {
-            engines.push(model.engine);
-            names.push(model.name.clone());
-            (model.key, model.name, model.description)
+    ) -> Result<Self, StartError> {
+        let mut engines = Preset::ALL
+            .into_iter()
+            .map(|preset| demixer_dsp::build(&EngineSpec::Hpss(preset), setup.sample_rate))
+            .collect::<Result<Vec<Engine>, _>>()?;
+        let model = model.map(|Model { key, engine }| {
+            let kind = engine.kind;
+            engines.push(engine);
+            (key, kind)
         });
+        let initial = model.as_ref().map_or(EngineKind::Hpss(params.preset.value().preset()), |(_, kind)| *kind);
+        let max_latency = engines.iter().map(|e| e.separator.latency_samples() + e.separator.burst_samples()).max();
+        *status.engine_names.lock() = engines.iter().map(|e| e.name.clone()).collect();
         let max_block = setup.max_block;
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
-        let max_latency = engines.iter().map(|e| e.latency_samples() + e.burst_samples()).max().unwrap_or(0);
-        let (stream, worker) = stream::spawn(engines, initial, config)
-            .map_err(|e| format!("Demixer cannot start its worker thread: {e}"))?;
-        *crate::model_loader::lock(&status.engine_names) = names;
+        let (stream, worker) = stream::spawn(engines, initial, config, stems::routing())?;
         let latency = stream.latency_samples();
         Ok(Self {
             setup,
             stream,
             worker,
             model,
-            dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency + config.margin)),
+            dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency.unwrap_or(0) + config.margin)),
             mixer: Mixer::new(effective_gains(&params.strip_values())),
             input: [vec![0.0; max_block], vec![0.0; max_block]],
             dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
@@ -176,40 +178,227 @@ impl Running {
         })
     }
 
+    /// The activation this was built for.
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// The latency last reported to the host, in samples.
+    pub fn reported_latency(&self) -> u32 {
+        self.reported_latency
+    }
+
+    /// Takes over what `old` reported to the host, so that the next [`Running::prepare`] reports
+    /// this stream's latency if it differs.
+    pub fn replaces(&mut self, old: &Running) {
+        self.reported_latency = old.reported_latency;
+    }
+
+    /// Whether the stream holds a model engine.
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// The engine the parameters ask for, among those the stream has.
+    fn wanted(&self, params: &DemixerParams) -> EngineKind {
+        match (params.engine.value(), &self.model) {
+            (EngineChoice::Auto | EngineChoice::Onnx, Some((_, kind))) => *kind,
+            _ => EngineKind::Hpss(params.preset.value().preset()),
+        }
+    }
+
+    /// Starts the running engine afresh, as after a host reset.
+    pub fn reset(&mut self) {
+        self.restart(self.stream.engine());
+        self.expected_position = None;
+    }
+
     /// Starts `engine` afresh (a seek, a reset, a switch) with the dry path matching its latency.
-    pub fn restart(&mut self, engine: usize) {
+    fn restart(&mut self, engine: EngineKind) {
         self.stream.restart(engine);
         let latency = self.stream.latency_samples();
         self.dry.iter_mut().for_each(|d| d.set_delay(latency));
     }
 
-    /// Whether the stream holds an ONNX engine.
-    pub fn has_model(&self) -> bool {
-        self.model.is_some()
-    }
-
-    /// Stops the worker (joining it: not on the audio thread) and returns the ONNX engine, if any.
-    pub fn into_model(self) -> Option<Model> {
-        let (key, name, description) = self.model?;
-        let mut engines = self.worker.stop();
-        (engines.len() > ONNX_ENGINE).then(|| Model {
-            key,
-            engine: engines.swap_remove(ONNX_ENGINE),
-            name,
-            description,
+    /// First step of a block of `len` samples: restarts the stream after a jump of the playhead
+    /// or to switch to the engine the parameters want. Returns the latency to report to the host
+    /// when it changed. Real-time safe.
+    pub fn prepare(&mut self, params: &DemixerParams, playhead: Playhead, len: usize) -> Option<u32> {
+        let wanted = self.wanted(params);
+        let jumped = playhead.playing
+            && matches!((playhead.position, self.expected_position), (Some(at), Some(expected)) if at != expected);
+        if wanted != self.stream.engine() || jumped {
+            self.restart(wanted);
+        }
+        self.expected_position = if playhead.playing { playhead.position.map(|p| p + len as i64) } else { None };
+        let latency = self.stream.latency_samples() as u32;
+        (latency != self.reported_latency).then(|| {
+            self.reported_latency = latency;
+            latency
         })
     }
+
+    /// Separates the block in `main` (the input, replaced by the mix) into `stems` and mixes
+    /// them with the parameters' gains, mute, solo, routing and bypass. Real-time safe; offline
+    /// it waits for the worker. Returns the levels for the meters.
+    pub fn process(
+        &mut self,
+        params: &DemixerParams,
+        main: &mut [&mut [f32]],
+        stems: &mut [StereoOut<'_>; STEM_COUNT],
+    ) -> BlockLevels {
+        let targets = effective_gains(&params.strip_values());
+        let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
+        let mut levels = BlockLevels::default();
+        let len = main[0].len();
+        let mut start = 0;
+        while start < len {
+            let end = (start + self.setup.max_block).min(len);
+            self.load_input(main, start..end);
+            let n = end - start;
+            let mut stems = stems.each_mut().map(|[l, r]| [&mut l[start..end], &mut r[start..end]]);
+            let [in_l, in_r] = &self.input;
+            let stream = &mut self.stream;
+            let timing = self.setup.timing;
+            let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
+            // Offline, waiting for the worker may allocate (the channel registers this thread once);
+            // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
+            let separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
+            let [dry_l, dry_r] = &self.dry_out;
+            let [main_l, main_r] = main else { unreachable!("the main output is stereo") };
+            let buffers = MixBuffers {
+                stems,
+                dry: [&dry_l[..n], &dry_r[..n]],
+                main: [&mut main_l[start..end], &mut main_r[start..end]],
+            };
+            self.mixer.process(self.setup.sample_rate, targets, buffers, separated, post_fader, bypass, &mut levels);
+            start = end;
+        }
+        levels
+    }
+
+    /// Copies `range` of the main input into the scratch input and its delayed copy.
+    fn load_input(&mut self, main: &[&mut [f32]], range: std::ops::Range<usize>) {
+        let n = range.len();
+        let right = if self.setup.mono_input { 0 } else { 1 };
+        for (input, source) in self.input.iter_mut().zip([0, right]) {
+            input[..n].copy_from_slice(&main[source][range.clone()]);
+        }
+        for ((dry, input), out) in self.dry.iter_mut().zip(&self.input).zip(&mut self.dry_out) {
+            dry.process(&input[..n], &mut out[..n]);
+        }
+    }
+
+    /// Last step of a block: what the window shows about the stream.
+    pub fn publish(&self, status: &MixerStatus) {
+        let worker = self.stream.status();
+        status.underruns.store(worker.underruns(), Ordering::Relaxed);
+        status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
+        status.running_engine.store(self.stream.engine_position() as u32, Ordering::Relaxed);
+    }
+
+    /// Stops the worker (joining it: not on the audio thread) and returns the model engine, if any.
+    pub fn into_model(self) -> Option<Model> {
+        let (key, kind) = self.model?;
+        let engine = self.worker.stop().into_iter().find(|engine| engine.kind == kind)?;
+        Some(Model { key, engine })
+    }
 }
 
-/// Index of the HPSS engine for `choice`.
-pub fn preset_engine(choice: PresetChoice) -> usize {
-    Preset::ALL.iter().position(|&p| p == choice.preset()).expect("every preset is listed")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The engine the parameters ask for, among those `running` has.
-pub fn wanted_engine(params: &DemixerParams, running: &Running) -> usize {
-    match params.engine.value() {
-        EngineChoice::Auto | EngineChoice::Onnx if running.has_model() => ONNX_ENGINE,
-        _ => preset_engine(params.preset.value()),
+    const SR: f32 = 44_100.0;
+
+    fn running(timing: Timing, params: &DemixerParams) -> Running {
+        let setup = Setup { activation: 1, sample_rate: SR, max_block: 512, timing, mono_input: false };
+        Running::start(setup, params, &MixerStatus::default(), None).unwrap()
+    }
+
+    /// Runs `input` through `running` in blocks of `block`, returning the main output and stems.
+    fn render(
+        running: &mut Running,
+        params: &DemixerParams,
+        input: &[Vec<f32>; 2],
+        block: usize,
+    ) -> Vec<[Vec<f32>; 2]> {
+        let len = input[0].len();
+        let mut out: Vec<[Vec<f32>; 2]> = (0..=STEM_COUNT).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
+        let (main, stem_outs) = out.split_at_mut(1);
+        let [main_l, main_r] = &mut main[0];
+        main_l.copy_from_slice(&input[0]);
+        main_r.copy_from_slice(&input[1]);
+        for start in (0..len).step_by(block) {
+            let end = (start + block).min(len);
+            let mut main = [&mut main_l[start..end], &mut main_r[start..end]];
+            let mut ports = stem_outs.iter_mut();
+            let mut stems: [StereoOut<'_>; STEM_COUNT] = std::array::from_fn(|_| {
+                let [l, r] = ports.next().unwrap();
+                [&mut l[start..end], &mut r[start..end]]
+            });
+            running.prepare(params, Playhead::default(), end - start);
+            running.process(params, &mut main, &mut stems);
+        }
+        out
+    }
+
+    fn chord(len: usize) -> [Vec<f32>; 2] {
+        let tone = |f: f32, i: usize| (std::f32::consts::TAU * f * i as f32 / SR).sin();
+        [
+            (0..len).map(|i| 0.3 * tone(110.0, i) + 0.2 * tone(660.0, i)).collect(),
+            (0..len).map(|i| 0.25 * tone(220.0, i)).collect(),
+        ]
+    }
+
+    #[test]
+    fn offline_the_mix_is_the_input_at_the_reported_latency_and_the_stems_sum_to_it() {
+        let params = DemixerParams::default();
+        let mut running = running(Timing::Offline, &params);
+        let latency = running.reported_latency() as usize;
+        let input = chord(3 * latency + 5000);
+        let out = render(&mut running, &params, &input, 333);
+        for ch in 0..2 {
+            for t in latency..input[0].len() {
+                let sum: f32 = out[1..].iter().map(|stem| stem[ch][t]).sum();
+                assert!((out[0][ch][t] - input[ch][t - latency]).abs() < 1e-4, "mix at {t}");
+                assert!((sum - out[0][ch][t]).abs() < 1e-4, "stems at {t}");
+            }
+        }
+        assert!(out[2][0][latency..].iter().any(|x| x.abs() > 0.05), "the bass stem carries the 110 Hz tone");
+    }
+
+    #[test]
+    fn a_preset_change_restarts_with_the_new_latency_reported_once() {
+        let params = DemixerParams::default();
+        let mut running = running(Timing::Realtime, &params);
+        let normal = running.reported_latency();
+        assert_eq!(running.prepare(&params, Playhead::default(), 64), None);
+        let preset = EnumParam::new("Preset", crate::params::PresetChoice::Low);
+        let low_params = DemixerParams { preset, ..DemixerParams::default() };
+        let low = running.prepare(&low_params, Playhead::default(), 64).expect("a new latency to report");
+        assert!(low < normal);
+        assert_eq!(running.prepare(&low_params, Playhead::default(), 64), None, "reported once");
+    }
+
+    #[test]
+    fn a_jump_of_the_playhead_restarts_the_stream() {
+        let params = DemixerParams::default();
+        let mut running = running(Timing::Offline, &params);
+        let latency = running.reported_latency() as usize;
+        let input = chord(latency + 4096);
+        render(&mut running, &params, &input, 512);
+        let playing = |position| Playhead { playing: true, position: Some(position) };
+        running.prepare(&params, playing(0), 512);
+        running.prepare(&params, playing(512), 512);
+        assert_eq!(running.expected_position, Some(1024));
+        running.prepare(&params, playing(10_000), 512);
+        assert_eq!(running.expected_position, Some(10_512));
+        // After the restart the stream plays the dry input until the engine has warmed up.
+        let out = render(&mut running, &params, &input, 512);
+        assert!(
+            out[1..].iter().all(|stem| stem[0][..latency].iter().all(|&x| x == 0.0)),
+            "stems silent while warming up"
+        );
     }
 }

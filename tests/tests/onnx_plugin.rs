@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use clack_extensions::render::RenderMode;
 use clack_extensions::state::PluginState;
 use clack_host::prelude::*;
-use demixer_dsp::Stem;
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::render::separate_aligned;
 use demixer_host_tests::{
@@ -49,7 +48,7 @@ fn an_offline_bounce_with_a_model_is_its_output_at_the_reported_latency() {
     let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, random_block, |_, _| {});
 
     let config = OnnxConfig { model: fixture_model(), ..Default::default() };
-    let mut engine = onnx::load(&config, SR as usize, Some(&Stem::ALL)).unwrap().separator;
+    let mut engine = onnx::load(&config, SR as usize).unwrap().separator;
     let extra = latency - engine.latency_samples();
     assert!(extra >= engine.burst_samples() + MAX_BLOCK as usize, "latency {latency} leaves the worker no time");
     // The engine's output lined up with its input, to compare at the plugin's whole latency.
@@ -85,7 +84,7 @@ fn in_real_time_hpss_plays_while_the_model_loads_then_the_model_takes_over() {
     }
     let onnx_latency = latency(&mut instance);
     let config = OnnxConfig { model: fixture_model(), ..Default::default() };
-    let engine = onnx::load(&config, SR as usize, Some(&Stem::ALL)).unwrap().separator;
+    let engine = onnx::load(&config, SR as usize).unwrap().separator;
     assert!(onnx_latency > engine.latency_samples() + engine.burst_samples(), "{onnx_latency}");
     processing.stop(&mut instance);
 

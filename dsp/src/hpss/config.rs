@@ -1,8 +1,6 @@
 //! HPSS parameters: musician-facing presets and settings in milliseconds and hertz, and the
 //! configuration in frames and bins that they become at a given sample rate.
 
-use std::fmt;
-
 use crate::median_network::MAX_KERNEL;
 
 /// Sample rates the HPSS engine accepts, in Hz.
@@ -30,6 +28,15 @@ impl Preset {
             Preset::Low => "low",
             Preset::Normal => "normal",
             Preset::HighQuality => "high",
+        }
+    }
+
+    /// What the plugin and its window call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Preset::Low => "Low latency",
+            Preset::Normal => "Normal",
+            Preset::HighQuality => "High quality",
         }
     }
 
@@ -89,29 +96,19 @@ impl Default for HpssSettings {
 }
 
 /// Why a configuration cannot run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     /// The sample rate is outside [`SAMPLE_RATE_RANGE`].
+    #[error(
+        "unsupported sample rate {0} Hz (HPSS supports {low} to {high} Hz)",
+        low = SAMPLE_RATE_RANGE.start(),
+        high = SAMPLE_RATE_RANGE.end()
+    )]
     SampleRate(f32),
     /// A parameter is out of range; the text says which and why.
+    #[error("{0}")]
     Invalid(String),
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::SampleRate(sr) => write!(
-                f,
-                "unsupported sample rate {sr} Hz (HPSS supports {} to {} Hz)",
-                SAMPLE_RATE_RANGE.start(),
-                SAMPLE_RATE_RANGE.end()
-            ),
-            ConfigError::Invalid(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// HPSS configuration in samples, frames and bins.
 #[derive(Debug, Clone, Copy, PartialEq)]

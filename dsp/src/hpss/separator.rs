@@ -8,6 +8,7 @@ use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure, softmask};
 use crate::Stem;
 use crate::delay::DelayLine;
+use crate::denormals::clean;
 use crate::median_network::{LANES, MedianNetwork, NetworkMedianFilter};
 use crate::separator::{Separator, StereoOut};
 use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
@@ -171,11 +172,6 @@ impl HpssSeparator {
     }
 }
 
-/// Replaces NaN and infinite input by silence so that one bad sample cannot poison the medians.
-fn sanitize(x: f32) -> f32 {
-    if x.is_finite() { x } else { 0.0 }
-}
-
 impl Separator for HpssSeparator {
     fn sources(&self) -> &[Stem] {
         &Stem::ALL
@@ -197,7 +193,7 @@ impl Separator for HpssSeparator {
             for (analyzer, input) in self.analyzers.iter_mut().zip([left, right]) {
                 let slots = &mut analyzer.input()[self.fill..self.fill + take];
                 for (s, &x) in slots.iter_mut().zip(&input[pos..pos + take]) {
-                    *s = sanitize(x);
+                    *s = clean(x);
                 }
             }
             let completes = self.fill + take == hop;
@@ -229,8 +225,7 @@ impl Separator for HpssSeparator {
             for ((o, d), (b, v)) in
                 out.iter_mut().zip(&*drums[channel]).zip(bass[channel].iter().zip(&*vocals[channel]))
             {
-                let x = *o - d - b - v;
-                *o = if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x };
+                *o = clean(*o - d - b - v);
             }
         }
     }

@@ -113,7 +113,7 @@ fn sources_by_count(count: usize) -> Option<Vec<Stem>> {
 }
 
 /// Checks `session` (loaded from `path`) against the contract and reads its spec.
-pub fn read_spec(session: &Session, path: &Path) -> Result<ModelSpec, String> {
+pub(crate) fn read_spec(session: &Session, path: &Path) -> Result<ModelSpec, String> {
     let refuse = |why: String| Err(format!("{why}; expected {EXPECTED}"));
     let describe = |outlets: &[ort::value::Outlet]| {
         outlets.iter().map(|o| format!("`{}` {:?}", o.name(), float_dims(o.dtype()))).collect::<Vec<_>>().join(", ")

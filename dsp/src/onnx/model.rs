@@ -6,10 +6,11 @@ use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::OnnxError;
 use super::contract::{self, INPUT, ModelSpec, OUTPUT};
 use super::runtime::Runtime;
 use crate::Stem;
-use crate::segments::SegmentModel;
+use crate::segments::{InferenceError, SegmentModel};
 
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,7 +55,7 @@ impl std::fmt::Display for Provider {
 }
 
 /// How sessions are created.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Where inference runs.
     pub device: Device,
@@ -74,11 +75,15 @@ pub struct OnnxModel {
 
 impl OnnxModel {
     /// Opens `path` in `runtime` and checks it against the contract.
-    pub fn open(runtime: &Runtime, path: &Path, options: &SessionOptions) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`OnnxError::Missing`], [`OnnxError::Session`], [`OnnxError::CudaUnavailable`] (with
+    /// [`Device::Cuda`]), [`OnnxError::Load`] or [`OnnxError::Contract`].
+    pub fn open(runtime: &Runtime, path: &Path, options: &SessionOptions) -> Result<Self, OnnxError> {
         if !path.is_file() {
-            return Err(format!("model {} does not exist", path.display()));
+            return Err(OnnxError::Missing(path.to_path_buf()));
         }
-        let fail = |e: ort::Error| format!("cannot set up ONNX Runtime for {}: {e}", path.display());
+        let fail = |source: ort::Error| OnnxError::Session { path: path.to_path_buf(), source };
         let mut builder = Session::builder(&runtime.environment).map_err(fail)?;
         if options.threads > 0 {
             builder = builder.with_intra_threads(options.threads).map_err(|e| fail(e.into()))?;
@@ -88,14 +93,14 @@ impl OnnxModel {
             let cuda = ep::CUDA::default();
             match cuda.register(&mut builder) {
                 Ok(()) => provider = Provider::Cuda,
-                Err(e) if options.device == Device::Cuda => return Err(format!("CUDA is not available: {e}")),
+                Err(e) if options.device == Device::Cuda => return Err(OnnxError::CudaUnavailable(e.to_string())),
                 Err(e) => cuda_note = Some(format!("no CUDA ({e})")),
             }
         }
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| format!("cannot load model {}: {e}; expected {}", path.display(), contract::EXPECTED))?;
-        let spec = contract::read_spec(&session, path).map_err(|e| format!("model {}: {e}", path.display()))?;
+        let session =
+            builder.commit_from_file(path).map_err(|source| OnnxError::Load { path: path.to_path_buf(), source })?;
+        let spec =
+            contract::read_spec(&session, path).map_err(|why| OnnxError::Contract { path: path.to_path_buf(), why })?;
         Ok(Self { session, spec, path: path.to_path_buf(), provider, cuda_note })
     }
 
@@ -115,14 +120,15 @@ impl OnnxModel {
     }
 
     /// Separates one planar segment into `out`, planar `[source][channel][sample]`.
-    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), String> {
+    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), InferenceError> {
+        let failed = |e: ort::Error| InferenceError(e.to_string());
         let t = self.spec.segment;
-        let input = TensorRef::from_array_view(([1usize, 2, t], mix)).map_err(|e| e.to_string())?;
-        let outputs = self.session.run(ort::inputs![INPUT => input]).map_err(|e| format!("inference failed: {e}"))?;
-        let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        let input = TensorRef::from_array_view(([1usize, 2, t], mix)).map_err(failed)?;
+        let outputs = self.session.run(ort::inputs![INPUT => input]).map_err(failed)?;
+        let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(failed)?;
         let expected = [1, self.spec.sources.len() as i64, 2, t as i64];
         if shape[..] != expected || data.len() != out.len() {
-            return Err(format!("the model returned `{OUTPUT}` {shape:?}, expected {expected:?}"));
+            return Err(InferenceError(format!("the model returned `{OUTPUT}` {shape:?}, expected {expected:?}")));
         }
         out.copy_from_slice(data);
         Ok(())
@@ -162,15 +168,20 @@ impl ModelSet {
 
     /// A bag: `picks` names, for each stem, the model that supplies it (a specialist may output that
     /// stem alone or several). All models must share a segment length and sample rate.
-    pub fn bag(picks: Vec<(Stem, OnnxModel)>) -> Result<Self, String> {
-        let Some((_, first)) = picks.first() else { return Err("a bag needs at least one model".into()) };
+    ///
+    /// # Errors
+    /// [`OnnxError::Bag`] for an empty bag, mismatched models, a model without its stem, or a stem
+    /// named twice.
+    pub fn bag(picks: Vec<(Stem, OnnxModel)>) -> Result<Self, OnnxError> {
+        let refuse = |why: String| Err(OnnxError::Bag(why));
+        let Some((_, first)) = picks.first() else { return refuse("a bag needs at least one model".into()) };
         let (segment, sample_rate) = (first.spec().segment, first.spec().sample_rate);
         let mut members = Vec::new();
         let mut sources = Vec::new();
         for (stem, model) in picks {
             let spec = model.spec();
             if (spec.segment, spec.sample_rate) != (segment, sample_rate) {
-                return Err(format!(
+                return refuse(format!(
                     "{} has segments of {} samples at {} Hz, the bag's first model {segment} at {sample_rate} Hz",
                     model.path().display(),
                     spec.segment,
@@ -178,10 +189,10 @@ impl ModelSet {
                 ));
             }
             let Some(index) = spec.sources.iter().position(|&s| s == stem) else {
-                return Err(format!("{} has no {stem} source (it has {:?})", model.path().display(), spec.sources));
+                return refuse(format!("{} has no {stem} source (it has {:?})", model.path().display(), spec.sources));
             };
             if sources.contains(&stem) {
-                return Err(format!("the bag names {stem} twice"));
+                return refuse(format!("the bag names {stem} twice"));
             }
             sources.push(stem);
             members.push(Member { model, take: vec![(index, sources.len() - 1)] });
@@ -209,7 +220,7 @@ impl SegmentModel for ModelSet {
         &self.sources
     }
 
-    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), String> {
+    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), InferenceError> {
         let lane = 2 * self.segment;
         for member in &mut self.members {
             self.scratch.resize(member.model.spec().sources.len() * lane, 0.0);
