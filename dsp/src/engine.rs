@@ -1,35 +1,10 @@
-//! The engine registry: a typed description of every engine Demixer can run ([`EngineSpec`]) and
-//! one [`build`] that turns it into a running [`Engine`] at a sample rate, for the plugin and the
-//! command-line tool alike.
-//!
-//! A new engine kind is one module that implements [`Separator`], one [`EngineKind`] variant with
-//! its label, and one arm in [`build`] (or, for a model file, in [`crate::onnx::load`], which tells
-//! model kinds apart by their contract).
+//! A built engine ([`Engine`]) and the kinds there are ([`EngineKind`]); [`crate::registry`]
+//! builds them.
 
 use std::fmt;
 
-use crate::hpss::{ConfigError, HpssConfig, HpssSeparator, Preset};
-use crate::onnx::{self, OnnxConfig, OnnxError, Provider};
+use crate::hpss::Preset;
 use crate::{Separator, Stem};
-
-/// What to build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EngineSpec {
-    /// The built-in median-filter HPSS engine at a latency preset.
-    Hpss(Preset),
-    /// An ONNX model file or bag manifest; its contract decides the [`EngineKind`].
-    Model(OnnxConfig),
-}
-
-impl EngineSpec {
-    /// Short, for a "loading" line: the preset's label or the model's file name.
-    pub fn name(&self) -> String {
-        match self {
-            EngineSpec::Hpss(preset) => EngineKind::Hpss(*preset).label(),
-            EngineSpec::Model(config) => config.model.file_name().unwrap_or_default().to_string_lossy().into_owned(),
-        }
-    }
-}
 
 /// What kind of engine runs: how the plugin and the window tell engines apart. A stream holds at
 /// most one engine of each kind.
@@ -100,29 +75,20 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// Why an engine could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The HPSS engine cannot run at this rate or with these settings.
-    #[error(transparent)]
-    Hpss(#[from] ConfigError),
-    /// A model could not be loaded.
-    #[error(transparent)]
-    Model(#[from] OnnxError),
+/// Where an engine computes (for a model: the ONNX Runtime execution provider it ended up on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// NVIDIA CUDA.
+    Cuda,
 }
 
-/// Builds the engine `spec` describes for a stream at `sample_rate` Hz. HPSS builds in
-/// milliseconds; a model takes seconds (call it off the audio thread).
-///
-/// # Errors
-/// [`EngineError::Hpss`] for a rate HPSS does not support; [`EngineError::Model`] for anything
-/// between the model path and its warm-up inference.
-pub fn build(spec: &EngineSpec, sample_rate: f32) -> Result<Engine, EngineError> {
-    match spec {
-        EngineSpec::Hpss(preset) => {
-            let separator = HpssSeparator::new(HpssConfig::preset(*preset, sample_rate)?);
-            Ok(Engine::new(EngineKind::Hpss(*preset), Box::new(separator)))
-        }
-        EngineSpec::Model(config) => Ok(onnx::load(config, sample_rate.round() as usize)?),
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Cpu => "CPU",
+            Provider::Cuda => "CUDA",
+        })
     }
 }

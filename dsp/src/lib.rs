@@ -1,7 +1,7 @@
 //! Demixer's signal processing, free of any plugin or GUI types: STFT, median filters, the HPSS
 //! engine and its stem mapping, the ONNX engine (Demucs-family models with overlap-add and
 //! resampling), the [`Separator`] trait that every engine implements, the engine registry
-//! ([`engine`]: [`EngineSpec`] → [`build`] → [`Engine`]) and the worker-thread streaming that puts
+//! ([`registry`]: [`EngineSpec`] → [`build`] → [`Engine`]) and the worker-thread streaming that puts
 //! an engine behind a real-time audio thread ([`stream`]).
 #![warn(missing_docs)]
 
@@ -12,6 +12,7 @@ pub mod hpss;
 mod median;
 mod median_network;
 pub mod onnx;
+pub mod registry;
 pub mod render;
 pub mod resampled;
 pub mod segments;
@@ -20,7 +21,8 @@ mod stem;
 mod stft;
 pub mod stream;
 
-pub use engine::{Engine, EngineError, EngineKind, EngineSpec, build};
+pub use engine::{Engine, EngineKind};
+pub use registry::{EngineError, EngineSpec, build};
 pub use separator::{Separator, StereoOut};
 pub use stem::Stem;
 pub use stream::{Routing, Timing};

@@ -3,6 +3,7 @@
 //!
 //! The separation runs on a worker thread of the plugin's own (see [`demixer_dsp::stream`]); the
 //! audio thread only moves samples through lock-free rings and mixes.
+#![warn(missing_docs)]
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -131,7 +132,7 @@ impl Demixer {
     }
 }
 
-/// The four stem ports as stereo outputs, or `None` when the host gave another layout.
+/// The stem ports as stereo outputs, or `None` when the host gave another layout.
 fn stem_outputs<'a>(aux: &'a mut AuxiliaryBuffers) -> Option<[StereoOut<'a>; STEM_COUNT]> {
     let mut ports = aux.outputs.iter_mut().map(|port| match port.as_slice() {
         [left, right] => Some([&mut **left, &mut **right]),
@@ -215,7 +216,7 @@ impl Plugin for Demixer {
             return ProcessStatus::Error("process before activate");
         };
         let Some(mut stems) = stem_outputs(aux) else {
-            return ProcessStatus::Error("Demixer needs its four stereo stem outputs");
+            return ProcessStatus::Error("Demixer needs one stereo output per stem");
         };
         let transport = context.transport();
         let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };

@@ -12,12 +12,13 @@ pub mod runtime;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::engine::Provider;
 use crate::engine::{Engine, EngineKind};
 use crate::resampled::Resampled;
 use crate::segments::{OverlapAdd, SegmentModel};
 use crate::{Separator, Stem};
 pub use error::OnnxError;
-pub use model::{Device, ModelSet, OnnxModel, Provider, SessionOptions};
+pub use model::{Device, ModelSet, OnnxModel, SessionOptions};
 
 /// What to load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use super::OnnxError;
 use super::contract::{self, INPUT, ModelSpec, OUTPUT};
 use super::runtime::Runtime;
 use crate::Stem;
+use crate::engine::Provider;
 use crate::segments::{InferenceError, SegmentModel};
 
 /// Where inference runs.
@@ -33,24 +34,6 @@ impl Device {
             "cuda" | "gpu" => Some(Device::Cuda),
             _ => None,
         }
-    }
-}
-
-/// The execution provider a session ended up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// ONNX Runtime's CPU provider.
-    Cpu,
-    /// NVIDIA CUDA.
-    Cuda,
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Provider::Cpu => "CPU",
-            Provider::Cuda => "CUDA",
-        })
     }
 }
 
