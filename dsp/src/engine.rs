@@ -15,12 +15,14 @@ pub enum EngineKind {
     /// A model that separates fixed segments, streamed with Demucs' overlap-add
     /// ([`crate::segments`]): HT-Demucs and the Demucs family.
     SegmentModel,
+    /// No separation: the input as Other ([`crate::dry`]), where nothing else can run.
+    Dry,
 }
 
 impl EngineKind {
     /// Whether this kind needs a model file.
     pub fn is_model(self) -> bool {
-        !matches!(self, EngineKind::Hpss(_))
+        matches!(self, EngineKind::SegmentModel)
     }
 
     /// What people call it, for status lines and menus.
@@ -28,6 +30,7 @@ impl EngineKind {
         match self {
             EngineKind::Hpss(preset) => format!("HPSS, {} preset, CPU", preset.label()),
             EngineKind::SegmentModel => "Segment model (ONNX)".into(),
+            EngineKind::Dry => "No separation (the input plays through)".into(),
         }
     }
 }

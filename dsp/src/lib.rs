@@ -7,6 +7,7 @@
 
 pub mod delay;
 pub mod denormals;
+pub mod dry;
 pub mod engine;
 pub mod hpss;
 mod median;

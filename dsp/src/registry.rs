@@ -6,9 +6,18 @@
 //! variant with its label, and one arm in [`build`] (for a model file, in [`crate::onnx::load`],
 //! which tells model kinds apart by their contract).
 
+use std::ops::RangeInclusive;
+
+use crate::dry::Dry;
 use crate::engine::{Engine, EngineKind};
+use crate::hpss::config::SAMPLE_RATE_RANGE;
 use crate::hpss::{ConfigError, HpssConfig, HpssSeparator, Preset};
 use crate::onnx::{self, OnnxConfig, OnnxError};
+use crate::resampled::{ResampleError, Resampled};
+
+/// Host rates, in Hz, at which HPSS runs: inside its own range directly, elsewhere resampled by a
+/// whole factor into it (from 1 kHz up to DXD's 705.6 and 768 kHz and twice that).
+pub const HPSS_HOST_RATES: RangeInclusive<f32> = 1_000.0..=1_536_000.0;
 
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +26,8 @@ pub enum EngineSpec {
     Hpss(Preset),
     /// An ONNX model file or bag manifest; its contract decides the [`EngineKind`].
     Model(OnnxConfig),
+    /// No separation ([`crate::dry`]).
+    Dry,
 }
 
 impl EngineSpec {
@@ -25,6 +36,7 @@ impl EngineSpec {
         match self {
             EngineSpec::Hpss(preset) => EngineKind::Hpss(*preset).label(),
             EngineSpec::Model(config) => config.model.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            EngineSpec::Dry => EngineKind::Dry.label(),
         }
     }
 }
@@ -38,20 +50,75 @@ pub enum EngineError {
     /// A model could not be loaded.
     #[error(transparent)]
     Model(#[from] OnnxError),
+    /// The engine's rate cannot be reached from the host's.
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
 }
 
 /// Builds the engine `spec` describes for a stream at `sample_rate` Hz. HPSS builds in
 /// milliseconds; a model takes seconds (call it off the audio thread).
 ///
 /// # Errors
-/// [`EngineError::Hpss`] for a rate HPSS does not support; [`EngineError::Model`] for anything
-/// between the model path and its warm-up inference.
+/// [`EngineError::Hpss`] for a rate outside [`HPSS_HOST_RATES`]; [`EngineError::Model`] for
+/// anything between the model path and its warm-up inference.
 pub fn build(spec: &EngineSpec, sample_rate: f32) -> Result<Engine, EngineError> {
     match spec {
-        EngineSpec::Hpss(preset) => {
-            let separator = HpssSeparator::new(HpssConfig::preset(*preset, sample_rate)?);
-            Ok(Engine::new(EngineKind::Hpss(*preset), Box::new(separator)))
-        }
+        EngineSpec::Hpss(preset) => hpss(*preset, sample_rate),
         EngineSpec::Model(config) => Ok(onnx::load(config, sample_rate.round() as usize)?),
+        EngineSpec::Dry => Ok(Engine::new(EngineKind::Dry, Box::new(Dry))),
+    }
+}
+
+/// HPSS at `preset` for a host at `sample_rate`: directly inside [`SAMPLE_RATE_RANGE`], else
+/// resampled to [`hpss_rate`].
+fn hpss(preset: Preset, sample_rate: f32) -> Result<Engine, EngineError> {
+    let kind = EngineKind::Hpss(preset);
+    if SAMPLE_RATE_RANGE.contains(&sample_rate) {
+        let separator = HpssSeparator::new(HpssConfig::preset(preset, sample_rate)?);
+        return Ok(Engine::new(kind, Box::new(separator)));
+    }
+    let host = sample_rate.round() as usize;
+    let engine_rate = hpss_rate(sample_rate).ok_or(ConfigError::SampleRate(sample_rate))?;
+    let separator = HpssSeparator::new(HpssConfig::preset(preset, engine_rate as f32)?);
+    let mut engine = Engine::new(kind, Box::new(Resampled::new(Box::new(separator), host, engine_rate)?));
+    engine.notes.push(format!("HPSS runs at {engine_rate} Hz, resampled from and back to {host} Hz"));
+    Ok(engine)
+}
+
+/// The rate HPSS runs at for a host rate in [`HPSS_HOST_RATES`] but outside its own range: the
+/// (rounded) host rate times or divided by the smallest whole factor that brings it inside, so
+/// that the resampling ratio is a whole number.
+pub fn hpss_rate(sample_rate: f32) -> Option<usize> {
+    if !HPSS_HOST_RATES.contains(&sample_rate) {
+        return None;
+    }
+    let host = sample_rate.round() as usize;
+    let (low, high) = (*SAMPLE_RATE_RANGE.start() as usize, *SAMPLE_RATE_RANGE.end() as usize);
+    if host < low {
+        return Some(host * low.div_ceil(host));
+    }
+    let factor = (1..=16).find(|&factor| host % factor == 0 && host / factor <= high)?;
+    Some(host / factor).filter(|&rate| rate >= low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hpss_reaches_dxd_and_low_rates_by_whole_factors() {
+        assert_eq!(hpss_rate(768_000.0), Some(384_000));
+        assert_eq!(hpss_rate(705_600.0), Some(352_800));
+        assert_eq!(hpss_rate(1_536_000.0), Some(384_000));
+        assert_eq!(hpss_rate(1_000.0), Some(8_000));
+        assert_eq!(hpss_rate(1_234.567_8), Some(1_235 * 7));
+        assert_eq!(hpss_rate(999.0), None);
+        assert_eq!(hpss_rate(2_000_000.0), None);
+        for rate in [1_000.0, 1_234.567_8, 5_000.0, 400_000.0, 705_600.0, 768_000.0] {
+            let engine = build(&EngineSpec::Hpss(Preset::Low), rate).unwrap();
+            assert!(engine.notes.iter().any(|n| n.contains("resampled")), "{rate}: {:?}", engine.notes);
+        }
+        let refused = build(&EngineSpec::Hpss(Preset::Normal), 500.0).unwrap_err();
+        assert!(refused.to_string().contains("unsupported sample rate 500"), "{refused}");
     }
 }

@@ -4,6 +4,12 @@
 //! synchronous FFT resampler, separates it, and converts every stem back. Its latency is whole and
 //! exact in host samples: the chunking, both resamplers' delays and the engine's latency, padded at
 //! the engine's rate until their sum is a whole number of host samples.
+//!
+//! What the engine cannot see (the band above its Nyquist frequency, the resamplers' ripple) is
+//! not lost: the engine's own input also goes back to the host rate, aligned with the stems, and
+//! the difference between the delayed host input and it is added to [`Stem::Other`] (a source the
+//! wrapper adds when the engine has none). So the stems of a mask-based engine still sum to the
+//! delayed input at any host rate.
 
 use audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler};
@@ -34,6 +40,16 @@ pub struct ResampleError {
 /// A [`Separator`] at `engine_rate` driven at `host_rate`.
 pub struct Resampled {
     inner: Box<dyn Separator>,
+    /// The inner engine's sources, then [`Stem::Other`] if it has none.
+    sources: Vec<Stem>,
+    /// Index of Other in `sources`: where the residual goes.
+    other: usize,
+    /// The engine's input delayed by its latency, per channel: aligned with its stems.
+    seen: [DelayLine; 2],
+    /// The host input delayed by the whole latency, per channel.
+    delayed: [DelayLine; 2],
+    /// Scratch for one stretch of `delayed`'s output.
+    delayed_out: [Vec<f32>; 2],
     down: Fft<f32>,
     up: Fft<f32>,
     /// Engine-rate delay that makes the total latency a whole number of host samples.
@@ -66,7 +82,13 @@ impl Resampled {
         // An even number of units keeps both resamplers' delays (half an FFT block) whole.
         let units = CHUNK_HINT.div_ceil(host_unit).next_multiple_of(2);
         let (chunk_host, chunk_engine) = (units * host_unit, units * engine_unit);
-        let lanes = 2 * inner.sources().len();
+        let mut sources = inner.sources().to_vec();
+        let other = sources.iter().position(|&s| s == Stem::Other).unwrap_or_else(|| {
+            sources.push(Stem::Other);
+            sources.len() - 1
+        });
+        // The inner engine's lanes, then the two of its own input.
+        let lanes = 2 * inner.sources().len() + 2;
         let err = |e: rubato::ResamplerConstructionError| error(e.to_string());
         let down = Fft::<f32>::new(host_rate, engine_rate, chunk_host, 2, FixedSync::Both).map_err(err)?;
         let up = Fft::<f32>::new(engine_rate, host_rate, chunk_engine, lanes, FixedSync::Both).map_err(err)?;
@@ -77,7 +99,13 @@ impl Resampled {
         let padded = engine_delay.next_multiple_of(engine_unit);
         let pad = padded - engine_delay;
         let latency = chunk_host + padded / engine_unit * host_unit + up.output_delay();
+        let inner_latency = inner.latency_samples();
         Ok(Self {
+            seen: std::array::from_fn(|_| DelayLine::new(inner_latency, inner_latency)),
+            delayed: std::array::from_fn(|_| DelayLine::new(latency, latency)),
+            delayed_out: [vec![0.0; chunk_host], vec![0.0; chunk_host]],
+            sources,
+            other,
             inner,
             down,
             up,
@@ -110,12 +138,16 @@ impl Resampled {
             delay.process(input, output);
         }
         let [left, right] = [&self.engine_padded[0], &self.engine_padded[1]];
+        let (stem_lanes, seen) = self.engine_out.split_at_mut(lanes - 2);
         let mut stems: Vec<StereoOut<'_>> = Vec::with_capacity(lanes / 2);
-        let mut lanes_out = self.engine_out.iter_mut();
+        let mut lanes_out = stem_lanes.iter_mut();
         while let (Some(l), Some(r)) = (lanes_out.next(), lanes_out.next()) {
             stems.push([l.as_mut_slice(), r.as_mut_slice()]);
         }
         self.inner.process(left, right, &mut stems);
+        for ((delay, input), out) in self.seen.iter_mut().zip([left, right]).zip(seen) {
+            delay.process(input, out);
+        }
         let input = SequentialSliceOfVecs::new(&self.engine_out, lanes, chunk_engine).expect("sized in new");
         let mut output = SequentialSliceOfVecs::new_mut(&mut self.host_out, lanes, chunk_host).expect("sized in new");
         self.up.process_into_buffer(&input, &mut output, None).expect("chunk sizes fixed in new");
@@ -123,15 +155,33 @@ impl Resampled {
         self.filled = 0;
     }
 
-    /// Writes the next `len` output samples at `at` in `stems`.
+    /// Writes the next `len` output samples at `at` in `stems`, for the last `len` samples of
+    /// input; that input's delayed copy minus what the engine saw goes to Other.
     fn emit(&mut self, stems: &mut [StereoOut<'_>], at: usize, len: usize) {
         let quiet = self.silence.min(len);
         self.silence -= quiet;
         let (from, count) = (self.read, len - quiet);
-        for (lane, host_out) in self.host_out.iter().enumerate() {
+        let (stem_lanes, seen) = self.host_out.split_at(self.host_out.len() - 2);
+        for (lane, host_out) in stem_lanes.iter().enumerate() {
             let out = &mut stems[lane / 2][lane % 2][at..at + len];
             out[..quiet].fill(0.0);
-            out[quiet..].iter_mut().zip(&host_out[from..from + count]).for_each(|(o, &x)| *o = clean(x));
+            out[quiet..].copy_from_slice(&host_out[from..from + count]);
+        }
+        if self.other * 2 == stem_lanes.len() {
+            stems[self.other].iter_mut().for_each(|out| out[at..at + len].fill(0.0));
+        }
+        let input = self.filled - len..self.filled;
+        for (channel, (delay, seen)) in self.delayed.iter_mut().zip(seen).enumerate() {
+            let delayed = &mut self.delayed_out[channel][..len];
+            delay.process(&self.host_in[channel][input.clone()], delayed);
+            let out = &mut stems[self.other][channel][at..at + len];
+            for (t, (o, d)) in out.iter_mut().zip(delayed.iter()).enumerate() {
+                let seen = if t < quiet { 0.0 } else { seen[from + t - quiet] };
+                *o = clean(*o + d - seen);
+            }
+        }
+        for lane in stems.iter_mut().flat_map(|s| s.iter_mut()) {
+            lane[at + quiet..at + len].iter_mut().for_each(|x| *x = clean(*x));
         }
         self.read += count;
     }
@@ -139,7 +189,7 @@ impl Resampled {
 
 impl Separator for Resampled {
     fn sources(&self) -> &[Stem] {
-        self.inner.sources()
+        &self.sources
     }
 
     fn latency_samples(&self) -> usize {
@@ -173,7 +223,7 @@ impl Separator for Resampled {
         self.inner.reset();
         self.down.reset();
         self.up.reset();
-        self.pad.iter_mut().for_each(DelayLine::reset);
+        self.pad.iter_mut().chain(&mut self.seen).chain(&mut self.delayed).for_each(DelayLine::reset);
         self.filled = 0;
         self.read = 0;
         self.silence = self.chunk_host();

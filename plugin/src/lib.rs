@@ -188,7 +188,7 @@ impl Plugin for Demixer {
         };
         *self.shared.setup.lock() = Some(setup.clone());
         context.set_latency_samples(running.reported_latency());
-        self.status.last_error.lock().clear();
+        *self.status.last_error.lock() = running.problem().unwrap_or_default();
         self.status.sample_rate.store(setup.sample_rate, Ordering::Relaxed);
         self.status.latency_samples.store(running.reported_latency(), Ordering::Relaxed);
         self.running = Some(Box::new(running));

@@ -125,6 +125,8 @@ pub struct Running {
     worker: WorkerHandle,
     /// The model engine's key and kind, when the stream has one.
     model: Option<(ModelKey, EngineKind)>,
+    /// Why HPSS cannot run here, when the stream plays the input through instead.
+    no_hpss: Option<String>,
     /// The input, delayed like the stems.
     dry: [DelayLine; 2],
     mixer: Mixer,
@@ -139,25 +141,32 @@ pub struct Running {
 }
 
 impl Running {
-    /// Builds the stream for `setup`: the HPSS engine of every preset, then `model` if given,
-    /// starting with the model or else the preset's HPSS engine. Publishes the engines' names in
-    /// `status`. Not on the audio thread.
+    /// Builds the stream for `setup`: the HPSS engine of every preset (or, at a rate HPSS cannot
+    /// reach, the dry engine, see [`Running::problem`]), then `model` if given, starting with the
+    /// model or else the preset's HPSS engine. Publishes the engines' names in `status`. Not on
+    /// the audio thread.
     pub fn start(
         setup: Setup,
         params: &DemixerParams,
         status: &MixerStatus,
         model: Option<Model>,
     ) -> Result<Self, StartError> {
-        let mut engines = Preset::ALL
+        let hpss = Preset::ALL
             .into_iter()
             .map(|preset| demixer_dsp::build(&EngineSpec::Hpss(preset), setup.sample_rate))
-            .collect::<Result<Vec<Engine>, _>>()?;
+            .collect::<Result<Vec<Engine>, _>>();
+        let (mut engines, no_hpss) = match hpss {
+            Ok(engines) => (engines, None),
+            Err(e) => (vec![demixer_dsp::build(&EngineSpec::Dry, setup.sample_rate)?], Some(e.to_string())),
+        };
         let model = model.map(|Model { key, engine }| {
             let kind = engine.kind;
             engines.push(engine);
             (key, kind)
         });
-        let initial = model.as_ref().map_or(EngineKind::Hpss(params.preset.value().preset()), |(_, kind)| *kind);
+        let preset = EngineKind::Hpss(params.preset.value().preset());
+        let fallback = if no_hpss.is_some() { EngineKind::Dry } else { preset };
+        let initial = model.as_ref().map_or(fallback, |(_, kind)| *kind);
         let max_latency = engines.iter().map(|e| e.separator.latency_samples() + e.separator.burst_samples()).max();
         *status.engine_names.lock() = engines.iter().map(|e| e.name.clone()).collect();
         let max_block = setup.max_block;
@@ -169,6 +178,7 @@ impl Running {
             stream,
             worker,
             model,
+            no_hpss,
             dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency.unwrap_or(0) + config.margin)),
             mixer: Mixer::new(effective_gains(&params.strip_values())),
             input: [vec![0.0; max_block], vec![0.0; max_block]],
@@ -194,15 +204,23 @@ impl Running {
         self.reported_latency = old.reported_latency;
     }
 
+    /// Why the stream cannot separate without a model, if it cannot: the rate is beyond HPSS's
+    /// reach, and the input plays through.
+    pub fn problem(&self) -> Option<String> {
+        self.no_hpss.as_ref().map(|why| format!("{why}: the input plays through unseparated"))
+    }
+
     /// Whether the stream holds a model engine.
     pub fn has_model(&self) -> bool {
         self.model.is_some()
     }
 
-    /// The engine the parameters ask for, among those the stream has.
+    /// The engine the parameters ask for, among those the stream has (the dry engine where HPSS
+    /// cannot run).
     fn wanted(&self, params: &DemixerParams) -> EngineKind {
         match (params.engine.value(), &self.model) {
             (EngineChoice::Auto | EngineChoice::Onnx, Some((_, kind))) => *kind,
+            _ if self.no_hpss.is_some() => EngineKind::Dry,
             _ => EngineKind::Hpss(params.preset.value().preset()),
         }
     }

@@ -1,18 +1,20 @@
-//! The plugin at every sample rate and block size it supports, and its worker thread's lifetime
-//! (a test binary of its own, so that no other test's threads are counted).
+//! The plugin at every sample rate a host may ask for and at any block size, and its worker
+//! thread's lifetime (a test binary of its own, so that no other test's threads are counted).
 
 use clack_extensions::render::RenderMode;
 use clack_host::prelude::*;
-use demixer_host_tests::{Build, load, music, set_mode};
+use demixer_host_tests::{Build, latency, load, music, set_mode};
 
 #[test]
 fn every_rate_and_block_size_works_and_deactivation_stops_the_worker() {
     let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
     let (_entry, mut instance) = load(Build::Checked);
     set_mode(&mut instance, RenderMode::Offline);
-    for sample_rate in [22_050.0, 48_000.0, 96_000.0, 192_000.0] {
+    // DXD (705.6, 768 kHz) and the validators' odd and low rates are resampled for HPSS; at 500 Hz
+    // nothing can separate and the input plays through.
+    for sample_rate in [500.0, 1_000.0, 1_234.5678, 22_050.0, 48_000.0, 96_000.0, 192_000.0, 705_600.0, 768_000.0] {
         let config = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: 8192 };
-        let input = music(3 * 8192);
+        let input = music((3 * 8192).max((0.25 * sample_rate) as usize));
         let blocks = [1usize, 8192, 7, 8192, 64];
         let mut next = blocks.iter().copied().cycle();
         let before = threads();
@@ -29,6 +31,17 @@ fn every_rate_and_block_size_works_and_deactivation_stops_the_worker() {
         );
         assert_eq!(threads(), before, "deactivation left the worker running at {sample_rate} Hz");
         assert!(ports.iter().flatten().flatten().all(|x| x.is_finite()));
-        assert!(ports[1..].iter().any(|p| p[0].iter().any(|&x| x != 0.0)), "nothing separated at {sample_rate} Hz");
+        let sounding = |port: usize| ports[port][0].iter().any(|&x| x != 0.0);
+        let processor = instance.activate(|_, _| (), config).unwrap();
+        let reported = latency(&mut instance);
+        instance.deactivate(processor);
+        let mix_error =
+            (reported..input[0].len()).map(|t| (ports[0][0][t] - input[0][t - reported]).abs()).fold(0.0, f32::max);
+        assert!(mix_error < 1e-4, "the mix is the input at the reported latency at {sample_rate} Hz: {mix_error}");
+        if sample_rate < 1_000.0 {
+            assert!(!sounding(1) && sounding(3), "at {sample_rate} Hz the input plays through as Other");
+        } else {
+            assert!(sounding(1) && sounding(2), "nothing separated at {sample_rate} Hz");
+        }
     }
 }
