@@ -97,7 +97,7 @@ pub fn hpss_rate(sample_rate: f32) -> Option<usize> {
     if host < low {
         return Some(host * low.div_ceil(host));
     }
-    let factor = (1..=16).find(|&factor| host % factor == 0 && host / factor <= high)?;
+    let factor = (1..=16).find(|&factor| host.is_multiple_of(factor) && host / factor <= high)?;
     Some(host / factor).filter(|&rate| rate >= low)
 }
 

@@ -12,7 +12,7 @@ fn every_rate_and_block_size_works_and_deactivation_stops_the_worker() {
     set_mode(&mut instance, RenderMode::Offline);
     // DXD (705.6, 768 kHz) and the validators' odd and low rates are resampled for HPSS; at 500 Hz
     // nothing can separate and the input plays through.
-    for sample_rate in [500.0, 1_000.0, 1_234.5678, 22_050.0, 48_000.0, 96_000.0, 192_000.0, 705_600.0, 768_000.0] {
+    for sample_rate in [500.0, 1_000.0, 1_234.567_8, 22_050.0, 48_000.0, 96_000.0, 192_000.0, 705_600.0, 768_000.0] {
         let config = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: 8192 };
         let input = music((3 * 8192).max((0.25 * sample_rate) as usize));
         let blocks = [1usize, 8192, 7, 8192, 64];
