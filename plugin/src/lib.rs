@@ -132,6 +132,19 @@ impl Demixer {
     }
 }
 
+/// Tells the host about a latency that changed while processing, by each format's rule. CLAP
+/// allows `clap_host_latency::changed()` only inside `activate`: the plugin asks for a restart
+/// and reports the latency in [`Plugin::activate`]. (nice-plug 0.4.2 turns `set_latency_samples`
+/// from `process` into a main-thread task that calls `changed()` after a deactivation, outside
+/// `activate`: wrapper/clap/wrapper.rs, `Task::LatencyChanged`.) VST3 wants
+/// `restartComponent(kLatencyChanged)`, which nice-plug sends for `set_latency_samples`.
+fn report_latency<P: Plugin>(context: &mut impl ProcessContext<P>, latency: u32) {
+    match context.plugin_api() {
+        PluginApi::Clap => context.request_restart(),
+        _ => context.set_latency_samples(latency),
+    }
+}
+
 /// The stem ports as stereo outputs, or `None` when the host gave another layout.
 fn stem_outputs<'a>(aux: &'a mut AuxiliaryBuffers) -> Option<[StereoOut<'a>; STEM_COUNT]> {
     let mut ports = aux.outputs.iter_mut().map(|port| match port.as_slice() {
@@ -221,7 +234,7 @@ impl Plugin for Demixer {
         let transport = context.transport();
         let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
         if let Some(latency) = running.prepare(&self.params, playhead, buffer.samples()) {
-            context.set_latency_samples(latency);
+            report_latency(context, latency);
             self.status.latency_samples.store(latency, Ordering::Relaxed);
         }
         let levels = running.process(&self.params, buffer.as_slice(), &mut stems);

@@ -16,6 +16,33 @@ const MAX_GAIN_DB: f32 = 12.0;
 /// Gain curve: −60 dB sits low on the fader; the bottom is −∞.
 const SKEW_FLOOR_DB: f32 = -60.0;
 
+/// Gains at or below this many dB are silence ("-inf").
+const SILENCE_DB: f32 = -100.0;
+
+/// A gain in dB with one decimal; what rounds to [`SILENCE_DB`] or below shows as "-inf", so that
+/// every text parses back ([`text_to_gain`]) to a value that shows the same text. (nice-plug's
+/// formatter pair shows gains just above −100 dB as "-100.0", which parses to silence.)
+fn gain_to_text(gain: f32) -> String {
+    let db = (200.0 * gain.log10()).round() / 10.0;
+    match db {
+        db if db.is_nan() || db <= SILENCE_DB => "-inf".into(),
+        0.0 => "0.0".into(),
+        db => format!("{db:.1}"),
+    }
+}
+
+/// Parses "-6.0", "-6 dB", "+3.5 dBFS" or "-inf" into a linear gain.
+fn text_to_gain(text: &str) -> Option<f32> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let number = lower.strip_suffix("dbfs").or_else(|| lower.strip_suffix("db")).unwrap_or(&lower).trim();
+    if number == "-inf" {
+        return Some(0.0);
+    }
+    let db: f32 = number.parse().ok()?;
+    Some(if db <= SILENCE_DB { 0.0 } else { 10f32.powf(db / 20.0) })
+}
+
 /// Which separation engine runs.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineChoice {
@@ -82,8 +109,8 @@ impl StemParams {
                 },
             )
             .with_unit(" dB")
-            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
-            .with_string_to_value(formatters::s2v_f32_gain_to_db()),
+            .with_value_to_string(Arc::new(gain_to_text))
+            .with_string_to_value(Arc::new(text_to_gain)),
             mute: BoolParam::new(format!("{stem} Mute"), false),
             solo: BoolParam::new(format!("{stem} Solo"), false),
         }
@@ -199,6 +226,23 @@ impl MixerParams for DemixerParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gain_texts_parse_back_to_the_same_text() {
+        assert_eq!(gain_to_text(0.0), "-inf");
+        assert_eq!(gain_to_text(1.0), "0.0");
+        assert_eq!(gain_to_text(1.000_001e-5), "-inf", "rounds to -100.0 dB");
+        assert_eq!(gain_to_text(1.2e-5), "-98.4");
+        assert_eq!(text_to_gain("-6 dB"), Some(10f32.powf(-0.3)));
+        assert_eq!(text_to_gain("-inf dB"), Some(0.0));
+        assert_eq!(text_to_gain("+3.5 dBFS"), Some(10f32.powf(3.5 / 20.0)));
+        assert_eq!(text_to_gain("loud"), None);
+        for step in 0..=10_000 {
+            let gain = 4.0 * (step as f32 / 10_000.0).powi(4);
+            let text = gain_to_text(gain);
+            assert_eq!(gain_to_text(text_to_gain(&text).unwrap()), text, "gain {gain}");
+        }
+    }
 
     #[test]
     fn strip_parameters_keep_their_ids_and_groups() {

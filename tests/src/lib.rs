@@ -6,8 +6,9 @@ use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use clack_extensions::latency::PluginLatency;
+use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_host::events::event_types::ParamValueEvent;
@@ -23,20 +24,91 @@ pub const DEFAULT_CONFIG: PluginAudioConfiguration =
 /// Output ports: Mix, Drums, Bass, Other, Vocals.
 pub const PORTS: usize = 5;
 
-/// Host callbacks shared across threads (all no-ops).
-pub struct Shared;
+/// What the host has seen of the plugin's requests, shared across threads. The host is strict
+/// about the CLAP latency protocol: `clap_host_latency::changed()` is only allowed inside
+/// `clap_plugin::activate` (a latency change while active goes through `request_restart`).
+#[derive(Default)]
+pub struct Shared {
+    /// The plugin asked to be deactivated and activated again.
+    restart_requested: AtomicBool,
+    /// The host is inside `activate`.
+    activating: AtomicBool,
+    /// `latency.changed()` calls inside `activate`.
+    latency_changes: AtomicU32,
+    /// `latency.changed()` calls outside `activate`: protocol violations.
+    latency_violations: AtomicU32,
+}
+
 impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
+    fn request_restart(&self) {
+        self.restart_requested.store(true, Ordering::SeqCst);
+    }
     fn request_process(&self) {}
     fn request_callback(&self) {}
+}
+
+/// The host's main-thread handler: receives the latency extension's calls.
+pub struct MainThread<'a> {
+    shared: &'a Shared,
+}
+
+impl<'a> MainThreadHandler<'a> for MainThread<'a> {}
+
+impl HostLatencyImpl for MainThread<'_> {
+    fn changed(&self) {
+        let counter = if self.shared.activating.load(Ordering::SeqCst) {
+            &self.shared.latency_changes
+        } else {
+            &self.shared.latency_violations
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// The host's handler types.
 pub struct Host;
 impl HostHandlers for Host {
     type Shared<'a> = Shared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = MainThread<'a>;
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostLatency>();
+    }
+}
+
+/// Activates `instance` as a host does, noting that `latency.changed()` is allowed meanwhile.
+///
+/// # Panics
+/// If the plugin refuses, or called `latency.changed()` outside `activate` before.
+pub fn activate(
+    instance: &mut PluginInstance<Host>,
+    config: PluginAudioConfiguration,
+) -> StoppedPluginAudioProcessor<Host> {
+    assert_latency_protocol(instance);
+    instance.access_shared_handler(|shared| {
+        shared.activating.store(true, Ordering::SeqCst);
+        shared.restart_requested.store(false, Ordering::SeqCst);
+    });
+    let processor = instance.activate(|_, _| (), config);
+    instance.access_shared_handler(|shared| shared.activating.store(false, Ordering::SeqCst));
+    processor.expect("activate")
+}
+
+/// Whether the plugin asked for a restart since the last activation.
+pub fn restart_requested(instance: &mut PluginInstance<Host>) -> bool {
+    instance.access_shared_handler(|shared| shared.restart_requested.load(Ordering::SeqCst))
+}
+
+/// How often the plugin told the host, inside `activate`, that its latency changed.
+pub fn latency_changes(instance: &mut PluginInstance<Host>) -> u32 {
+    instance.access_shared_handler(|shared| shared.latency_changes.load(Ordering::SeqCst))
+}
+
+/// Asserts that the plugin never called `latency.changed()` outside `activate`.
+pub fn assert_latency_protocol(instance: &mut PluginInstance<Host>) {
+    let violations = instance.access_shared_handler(|shared| shared.latency_violations.load(Ordering::SeqCst));
+    assert_eq!(violations, 0, "clap_host_latency::changed() called outside clap_plugin::activate");
 }
 
 /// How the plugin under test is built.
@@ -81,7 +153,9 @@ pub fn load(build: Build) -> (PluginEntry, PluginInstance<Host>) {
     let id = factory.plugin_descriptors().find_map(|d| d.id().filter(|id| id.to_bytes() == b"org.demixer.demixer"));
     let id: &CStr = id.expect("Demixer's descriptor");
     let host = HostInfo::new("demixer-tests", "Demixer", "https://example.org", "1.0").unwrap();
-    let instance = PluginInstance::<Host>::new(|_| Shared, |_| (), &entry, id, &host).expect("instantiate");
+    let instance =
+        PluginInstance::<Host>::new(|_| Shared::default(), |shared| MainThread { shared }, &entry, id, &host)
+            .expect("instantiate");
     (entry, instance)
 }
 
@@ -103,7 +177,7 @@ pub fn set_mode(instance: &mut PluginInstance<Host>, mode: RenderMode) -> usize 
     let handle = instance.plugin_handle();
     let render: PluginRender = handle.get_extension().expect("render extension");
     render.set(&handle, mode).expect("render mode");
-    let processor = instance.activate(|_, _| (), DEFAULT_CONFIG).unwrap();
+    let processor = activate(instance, DEFAULT_CONFIG);
     let samples = latency(instance);
     instance.deactivate(processor);
     samples
@@ -135,7 +209,7 @@ pub struct Processing {
 impl Processing {
     /// Activates `instance` with `config` and starts processing.
     pub fn start(instance: &mut PluginInstance<Host>, config: PluginAudioConfiguration) -> Self {
-        let processor = instance.activate(|_, _| (), config).expect("activate");
+        let processor = activate(instance, config);
         Self {
             processor: processor.start_processing().expect("start processing"),
             input_ports: AudioPorts::with_capacity(2, 1),
@@ -173,9 +247,10 @@ impl Processing {
         self.processor.reset();
     }
 
-    /// Stops processing and deactivates.
+    /// Stops processing and deactivates; asserts the CLAP latency protocol was kept.
     pub fn stop(self, instance: &mut PluginInstance<Host>) {
         instance.deactivate(self.processor.stop_processing());
+        assert_latency_protocol(instance);
     }
 }
 

@@ -12,7 +12,8 @@ use clack_host::prelude::*;
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::{Separator, StereoOut};
 use demixer_host_tests::{
-    Build, Change, DEFAULT_CONFIG, Host, MAX_BLOCK, PORTS, Ports, SR, load, music, param_info, set_mode,
+    Build, Change, DEFAULT_CONFIG, Host, MAX_BLOCK, PORTS, Ports, Processing, SR, activate, latency, latency_changes,
+    load, music, param_info, restart_requested, set_mode,
 };
 
 /// Renders in pseudo-random block sizes from 1 to MAX_BLOCK.
@@ -175,4 +176,55 @@ fn state_round_trips_every_parameter() {
     let ext: PluginState = handle.get_extension().unwrap();
     ext.load(&handle, &mut &state[..]).unwrap();
     assert_eq!(values(&mut fresh), saved_values);
+}
+
+/// A preset change while processing changes the latency: the plugin asks for a restart and
+/// reports the new latency inside `activate`, never through `latency.changed()` elsewhere (the
+/// host asserts that in `activate` and `Processing::stop`).
+#[test]
+fn a_latency_change_while_processing_follows_the_clap_protocol() {
+    let (_entry, mut instance) = load(Build::Checked);
+    let normal = set_mode(&mut instance, RenderMode::Realtime);
+    let params = param_info(&mut instance);
+    let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
+    let input = music(SR as usize / 4);
+    let block = [&input[0][..512], &input[1][..512]];
+    processing.block(block, &[]);
+    assert!(!restart_requested(&mut instance));
+    let low = ParamValueEvent::new(0, params["Preset"].0, Pckn::match_all(), 0.0);
+    processing.block(block, &[low]);
+    assert!(restart_requested(&mut instance), "a new latency asks for a restart");
+    assert_eq!(latency(&mut instance), normal, "the host's latency stays until the restart");
+    processing.block(block, &[]);
+    processing.stop(&mut instance);
+    let changes = latency_changes(&mut instance);
+    let processor = activate(&mut instance, DEFAULT_CONFIG);
+    let reported = latency(&mut instance);
+    instance.deactivate(processor);
+    assert!(reported < normal, "the low preset's latency {reported} is reported (normal: {normal})");
+    assert_eq!(latency_changes(&mut instance), changes + 1, "inside activate");
+}
+
+/// Hosts show parameter values as text and store or type text: every value's text must parse
+/// back to a value that shows the same text.
+#[test]
+fn every_parameter_value_survives_a_text_round_trip() {
+    let (_entry, mut instance) = load(Build::Checked);
+    let info = param_info(&mut instance);
+    let handle = instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().unwrap();
+    let text = |id, value| {
+        let mut buffer = [0u8; 256];
+        let text = params.value_to_text(&handle, id, value, &mut buffer).unwrap();
+        String::from_utf8_lossy(text).trim_end_matches('\0').to_owned()
+    };
+    for (name, (id, _)) in &info {
+        for step in 0..=400 {
+            let value = step as f64 / 400.0;
+            let shown = text(*id, value);
+            let parsed = std::ffi::CString::new(shown.clone()).unwrap();
+            let back = params.text_to_value(&handle, *id, &parsed).unwrap_or_else(|| panic!("{name}: '{shown}'"));
+            assert_eq!(text(*id, back), shown, "{name}: {value} shows '{shown}', which parses to {back}");
+        }
+    }
 }
