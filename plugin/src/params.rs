@@ -232,6 +232,10 @@ mod tests {
         assert_eq!(gain_to_text(0.0), "-inf");
         assert_eq!(gain_to_text(1.0), "0.0");
         assert_eq!(gain_to_text(1.000_001e-5), "-inf", "rounds to -100.0 dB");
+        // nice-plug's own pair shows that gain as "-100.0", which parses to silence ("-inf").
+        let (v2s, s2v) = (formatters::v2s_f32_gain_to_db(1), formatters::s2v_f32_gain_to_db());
+        assert_eq!(v2s(1.000_001e-5), "-100.0");
+        assert_eq!(v2s(s2v("-100.0").unwrap()), "-inf");
         assert_eq!(gain_to_text(1.2e-5), "-98.4");
         assert_eq!(text_to_gain("-6 dB"), Some(10f32.powf(-0.3)));
         assert_eq!(text_to_gain("-inf dB"), Some(0.0));

@@ -95,6 +95,30 @@ pub fn activate(
     processor.expect("activate")
 }
 
+/// Activates `instance` and, as a host does on `request_restart`, deactivates and activates it
+/// again while the plugin asks. Returns the processor and how many activations it took.
+///
+/// nice-plug 0.4.2 needs two for a latency change: the first activation sets the new latency (its
+/// `set_latency_samples` finds the plugin active and asks for a restart), the second calls
+/// `latency.changed()` inside `activate`. Both follow the CLAP rule.
+///
+/// # Panics
+/// If the plugin still asks after three activations.
+pub fn activate_until_settled(
+    instance: &mut PluginInstance<Host>,
+    config: PluginAudioConfiguration,
+) -> (StoppedPluginAudioProcessor<Host>, usize) {
+    let mut processor = activate(instance, config);
+    let mut activations = 1;
+    while restart_requested(instance) {
+        assert!(activations < 3, "the plugin keeps asking for restarts");
+        instance.deactivate(processor);
+        processor = activate(instance, config);
+        activations += 1;
+    }
+    (processor, activations)
+}
+
 /// Whether the plugin asked for a restart since the last activation.
 pub fn restart_requested(instance: &mut PluginInstance<Host>) -> bool {
     instance.access_shared_handler(|shared| shared.restart_requested.load(Ordering::SeqCst))

@@ -12,8 +12,8 @@ use clack_host::prelude::*;
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::render::separate_aligned;
 use demixer_host_tests::{
-    Build, DEFAULT_CONFIG, Host, MAX_BLOCK, Processing, SR, activate, latency, latency_changes, load, music, render,
-    restart_requested, set_mode,
+    Build, DEFAULT_CONFIG, Host, MAX_BLOCK, Processing, SR, activate, activate_until_settled, latency, latency_changes,
+    load, music, render, restart_requested, set_mode,
 };
 
 fn fixture_model() -> PathBuf {
@@ -88,7 +88,7 @@ fn in_real_time_hpss_plays_while_the_model_loads_then_the_model_takes_over() {
     assert_eq!(latency(&mut instance), hpss_latency, "no latency change while active");
     processing.stop(&mut instance);
     let changes = latency_changes(&mut instance);
-    let processor = activate(&mut instance, DEFAULT_CONFIG);
+    let (processor, _) = activate_until_settled(&mut instance, DEFAULT_CONFIG);
     let onnx_latency = latency(&mut instance);
     assert_eq!(latency_changes(&mut instance), changes + 1, "the new latency is reported inside activate");
     let config = OnnxConfig { model: fixture_model(), ..Default::default() };
