@@ -18,6 +18,10 @@ use rayon::prelude::*;
 use audio::{AUDIO_EXTENSIONS, SampleFormat};
 use song::{Engines, Job};
 
+/// Exit status when every file was separated but some ended early (a cut or damaged file):
+/// the stems hold what could be read. 1 means a file could not be separated at all.
+const INCOMPLETE: u8 = 3;
+
 #[derive(Parser)]
 #[command(name = "demixer", version, about = "Split songs into drums, bass, other and vocals stems")]
 struct Cli {
@@ -27,7 +31,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Separate audio files (WAV, FLAC, MP3, OGG) into `<out>/<song>/<stem>.wav`.
+    /// Separate audio files (WAV, FLAC, MP3, OGG) into `<out>/<song>/<stem>.wav`. Exit status: 0
+    /// all separated; 1 a file failed (the others are still done) or bad options; 3 some file
+    /// ended early (its readable part was separated).
     Separate {
         /// Audio files or folders (searched recursively).
         #[arg(required = true)]
@@ -50,6 +56,11 @@ enum Command {
         /// Sample format of the stem files.
         #[arg(long, value_enum, default_value_t = SampleFormat::F32)]
         format: SampleFormat,
+        /// In integer formats, scale all stems of a song by one gain where they would clip, so they
+        /// keep summing to the input (times that gain, which is reported). Without it, samples
+        /// beyond full scale are clipped, with a warning.
+        #[arg(long)]
+        fit: bool,
         /// Files separated at once (default: one per core; one with --engine onnx).
         #[arg(short, long)]
         jobs: Option<usize>,
@@ -179,12 +190,20 @@ fn song_names(files: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usize> {
+/// How a batch went: files that failed, and files that ended early (their readable part was
+/// separated).
+#[derive(Default)]
+struct Tally {
+    failed: usize,
+    incomplete: usize,
+}
+
+fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<Tally> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build()?;
     let bars = MultiProgress::new();
     let overall = bars.add(ProgressBar::new(files.len() as u64));
     overall.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} songs  {elapsed}").unwrap());
-    let failures = Mutex::new(0);
+    let tally = Mutex::new(Tally::default());
     pool.install(|| {
         files.par_iter().zip(song_names(files)).for_each(|(file, song)| {
             let bar = bars.insert_before(&overall, ProgressBar::new(1000));
@@ -193,17 +212,26 @@ fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<usi
             let result = job.run(file, &song, &mut |fraction| bar.set_position((fraction * 1000.0) as u64));
             bar.finish_and_clear();
             match result {
-                Ok(dir) => bars.println(format!("{} -> {}", file.display(), dir.display())).unwrap(),
+                Ok(outcome) => bars.suspend(|| {
+                    println!("{} -> {}", file.display(), outcome.dir.display());
+                    for note in &outcome.notes {
+                        eprintln!("warning: {}: {note}", file.display());
+                    }
+                    if let Some(why) = &outcome.incomplete {
+                        eprintln!("warning: {}: {why}; the stems hold what was read", file.display());
+                        tally.lock().unwrap().incomplete += 1;
+                    }
+                }),
                 Err(e) => {
                     bars.suspend(|| eprintln!("error: {}: {e:#}", file.display()));
-                    *failures.lock().unwrap() += 1;
+                    tally.lock().unwrap().failed += 1;
                 }
             }
             overall.inc(1);
         })
     });
     overall.finish_and_clear();
-    Ok(failures.into_inner().unwrap())
+    Ok(tally.into_inner().unwrap())
 }
 
 fn print_presets(sample_rate: f32) -> Result<()> {
@@ -228,9 +256,9 @@ fn print_presets(sample_rate: f32) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let (inputs, out, stems, engine_name, preset, onnx, format, jobs) = match Cli::parse().command {
-        Command::Separate { inputs, out, stems, engine, preset, onnx, format, jobs } => {
-            (inputs, out, stems, engine, preset, onnx, format, jobs)
+    let (inputs, out, stems, engine_name, preset, onnx, format, fit, jobs) = match Cli::parse().command {
+        Command::Separate { inputs, out, stems, engine, preset, onnx, format, fit, jobs } => {
+            (inputs, out, stems, engine, preset, onnx, format, fit, jobs)
         }
         Command::Presets { sample_rate } => {
             return match print_presets(sample_rate) {
@@ -245,13 +273,17 @@ fn main() -> ExitCode {
     // An ONNX model uses every core for each song: songs go one at a time unless asked otherwise.
     let jobs = jobs.or((engine_name == EngineName::Onnx).then_some(1));
     let outcome = engine_spec(engine_name, preset, onnx).and_then(engines).and_then(|engines| {
-        let job = Job { out_dir: out, stems, engines, format };
+        let job = Job { out_dir: out, stems, engines, format, fit };
         let files = collect_inputs(&inputs)?;
         Ok((files.len(), separate_all(&files, &job, jobs)?))
     });
     match outcome {
-        Ok((_, 0)) => ExitCode::SUCCESS,
-        Ok((total, failed)) => {
+        Ok((_, Tally { failed: 0, incomplete: 0 })) => ExitCode::SUCCESS,
+        Ok((total, Tally { failed: 0, incomplete })) => {
+            eprintln!("{incomplete} of {total} files ended early (their readable part was separated)");
+            ExitCode::from(INCOMPLETE)
+        }
+        Ok((total, Tally { failed, .. })) => {
             eprintln!("{failed} of {total} files failed");
             ExitCode::FAILURE
         }

@@ -166,13 +166,18 @@ fn bad_inputs_fail_loudly_and_the_rest_is_still_done() {
 }
 
 #[test]
-fn unsupported_sample_rates_and_unknown_options_are_refused() {
+fn low_rates_are_resampled_and_unreachable_rates_and_unknown_options_refused() {
     let dir = tempfile::tempdir().unwrap();
     let slow = dir.path().join("slow.wav");
-    write_song(&slow, 4_000, 1, 0.5);
+    let input = write_song(&slow, 4_000, 1, 2.0);
     let result = demixer(&[], &[&slow], &dir.path().join("out"));
+    assert!(result.status.success(), "4 kHz is separated at 8 kHz: {}", String::from_utf8_lossy(&result.stderr));
+    assert!(max_difference(&sum_of_stems(&dir.path().join("out/slow")), &input) < 1e-4);
+    let slowest = dir.path().join("slowest.wav");
+    write_song(&slowest, 500, 1, 2.0);
+    let result = demixer(&[], &[&slowest], &dir.path().join("out"));
     assert!(!result.status.success());
-    assert!(String::from_utf8_lossy(&result.stderr).contains("unsupported sample rate 4000"));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("unsupported sample rate 500"));
     let result = demixer(&["--stems", "kazoo"], &[&slow], &dir.path().join("out"));
     assert!(!result.status.success());
     assert!(String::from_utf8_lossy(&result.stderr).contains("unknown stem 'kazoo'"));
@@ -239,4 +244,143 @@ fn an_onnx_model_at_other_rates_keeps_the_stems_summing_to_the_input() {
         eprintln!("{rate} Hz: stems sum to the input within {error_db:.1} dB of its peak");
         assert!(error_db < -80.0, "at {rate} Hz the stems sum to the input only within {error_db:.1} dB");
     }
+}
+
+/// Writes interleaved 16-bit PCM as a WAV, with the RIFF and data sizes it is given.
+fn pcm16_wav(samples: &[i16], channels: u16, sample_rate: u32, riff_size: u32, data_size: u32) -> Vec<u8> {
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend(riff_size.to_le_bytes());
+    bytes.extend(b"WAVEfmt ");
+    bytes.extend(16u32.to_le_bytes());
+    let block_align = 2 * channels;
+    for field in [1u16, channels] {
+        bytes.extend(field.to_le_bytes());
+    }
+    bytes.extend(sample_rate.to_le_bytes());
+    bytes.extend((sample_rate * u32::from(block_align)).to_le_bytes());
+    bytes.extend(block_align.to_le_bytes());
+    bytes.extend(16u16.to_le_bytes());
+    bytes.extend(b"data");
+    bytes.extend(data_size.to_le_bytes());
+    bytes.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    bytes
+}
+
+/// 3 s of a stereo chord as interleaved 16-bit samples, and as planar floats.
+fn chord_16(sample_rate: u32) -> (Vec<i16>, Vec<Vec<f32>>) {
+    let len = 3 * sample_rate as usize;
+    let planar: Vec<Vec<f32>> = (0..2)
+        .map(|c| {
+            (0..len)
+                .map(|i| {
+                    let t = i as f32 / sample_rate as f32;
+                    let x = 0.3 * (std::f32::consts::TAU * 220.0 * (1.0 + c as f32 * 0.5) * t).sin();
+                    (x * 32768.0).round() / 32768.0
+                })
+                .collect()
+        })
+        .collect();
+    let interleaved = (0..len).flat_map(|i| [planar[0][i], planar[1][i]]).map(|x| (x * 32768.0) as i16).collect();
+    (interleaved, planar)
+}
+
+#[test]
+fn a_wav_streamed_without_sizes_is_read_whole_and_a_cut_one_as_far_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (samples, planar) = chord_16(44_100);
+    let piped = dir.path().join("piped.wav");
+    std::fs::write(&piped, pcm16_wav(&samples, 2, 44_100, u32::MAX, u32::MAX)).unwrap();
+    let result = demixer(&[], &[&piped], &dir.path().join("out"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success() && !stderr.contains("warning"), "{stderr}");
+    assert!(max_difference(&sum_of_stems(&dir.path().join("out/piped")), &planar) < 1e-4);
+
+    // An interrupted recording: the header promises 3 s, the data stops after 1.5 s.
+    let cut = dir.path().join("cut.wav");
+    let full = pcm16_wav(&samples, 2, 44_100, 36 + 4 * samples.len() as u32 / 2, 2 * samples.len() as u32);
+    std::fs::write(&cut, &full[..44 + samples.len()]).unwrap();
+    let result = demixer(&[], &[&cut], &dir.path().join("out"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("ends early: read 1.50 s of 3.00 s"), "{stderr}");
+    let half: Vec<Vec<f32>> = planar.iter().map(|c| c[..c.len() / 2].to_vec()).collect();
+    assert!(max_difference(&sum_of_stems(&dir.path().join("out/cut")), &half) < 1e-4);
+}
+
+#[test]
+fn a_flac_cut_short_is_separated_as_far_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(example_song()).unwrap();
+    let cut = dir.path().join("partial.flac");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let result = demixer(&[], &[&cut], &dir.path().join("out"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("partial.flac") && stderr.contains("ends early: read"), "{stderr}");
+    let (_, drums) = read_wav(&dir.path().join("out/partial/drums.wav"));
+    assert!(drums[0].len() > 44_100, "what could be read was separated");
+}
+
+#[test]
+fn alsa_s24_in_four_byte_containers_decodes_to_its_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, planar) = chord_16(44_100);
+    let len = planar[0].len();
+    // 24-bit samples in the low three bytes of four (ALSA's S24_LE), plain PCM tag, block align 8.
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend((36 + 8 * len as u32).to_le_bytes());
+    bytes.extend(b"WAVEfmt ");
+    bytes.extend(16u32.to_le_bytes());
+    bytes.extend([1u16, 2].iter().flat_map(|f| f.to_le_bytes()));
+    bytes.extend(44_100u32.to_le_bytes());
+    bytes.extend((44_100u32 * 8).to_le_bytes());
+    bytes.extend([8u16, 24].iter().flat_map(|f| f.to_le_bytes()));
+    bytes.extend(b"data");
+    bytes.extend((8 * len as u32).to_le_bytes());
+    for t in 0..len {
+        for channel in &planar {
+            bytes.extend(((channel[t] * 8_388_608.0) as i32).to_le_bytes());
+        }
+    }
+    let song = dir.path().join("s24.wav");
+    std::fs::write(&song, bytes).unwrap();
+    let result = demixer(&[], &[&song], &dir.path().join("out"));
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let sum = sum_of_stems(&dir.path().join("out/s24"));
+    assert_eq!(sum[0].len(), len, "132300 frames, not 176400");
+    assert!(max_difference(&sum, &planar) < 1e-4);
+}
+
+#[test]
+fn integer_stems_that_would_clip_are_reported_or_fitted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A full-scale 100 Hz square wave: its bass stem overshoots full scale.
+    let rate = 44_100;
+    let square: Vec<f32> = (0..3 * rate).map(|i| if (i * 100 / rate) % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let song = dir.path().join("square.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate as u32,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(&song, spec).unwrap();
+    square.iter().for_each(|&x| writer.write_sample(x).unwrap());
+    writer.finalize().unwrap();
+
+    let result = demixer(&["--format", "i16"], &[&song], &dir.path().join("clipped"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("clipped at full scale") && stderr.contains("--fit"), "says so: {stderr}");
+
+    let result = demixer(&["--format", "i16", "--fit"], &[&song], &dir.path().join("fitted"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success() && !stderr.contains("clipped"), "{stderr}");
+    let db: f32 = stderr.split("scaled by ").nth(1).and_then(|s| s.split(" dB").next()).unwrap().parse().unwrap();
+    assert!(db < 0.0, "{stderr}");
+    let gain = 10f32.powf(db / 20.0);
+    let sum = sum_of_stems(&dir.path().join("fitted/square"));
+    let expected: Vec<f32> = square.iter().map(|x| x * gain).collect();
+    // Four 16-bit roundings and the two-decimal report of the gain.
+    assert!(max_difference(&sum, &[expected]) < 2e-3, "the fitted stems sum to the input times the gain");
 }

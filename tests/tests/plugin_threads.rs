@@ -17,7 +17,7 @@ fn every_rate_and_block_size_works_and_deactivation_stops_the_worker() {
         // maximum block of margin) stays well inside the test signal.
         let max_block = if sample_rate < 8_000.0 { 1024 } else { 8192 };
         let config = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_block };
-        let input = music((3 * max_block as usize).max((0.25 * sample_rate) as usize));
+        let input = music((6 * max_block as usize).max((0.25 * sample_rate) as usize));
         let blocks = [1usize, max_block as usize, 7, max_block as usize, 64];
         let mut next = blocks.iter().copied().cycle();
         let before = threads();
