@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use demixer_dsp::{StereoOut, Timing};
+use demixer_dsp::Timing;
 use demixer_gui::{EguiEditorState, MixerEditor};
 use demixer_state::{MeterReader, MeterWriter, MixerStatus};
 use nice_plug::prelude::*;
@@ -27,16 +27,25 @@ use running::{Model, ModelKey, Playhead, Running, Setup};
 use stems::{PORT_NAMES, STEM_COUNT};
 
 /// One stereo output per stem.
-const STEM_PORTS: [NonZeroU32; STEM_COUNT] = [new_nonzero_u32(2); STEM_COUNT];
+const STEREO_STEMS: [NonZeroU32; STEM_COUNT] = [new_nonzero_u32(2); STEM_COUNT];
+/// One mono output per stem.
+const MONO_STEMS: [NonZeroU32; STEM_COUNT] = [new_nonzero_u32(1); STEM_COUNT];
 
-const fn layout(input_channels: u32) -> AudioIOLayout {
+/// The layout with `input_channels` in and `output_channels` out, on the main bus and on every
+/// stem port.
+const fn layout(input_channels: u32, output_channels: u32) -> AudioIOLayout {
+    let mono_out = output_channels == 1;
     AudioIOLayout {
         main_input_channels: NonZeroU32::new(input_channels),
-        main_output_channels: NonZeroU32::new(2),
+        main_output_channels: NonZeroU32::new(output_channels),
         aux_input_ports: &[],
-        aux_output_ports: &STEM_PORTS,
+        aux_output_ports: if mono_out { &MONO_STEMS } else { &STEREO_STEMS },
         names: PortNames {
-            layout: Some(if input_channels == 1 { "Mono in" } else { "Stereo" }),
+            layout: Some(match (input_channels, mono_out) {
+                (1, true) => "Mono",
+                (1, false) => "Mono in",
+                _ => "Stereo",
+            }),
             // nice-plug reports `main_input` as the main output's name too, so both say "Mix".
             main_input: Some("Mix"),
             main_output: Some("Mix"),
@@ -145,17 +154,17 @@ fn report_latency<P: Plugin>(context: &mut impl ProcessContext<P>, latency: u32)
     }
 }
 
-/// The stem ports as stereo outputs, or `None` when the host gave another layout.
-fn stem_outputs<'a>(aux: &'a mut AuxiliaryBuffers) -> Option<[StereoOut<'a>; STEM_COUNT]> {
-    let mut ports = aux.outputs.iter_mut().map(|port| match port.as_slice() {
-        [left, right] => Some([&mut **left, &mut **right]),
-        _ => None,
-    });
-    let outputs: [Option<StereoOut<'a>>; STEM_COUNT] = std::array::from_fn(|_| ports.next().flatten());
-    if ports.next().is_some() || outputs.iter().any(Option::is_none) {
+/// The stem ports' channels, or `None` when the host gave another number of ports.
+fn stem_ports<'a, 'b>(aux: &'a mut AuxiliaryBuffers<'b>) -> Option<[&'a mut [&'b mut [f32]]; STEM_COUNT]> {
+    if aux.outputs.len() != STEM_COUNT {
         return None;
     }
-    Some(outputs.map(|port| port.expect("checked above")))
+    let mut ports = aux.outputs.iter_mut().map(Buffer::as_slice);
+    let ports: [Option<&mut [&mut [f32]]>; STEM_COUNT] = std::array::from_fn(|_| ports.next());
+    if ports.iter().any(Option::is_none) {
+        return None;
+    }
+    Some(ports.map(|port| port.expect("checked above")))
 }
 
 impl Plugin for Demixer {
@@ -165,7 +174,7 @@ impl Plugin for Demixer {
     const EMAIL: &'static str = "demixer@example.org";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[layout(2), layout(1)];
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[layout(2, 2), layout(1, 2), layout(1, 1)];
 
     type SysExMessage = ();
     type BackgroundTask = ();
@@ -228,9 +237,7 @@ impl Plugin for Demixer {
         let Some(running) = &mut self.running else {
             return ProcessStatus::Error("process before activate");
         };
-        let Some(mut stems) = stem_outputs(aux) else {
-            return ProcessStatus::Error("Demixer needs one stereo output per stem");
-        };
+        let Some(mut stems) = stem_ports(aux) else { return ProcessStatus::Error("Demixer needs one output per stem") };
         let transport = context.transport();
         let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
         if let Some(latency) = running.prepare(&self.params, playhead, buffer.samples()) {

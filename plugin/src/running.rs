@@ -134,6 +134,9 @@ pub struct Running {
     input: [Vec<f32>; 2],
     /// Scratch: the delayed input.
     dry_out: [Vec<f32>; 2],
+    /// Scratch, two maximum blocks each, standing in for the channels a mono main output or stem
+    /// port lacks: the main output's, then each port's.
+    spare: Vec<Vec<f32>>,
     /// The latency last reported to the host.
     reported_latency: u32,
     /// Where the transport should be at the next block if it keeps playing.
@@ -183,6 +186,7 @@ impl Running {
             mixer: Mixer::new(effective_gains(&params.strip_values())),
             input: [vec![0.0; max_block], vec![0.0; max_block]],
             dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
+            spare: vec![vec![0.0; 2 * max_block]; STEM_COUNT + 1],
             reported_latency: latency as u32,
             expected_position: None,
         })
@@ -256,14 +260,16 @@ impl Running {
         })
     }
 
-    /// Separates the block in `main` (the input, replaced by the mix) into `stems` and mixes
-    /// them with the parameters' gains, mute, solo, routing and bypass. Real-time safe; offline
-    /// it waits for the worker. Returns the levels for the meters.
+    /// Separates the block in `main` (the input, replaced by the mix) into the stem `ports` and
+    /// mixes them with the parameters' gains, mute, solo, routing and bypass. Each of `main` and
+    /// the ports has one or two channels (a mono port gets the left channel; with a mono input
+    /// both sides are equal). Real-time safe; offline it waits for the worker. Returns the levels
+    /// for the meters.
     pub fn process(
         &mut self,
         params: &DemixerParams,
         main: &mut [&mut [f32]],
-        stems: &mut [StereoOut<'_>; STEM_COUNT],
+        ports: &mut [&mut [&mut [f32]]; STEM_COUNT],
     ) -> BlockLevels {
         let targets = effective_gains(&params.strip_values());
         let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
@@ -274,7 +280,13 @@ impl Running {
             let end = (start + self.setup.max_block).min(len);
             self.load_input(main, start..end);
             let n = end - start;
-            let mut stems = stems.each_mut().map(|[l, r]| [&mut l[start..end], &mut r[start..end]]);
+            let (spare_main, spare_stems) = self.spare.split_first_mut().expect("one spare per port and main");
+            let mut spares = spare_stems.iter_mut();
+            let mut ports = ports.iter_mut();
+            let mut stems: [StereoOut<'_>; STEM_COUNT] = std::array::from_fn(|_| {
+                let (port, spare) = ports.next().zip(spares.next()).expect("one spare per port");
+                stereo(port, spare, start..end)
+            });
             let [in_l, in_r] = &self.input;
             let stream = &mut self.stream;
             let timing = self.setup.timing;
@@ -283,22 +295,18 @@ impl Running {
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
             let separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
             let [dry_l, dry_r] = &self.dry_out;
-            let [main_l, main_r] = main else { unreachable!("the main output is stereo") };
-            let buffers = MixBuffers {
-                stems,
-                dry: [&dry_l[..n], &dry_r[..n]],
-                main: [&mut main_l[start..end], &mut main_r[start..end]],
-            };
+            let buffers = MixBuffers { stems, dry: [&dry_l[..n], &dry_r[..n]], main: stereo(main, spare_main, start..end) };
             self.mixer.process(self.setup.sample_rate, targets, buffers, separated, post_fader, bypass, &mut levels);
             start = end;
         }
         levels
     }
 
-    /// Copies `range` of the main input into the scratch input and its delayed copy.
+    /// Copies `range` of the main input (one or two channels) into the scratch input and its
+    /// delayed copy.
     fn load_input(&mut self, main: &[&mut [f32]], range: std::ops::Range<usize>) {
         let n = range.len();
-        let right = if self.setup.mono_input { 0 } else { 1 };
+        let right = if self.setup.mono_input || main.len() < 2 { 0 } else { 1 };
         for (input, source) in self.input.iter_mut().zip([0, right]) {
             input[..n].copy_from_slice(&main[source][range.clone()]);
         }
@@ -320,6 +328,20 @@ impl Running {
         let (key, kind) = self.model?;
         let engine = self.worker.stop().into_iter().find(|engine| engine.kind == kind)?;
         Some(Model { key, engine })
+    }
+}
+
+/// `range` of a port's channels as a stereo pair: its two channels, or its one channel and part
+/// of `spare` (for a mono port, the right side is dropped; it equals the left).
+fn stereo<'a>(port: &'a mut [&mut [f32]], spare: &'a mut [f32], range: std::ops::Range<usize>) -> StereoOut<'a> {
+    let n = range.len();
+    match port {
+        [left, right, ..] => [&mut left[range.clone()], &mut right[range]],
+        [mono] => [&mut mono[range], &mut spare[..n]],
+        [] => {
+            let (left, right) = spare.split_at_mut(spare.len() / 2);
+            [&mut left[..n], &mut right[..n]]
+        }
     }
 }
 
@@ -351,10 +373,11 @@ mod tests {
             let end = (start + block).min(len);
             let mut main = [&mut main_l[start..end], &mut main_r[start..end]];
             let mut ports = stem_outs.iter_mut();
-            let mut stems: [StereoOut<'_>; STEM_COUNT] = std::array::from_fn(|_| {
+            let mut channels: [[&mut [f32]; 2]; STEM_COUNT] = std::array::from_fn(|_| {
                 let [l, r] = ports.next().unwrap();
                 [&mut l[start..end], &mut r[start..end]]
             });
+            let mut stems = channels.each_mut().map(|pair| &mut pair[..]);
             running.prepare(params, Playhead::default(), end - start);
             running.process(params, &mut main, &mut stems);
         }

@@ -1,6 +1,7 @@
 """Demixer's VST3 in DawDreamer (JUCE), which exposes all ten output channels and does not
 compensate latency: the stems must sit exactly `reported latency` samples after the input."""
 import dawdreamer as daw
+import pytest
 import numpy as np
 
 from conftest import music
@@ -72,3 +73,23 @@ def test_bypass_passes_the_input_delayed_and_silences_the_stems(vst3_path):
     expected = np.pad(audio, ((0, 0), (latency, 0)))[:, :audio.shape[1]]
     assert np.abs(ports["mix"] - expected).max() < 1e-6
     assert all(np.abs(ports[name]).max() == 0.0 for name in PORTS[1:])
+
+
+@pytest.mark.parametrize("rate", [768_000, 705_600, 1_000])
+def test_unusual_host_rates_separate_without_taking_the_host_down(vst3_path, rate):
+    """DXD rates and very low ones once made `activate` fail, and JUCE's `process()` after that
+    aborted the host. Now HPSS runs resampled by a whole factor and the mix stays the input at
+    the reported latency."""
+    engine = daw.RenderEngine(rate, BLOCK)
+    audio = music(sample_rate=rate, seconds=max(0.3, 12 * BLOCK / rate))
+    source = engine.make_playback_processor("source", audio)
+    plugin = engine.make_plugin_processor("demixer", vst3_path)
+    plugin.enable_all_buses()
+    engine.load_graph([(source, []), (plugin, ["source"])])
+    engine.render(audio.shape[1] / rate)
+    out = plugin.get_audio()
+    latency = plugin.get_latency_samples()
+    assert 0 < latency < audio.shape[1]
+    expected = np.pad(audio, ((0, 0), (latency, 0)))[:, :audio.shape[1]]
+    assert np.abs(out[0:2] - expected).max() < 1e-4
+    assert np.abs(out[2:4, latency:]).max() > 1e-3, "the drums stem sounds"

@@ -24,3 +24,13 @@ def test_main_output_is_the_input_shifted_by_exactly_the_reported_latency(vst3_p
     assert out.shape == audio.shape
     shifted = audio[:, latency:]
     assert np.abs(out[:, :shifted.shape[1]] - shifted).max() < 1e-4
+
+
+def test_a_mono_signal_gets_the_mono_layout_with_the_same_latency_relation(vst3_path):
+    plugin = pedalboard.load_plugin(vst3_path)
+    audio = music(SR, seconds=2.0)[:1]
+    out = plugin(audio, SR, buffer_size=512)
+    latency = plugin.reported_latency_samples
+    assert out.shape == audio.shape, f"mono in, mono out: {out.shape}"
+    shifted = audio[:, latency:]
+    assert np.abs(out[:, :shifted.shape[1]] - shifted).max() < 1e-4
