@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine, and nothing that is already there: the
+# apt packages below and the Python packages in tests/requirements.txt. tests/run.sh calls it.
+# fluidsynth + a small GM soundfont render the quality set; museval's imports need ffmpeg (the WAV
+# layout test uses it too); the standalone build needs ALSA and JACK headers; the mixer-window
+# check needs Xvfb, Mesa's OpenGL, xwininfo and ImageMagick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+packages=(fluidsynth timgm6mb-soundfont ffmpeg libasound2-dev libjack-jackd2-dev
+  xvfb x11-utils imagemagick libgl1-mesa-dri libglx-mesa0)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
