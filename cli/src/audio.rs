@@ -30,9 +30,14 @@ struct WavHeader {
     channels: u16,
     block_align: u16,
     bits: u16,
-    /// Bytes of sample data; 0 or 0xFFFFFFFF when the writer could not know (a pipe).
+    /// Bytes of sample data; 0xFFFFFFFF when the writer could not know (a pipe).
     data_len: u32,
+    /// Where the sample data starts, in bytes from the start of the file.
+    data_start: u64,
 }
+
+/// The largest `fmt ` chunk read; real ones are 16 to 40 bytes.
+const MAX_FMT_CHUNK: u32 = 1 << 16;
 
 impl WavHeader {
     /// Reads the RIFF header and the chunks up to `data`; `None` for anything that is not WAV.
@@ -44,38 +49,47 @@ impl WavHeader {
             return None;
         }
         let mut fmt = None;
+        let mut position = 12u64;
         loop {
             let mut chunk = [0u8; 8];
             file.read_exact(&mut chunk).ok()?;
+            position += 8;
             let len = u32::from_le_bytes(chunk[4..].try_into().ok()?);
+            // Chunks are padded to an even length.
+            let padded = u64::from(len) + u64::from(len % 2);
             match &chunk[..4] {
                 b"data" => {
                     let (format_tag, channels, block_align, bits) = fmt?;
-                    return Some(WavHeader { format_tag, channels, block_align, bits, data_len: len });
+                    let data_start = position;
+                    return Some(WavHeader { format_tag, channels, block_align, bits, data_len: len, data_start });
                 }
-                b"fmt " => {
-                    let mut body = vec![0u8; len as usize];
+                b"fmt " if len <= MAX_FMT_CHUNK => {
+                    let mut body = vec![0u8; padded as usize];
                     file.read_exact(&mut body).ok()?;
                     let field = |at: usize| u16::from_le_bytes([body[at], body[at + 1]]);
-                    fmt = (body.len() >= 16).then(|| (field(0), field(2), field(12), field(14)));
+                    fmt = (len >= 16).then(|| (field(0), field(2), field(12), field(14)));
                 }
                 _ => {
-                    std::io::copy(&mut (&mut file).take(u64::from(len + len % 2)), &mut std::io::sink()).ok()?;
+                    std::io::copy(&mut (&mut file).take(padded), &mut std::io::sink()).ok()?;
                 }
             }
+            position += padded;
         }
     }
 
-    /// Integer samples of `bits` in wider containers under the plain PCM tag (ALSA's S24_LE:
-    /// 24 bits in 4 bytes, block align 8 for stereo), which symphonia reads as packed samples.
-    fn is_padded_pcm(&self) -> bool {
-        self.format_tag == 1 && self.block_align != self.channels * self.bits.div_ceil(8)
+    /// 24-bit samples in 4-byte containers under the plain PCM tag (ALSA's S24_LE: block align 8
+    /// for stereo), which symphonia reads as packed 3-byte samples.
+    fn is_s24_in_32(&self) -> bool {
+        self.format_tag == 1 && self.bits == 24 && u32::from(self.block_align) == 4 * u32::from(self.channels)
     }
 
-    /// Frames the header promises, when it says.
+    /// Frames the header promises, when it says: for uncompressed layouts (PCM, float, A-law,
+    /// µ-law, extensible) with a data size the writer knew. For compressed ones the container
+    /// (symphonia) knows better.
     fn frames(&self) -> Option<u64> {
-        let known = self.data_len != 0 && self.data_len != u32::MAX && self.block_align > 0;
-        known.then(|| u64::from(self.data_len / u32::from(self.block_align)))
+        let uncompressed = matches!(self.format_tag, 1 | 3 | 6 | 7 | 0xFFFE);
+        let known = self.data_len != u32::MAX && self.block_align > 0;
+        (uncompressed && known).then(|| u64::from(self.data_len / u32::from(self.block_align)))
     }
 }
 
@@ -106,7 +120,17 @@ impl Reader {
     pub fn open(path: &Path) -> Result<Reader> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let header = WavHeader::read(path);
-        if let Some(header) = header.filter(WavHeader::is_padded_pcm) {
+        if let Some(header) = header.filter(|h| h.data_len == 0) {
+            let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if length > header.data_start {
+                bail!(
+                    "the WAV header says it holds no audio, but {} bytes follow it (a recording whose header was \
+                     never finished): not read",
+                    length - header.data_start
+                );
+            }
+        }
+        if let Some(header) = header.filter(WavHeader::is_s24_in_32) {
             let reader = hound::WavReader::new(BufReader::new(file)).context("not a readable WAV file")?;
             let spec = reader.spec();
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
@@ -130,8 +154,8 @@ impl Reader {
         let (track_id, sample_rate) = (track.id, params.sample_rate.unwrap_or(0));
         let channels = params.channels.as_ref().map_or(0, |c| c.count());
         let expected = match header {
-            Some(header) => header.frames(),
-            None => track.num_frames,
+            Some(header) if header.frames().is_some() || header.data_len == u32::MAX => header.frames(),
+            _ => track.num_frames,
         };
         let decoder = Decoder::Symphonia { format, decoder, track_id, block: Vec::new() };
         Reader::start(decoder, sample_rate, channels, expected)

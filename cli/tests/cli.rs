@@ -384,3 +384,15 @@ fn integer_stems_that_would_clip_are_reported_or_fitted() {
     // Four 16-bit roundings and the two-decimal report of the gain.
     assert!(max_difference(&sum, &[expected]) < 2e-3, "the fitted stems sum to the input times the gain");
 }
+
+#[test]
+fn a_wav_whose_header_was_never_finished_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (samples, _) = chord_16(8_000);
+    let song = dir.path().join("unfinished.wav");
+    std::fs::write(&song, pcm16_wav(&samples, 2, 8_000, 0, 0)).unwrap();
+    let result = demixer(&[], &[&song], &dir.path().join("out"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("says it holds no audio, but 96000 bytes follow"), "{stderr}");
+}

@@ -87,7 +87,8 @@ fn hpss(preset: Preset, sample_rate: f32) -> Result<Engine, EngineError> {
 
 /// The rate HPSS runs at for a host rate in [`HPSS_HOST_RATES`] but outside its own range: the
 /// (rounded) host rate times or divided by the smallest whole factor that brings it inside, so
-/// that the resampling ratio is a whole number.
+/// that the resampling ratio is a whole number. Above 384 kHz only rates with such a divisor up
+/// to 16 qualify (every rate hosts use does); `None` for the rest.
 pub fn hpss_rate(sample_rate: f32) -> Option<usize> {
     if !HPSS_HOST_RATES.contains(&sample_rate) {
         return None;

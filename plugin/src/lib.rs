@@ -128,6 +128,10 @@ impl Demixer {
     /// Takes a stream the loader built for this activation; sends replaced or stale ones back.
     fn take_new_stream(&mut self) {
         self.handover.flush();
+        // An old stream still waits to go back: take nothing, so none is ever dropped here.
+        if self.handover.pending.is_some() {
+            return;
+        }
         let Some(mut new) = self.handover.incoming.try_pop() else { return };
         match &mut self.running {
             Some(running) if running.setup().activation == new.setup().activation => {

@@ -39,7 +39,7 @@ fn text_to_gain(text: &str) -> Option<f32> {
     if number == "-inf" {
         return Some(0.0);
     }
-    let db: f32 = number.parse().ok()?;
+    let db = number.parse::<f32>().ok().filter(|db| db.is_finite())?;
     Some(if db <= SILENCE_DB { 0.0 } else { 10f32.powf(db / 20.0) })
 }
 
@@ -241,6 +241,8 @@ mod tests {
         assert_eq!(text_to_gain("-inf dB"), Some(0.0));
         assert_eq!(text_to_gain("+3.5 dBFS"), Some(10f32.powf(3.5 / 20.0)));
         assert_eq!(text_to_gain("loud"), None);
+        assert_eq!(text_to_gain("nan dB"), None);
+        assert_eq!(text_to_gain("inf"), None);
         for step in 0..=10_000 {
             let gain = 4.0 * (step as f32 / 10_000.0).powi(4);
             let text = gain_to_text(gain);

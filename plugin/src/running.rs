@@ -24,6 +24,9 @@ use crate::stems::{self, STEM_COUNT};
 /// Scheduling headroom the worker gets on top of one maximum block.
 const WORKER_SLACK: Duration = Duration::from_millis(5);
 
+/// The largest block the stream is sized for; longer host blocks are processed in pieces.
+const MAX_BLOCK: usize = 1 << 16;
+
 /// The host's configuration for one activation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setup {
@@ -45,7 +48,8 @@ impl Setup {
         Self {
             activation,
             sample_rate: config.sample_rate,
-            max_block: config.max_buffer_size as usize,
+            // A host's zero would stall `Running::process`; larger blocks are split there.
+            max_block: (config.max_buffer_size as usize).clamp(1, MAX_BLOCK),
             timing: if config.process_mode == ProcessMode::Offline { Timing::Offline } else { Timing::Realtime },
             mono_input: layout.main_input_channels.map(NonZeroU32::get) == Some(1),
         }
@@ -295,7 +299,8 @@ impl Running {
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
             let separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
             let [dry_l, dry_r] = &self.dry_out;
-            let buffers = MixBuffers { stems, dry: [&dry_l[..n], &dry_r[..n]], main: stereo(main, spare_main, start..end) };
+            let buffers =
+                MixBuffers { stems, dry: [&dry_l[..n], &dry_r[..n]], main: stereo(main, spare_main, start..end) };
             self.mixer.process(self.setup.sample_rate, targets, buffers, separated, post_fader, bypass, &mut levels);
             start = end;
         }
