@@ -16,4 +16,5 @@ fi
 cargo test --workspace --locked
 cargo xtask bundle demixer --release
 cargo build --release --locked -p demixer --features standalone --bin demixer-standalone
+cargo build --release --locked -p demixer-cli
 python3 -m pytest tests -q

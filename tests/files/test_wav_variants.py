@@ -2,8 +2,8 @@
 `demixer` command-line tool to the same samples: the stems of each file sum to libsndfile's
 decoding of it. For IMA and MS ADPCM, libsndfile and ffmpeg disagree with each other (by up to
 0.0034, measured on this signal); Demixer (symphonia) agrees with ffmpeg to 2e-8, so those two are
-held to ffmpeg's decoding. The tool is the one `cargo xtask bundle demixer --release` copies next
-to the plugins (target/bundled/Demixer)."""
+held to ffmpeg's decoding. The tool is the release build (`cargo build --release -p demixer-cli`,
+which tests/run.sh does)."""
 import pathlib
 import subprocess
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-TOOL = pathlib.Path(__file__).resolve().parents[2] / "target" / "bundled" / "Demixer"
+TOOL = pathlib.Path(__file__).resolve().parents[2] / "target" / "release" / "demixer"
 SR = 22050
 ADPCM = ("IMA_ADPCM", "MS_ADPCM")
 VARIANTS = [
@@ -36,7 +36,7 @@ def test_stems_sum_to_what_libsndfile_decodes(tmp_path, container, subtype):
         decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(song), "-f", "f64le", "-"], capture_output=True,
                                  check=True).stdout
         reference = np.frombuffer(decoded, "<f8").reshape(-1, 2)
-    assert TOOL.exists(), f"{TOOL} is missing: run `cargo xtask bundle demixer --release` first"
+    assert TOOL.exists(), f"{TOOL} is missing: run `cargo build --release -p demixer-cli` first"
     result = subprocess.run([str(TOOL), "separate", str(song), "-o", str(tmp_path / "out")], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
