@@ -26,11 +26,13 @@ def test_main_output_is_the_input_shifted_by_exactly_the_reported_latency(vst3_p
     assert np.abs(out[:, :shifted.shape[1]] - shifted).max() < 1e-4
 
 
-def test_a_mono_signal_gets_the_mono_layout_with_the_same_latency_relation(vst3_path):
+def test_a_mono_signal_gets_the_mono_layout_and_comes_out_aligned(vst3_path):
+    """Mono in, mono out (the "Mono" layout). Unlike the stereo call above, the same one-shot call
+    comes out aligned with the input: Pedalboard removes the reported latency once here. Measured
+    with pedalboard 0.9.26; which side the stereo offset belongs to is still open."""
     plugin = pedalboard.load_plugin(vst3_path)
     audio = music(SR, seconds=2.0)[:1]
     out = plugin(audio, SR, buffer_size=512)
-    latency = plugin.reported_latency_samples
+    assert 0 < plugin.reported_latency_samples < 0.1 * SR
     assert out.shape == audio.shape, f"mono in, mono out: {out.shape}"
-    shifted = audio[:, latency:]
-    assert np.abs(out[:, :shifted.shape[1]] - shifted).max() < 1e-4
+    assert np.abs(out - audio).max() < 1e-4
