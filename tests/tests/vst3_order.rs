@@ -1,0 +1,159 @@
+//! The plugin through its VST3 entry points, called in the order a host uses when it switches to
+//! offline rendering: `setupProcessing(kOffline)`, then `setActive(true)`. nice-plug 0.4.2 handed
+//! `activate` the process mode of the *previous* `setupProcessing` call (patched in
+//! third_party/nice-plug, see DEMIXER-PATCHES.md). The activation's mode shows in the latency:
+//! with a model chosen, an offline activation loads the model and reports its latency, a
+//! real-time one reports HPSS's while the model loads in the background.
+//! ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
+
+use std::ffi::{c_char, c_void};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use demixer_dsp::onnx::{self, OnnxConfig};
+use demixer_host_tests::{Build, plugin_library};
+use vst3::Steinberg::IBStream_::IStreamSeekMode_::{kIBSeekCur, kIBSeekEnd, kIBSeekSet};
+use vst3::Steinberg::Vst::ProcessModes_::{kOffline, kRealtime};
+use vst3::Steinberg::Vst::SymbolicSampleSizes_::kSample32;
+use vst3::Steinberg::Vst::{
+    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, ProcessModes, ProcessSetup,
+};
+use vst3::Steinberg::{
+    IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, int32, int64, kResultOk, tresult,
+};
+use vst3::{Class, ComPtr, ComWrapper, Interface};
+
+/// An in-memory `IBStream` for the plugin's state.
+struct Stream(Mutex<(Vec<u8>, usize)>);
+
+impl Class for Stream {
+    type Interfaces = (IBStream,);
+}
+
+impl IBStreamTrait for Stream {
+    unsafe fn read(&self, buffer: *mut c_void, bytes: int32, read: *mut int32) -> tresult {
+        let mut guard = self.0.lock().unwrap();
+        let (data, position) = &mut *guard;
+        let n = (bytes.max(0) as usize).min(data.len() - *position);
+        unsafe { std::ptr::copy_nonoverlapping(data[*position..].as_ptr(), buffer.cast(), n) };
+        *position += n;
+        if !read.is_null() {
+            unsafe { *read = n as int32 };
+        }
+        kResultOk
+    }
+
+    unsafe fn write(&self, buffer: *mut c_void, bytes: int32, written: *mut int32) -> tresult {
+        let mut guard = self.0.lock().unwrap();
+        let (data, position) = &mut *guard;
+        let n = bytes.max(0) as usize;
+        let new = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), n) };
+        data.truncate(*position);
+        data.extend_from_slice(new);
+        *position += n;
+        if !written.is_null() {
+            unsafe { *written = n as int32 };
+        }
+        kResultOk
+    }
+
+    unsafe fn seek(&self, offset: int64, mode: int32, result: *mut int64) -> tresult {
+        let mut guard = self.0.lock().unwrap();
+        let (data, position) = &mut *guard;
+        let base = match mode as u32 {
+            m if m == kIBSeekSet as u32 => 0,
+            m if m == kIBSeekCur as u32 => *position as int64,
+            m if m == kIBSeekEnd as u32 => data.len() as int64,
+            _ => return vst3::Steinberg::kInvalidArgument,
+        };
+        *position = (base + offset).clamp(0, data.len() as int64) as usize;
+        if !result.is_null() {
+            unsafe { *result = *position as int64 };
+        }
+        kResultOk
+    }
+
+    unsafe fn tell(&self, position: *mut int64) -> tresult {
+        unsafe { *position = self.0.lock().unwrap().1 as int64 };
+        kResultOk
+    }
+}
+
+fn stream(data: Vec<u8>) -> ComPtr<IBStream> {
+    ComWrapper::new(Stream(Mutex::new((data, 0)))).to_com_ptr::<IBStream>().unwrap()
+}
+
+fn fixture_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/htdemucs_tiny.onnx")
+}
+
+/// Sets up processing in `mode`, activates, and returns the latency the plugin reports.
+fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcessor>, mode: ProcessModes) -> u32 {
+    let mut setup = ProcessSetup {
+        processMode: mode as int32,
+        symbolicSampleSize: kSample32 as int32,
+        maxSamplesPerBlock: 512,
+        sampleRate: 44_100.0,
+    };
+    unsafe {
+        assert_eq!(processor.setupProcessing(&mut setup), kResultOk);
+        assert_eq!(component.setActive(1), kResultOk);
+        let latency = processor.getLatencySamples();
+        assert_eq!(component.setActive(0), kResultOk);
+        latency
+    }
+}
+
+#[test]
+fn activation_after_setup_processing_sees_that_calls_process_mode() {
+    let library = unsafe { libloading::Library::new(plugin_library(Build::Checked)) }.expect("load the plugin");
+    let get_factory: libloading::Symbol<'_, unsafe extern "system" fn() -> *mut c_void> =
+        unsafe { library.get(b"GetPluginFactory") }.expect("a VST3 entry point");
+    let factory = unsafe { ComPtr::<IPluginFactory>::from_raw(get_factory().cast()) }.expect("a factory");
+    let mut instance = std::ptr::null_mut();
+    let created = unsafe {
+        factory.createInstance(
+            b"DemixerStemSplit".as_ptr().cast::<c_char>(),
+            IComponent::IID.as_ptr().cast::<c_char>(),
+            &mut instance,
+        )
+    };
+    assert_eq!(created, kResultOk);
+    let component = unsafe { ComPtr::<IComponent>::from_raw(instance.cast()) }.expect("a component");
+    let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
+    assert_eq!(unsafe { component.initialize(std::ptr::null_mut()) }, kResultOk);
+
+    // Choose the model through the saved state, as a host restoring a project does.
+    let saved = stream(Vec::new());
+    assert_eq!(unsafe { component.getState(saved.as_ptr()) }, kResultOk);
+    let bytes = saved_bytes(&saved);
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON state");
+    let settings = serde_json::json!({ "model": fixture_model(), "runtime": "", "device": "cpu", "threads": 1 });
+    json["fields"]["model"] = serde_json::Value::String(settings.to_string());
+    let restored = stream(serde_json::to_vec(&json).unwrap());
+    assert_eq!(unsafe { component.setState(restored.as_ptr()) }, kResultOk);
+
+    let engine = onnx::load(&OnnxConfig { model: fixture_model(), ..Default::default() }, 44_100).unwrap().separator;
+    let model_latency = engine.latency_samples() + engine.burst_samples();
+    let realtime = activate_in(&component, &processor, kRealtime as ProcessModes) as usize;
+    assert!(realtime < model_latency, "real time starts with HPSS ({realtime}) while the model loads");
+    // The order that nice-plug 0.4.2 got wrong: offline right after a real-time setup.
+    let offline = activate_in(&component, &processor, kOffline as ProcessModes) as usize;
+    assert!(offline > model_latency, "an offline activation loads the model first: {offline} samples");
+    let again = activate_in(&component, &processor, kRealtime as ProcessModes) as usize;
+    assert!(again > model_latency, "the loaded model is kept for the next activation: {again} samples");
+    assert_eq!(unsafe { component.terminate() }, kResultOk);
+}
+
+/// What the plugin wrote into `stream`.
+fn saved_bytes(stream: &ComPtr<IBStream>) -> Vec<u8> {
+    let mut end = 0;
+    unsafe {
+        stream.seek(0, kIBSeekEnd as int32, &mut end);
+        stream.seek(0, kIBSeekSet as int32, std::ptr::null_mut());
+    }
+    let mut bytes = vec![0u8; end as usize];
+    let mut read = 0;
+    unsafe { stream.read(bytes.as_mut_ptr().cast(), end as int32, &mut read) };
+    bytes
+}
