@@ -61,9 +61,9 @@ impl IBStreamTrait for Stream {
         let mut guard = self.0.lock().unwrap();
         let (data, position) = &mut *guard;
         let base = match mode as u32 {
-            m if m == kIBSeekSet as u32 => 0,
-            m if m == kIBSeekCur as u32 => *position as int64,
-            m if m == kIBSeekEnd as u32 => data.len() as int64,
+            m if m == kIBSeekSet => 0,
+            m if m == kIBSeekCur => *position as int64,
+            m if m == kIBSeekEnd => data.len() as int64,
             _ => return vst3::Steinberg::kInvalidArgument,
         };
         *position = (base + offset).clamp(0, data.len() as int64) as usize;
