@@ -1,9 +1,12 @@
-//! The plugin through its VST3 entry points, called in the order a host uses when it switches to
-//! offline rendering: `setupProcessing(kOffline)`, then `setActive(true)`. nice-plug 0.4.2 handed
-//! `activate` the process mode of the *previous* `setupProcessing` call (patched in
-//! third_party/nice-plug, see DEMIXER-PATCHES.md). The activation's mode shows in the latency:
-//! with a model chosen, an offline activation loads the model and reports its latency, a
-//! real-time one reports HPSS's while the model loads in the background.
+//! The plugin through its VST3 entry points, in orders hosts use that nice-plug 0.4.2 got wrong
+//! (both patched in third_party/nice-plug, see DEMIXER-PATCHES.md):
+//! - `setupProcessing(kOffline)`, then `setActive(true)`: 0.4.2 handed `activate` the process mode
+//!   of the *previous* `setupProcessing` call. The activation's mode shows in the latency: with a
+//!   model chosen, an offline activation loads the model and reports its latency, a real-time one
+//!   reports HPSS's while the model loads in the background.
+//! - `setProcessing(true)`, then the controller's `setParamNormalized` (what the Steinberg
+//!   validator's bypass-persistence test does): 0.4.2 dropped the value.
+//!
 //! ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
 
 use std::ffi::{c_char, c_void};
@@ -13,10 +16,12 @@ use std::sync::Mutex;
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_host_tests::{Build, plugin_library};
 use vst3::Steinberg::IBStream_::IStreamSeekMode_::{kIBSeekCur, kIBSeekEnd, kIBSeekSet};
+use vst3::Steinberg::Vst::ParameterInfo_::ParameterFlags_::kIsBypass;
 use vst3::Steinberg::Vst::ProcessModes_::{kOffline, kRealtime};
 use vst3::Steinberg::Vst::SymbolicSampleSizes_::kSample32;
 use vst3::Steinberg::Vst::{
-    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, ProcessModes, ProcessSetup,
+    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, IEditController, IEditControllerTrait,
+    ParameterInfo, ProcessModes, ProcessSetup,
 };
 use vst3::Steinberg::{
     IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, int32, int64, kResultOk, tresult,
@@ -104,8 +109,8 @@ fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcesso
     }
 }
 
-#[test]
-fn activation_after_setup_processing_sees_that_calls_process_mode() {
+/// The plugin library and a fresh, initialised instance of it.
+fn instance() -> (libloading::Library, ComPtr<IComponent>) {
     let library = unsafe { libloading::Library::new(plugin_library(Build::Checked)) }.expect("load the plugin");
     let get_factory: libloading::Symbol<'_, unsafe extern "system" fn() -> *mut c_void> =
         unsafe { library.get(b"GetPluginFactory") }.expect("a VST3 entry point");
@@ -120,8 +125,14 @@ fn activation_after_setup_processing_sees_that_calls_process_mode() {
     };
     assert_eq!(created, kResultOk);
     let component = unsafe { ComPtr::<IComponent>::from_raw(instance.cast()) }.expect("a component");
-    let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
     assert_eq!(unsafe { component.initialize(std::ptr::null_mut()) }, kResultOk);
+    (library, component)
+}
+
+#[test]
+fn activation_after_setup_processing_sees_that_calls_process_mode() {
+    let (_library, component) = instance();
+    let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
 
     // Choose the model through the saved state, as a host restoring a project does.
     let saved = stream(Vec::new());
@@ -156,4 +167,38 @@ fn saved_bytes(stream: &ComPtr<IBStream>) -> Vec<u8> {
     let mut read = 0;
     unsafe { stream.read(bytes.as_mut_ptr().cast(), end as int32, &mut read) };
     bytes
+}
+
+#[test]
+fn the_controller_takes_a_bypass_change_while_processing() {
+    let (_library, component) = instance();
+    let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
+    let controller: ComPtr<IEditController> = component.cast().expect("an edit controller");
+    let bypass = (0..unsafe { controller.getParameterCount() })
+        .map(|index| {
+            let mut info: ParameterInfo = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { controller.getParameterInfo(index, &mut info) }, kResultOk);
+            info
+        })
+        .find(|info| info.flags & kIsBypass as int32 != 0)
+        .expect("a bypass parameter")
+        .id;
+    let mut setup = ProcessSetup {
+        processMode: kRealtime as int32,
+        symbolicSampleSize: kSample32 as int32,
+        maxSamplesPerBlock: 512,
+        sampleRate: 44_100.0,
+    };
+    unsafe {
+        assert_eq!(processor.setupProcessing(&mut setup), kResultOk);
+        assert_eq!(component.setActive(1), kResultOk);
+        assert_eq!(processor.setProcessing(1), kResultOk);
+        for value in [1.0, 0.0, 1.0] {
+            assert_eq!(controller.setParamNormalized(bypass, value), kResultOk);
+            assert_eq!(controller.getParamNormalized(bypass), value, "the controller dropped bypass = {value}");
+        }
+        assert_eq!(processor.setProcessing(0), kResultOk);
+        assert_eq!(component.setActive(0), kResultOk);
+        assert_eq!(component.terminate(), kResultOk);
+    }
 }
