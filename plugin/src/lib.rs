@@ -158,17 +158,11 @@ fn report_latency<P: Plugin>(context: &mut impl ProcessContext<P>, latency: u32)
     }
 }
 
-/// The stem ports' channels, or `None` when the host gave another number of ports.
-fn stem_ports<'a, 'b>(aux: &'a mut AuxiliaryBuffers<'b>) -> Option<[&'a mut [&'b mut [f32]]; STEM_COUNT]> {
-    if aux.outputs.len() != STEM_COUNT {
-        return None;
-    }
+/// The stem ports' channels. A port the host left out (it disabled the stem buses) has no
+/// channels: its stems are separated into scratch and only the mix is heard.
+fn stem_ports<'a, 'b>(aux: &'a mut AuxiliaryBuffers<'b>) -> [&'a mut [&'b mut [f32]]; STEM_COUNT] {
     let mut ports = aux.outputs.iter_mut().map(Buffer::as_slice);
-    let ports: [Option<&mut [&mut [f32]]>; STEM_COUNT] = std::array::from_fn(|_| ports.next());
-    if ports.iter().any(Option::is_none) {
-        return None;
-    }
-    Some(ports.map(|port| port.expect("checked above")))
+    std::array::from_fn(|_| ports.next().unwrap_or(&mut []))
 }
 
 impl Plugin for Demixer {
@@ -241,7 +235,7 @@ impl Plugin for Demixer {
         let Some(running) = &mut self.running else {
             return ProcessStatus::Error("process before activate");
         };
-        let Some(mut stems) = stem_ports(aux) else { return ProcessStatus::Error("Demixer needs one output per stem") };
+        let mut stems = stem_ports(aux);
         let transport = context.transport();
         let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
         if let Some(latency) = running.prepare(&self.params, playhead, buffer.samples()) {
