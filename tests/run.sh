@@ -15,6 +15,7 @@ print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi
 fi
 cargo test --workspace --locked
 cargo xtask bundle demixer --release
+cargo xtask bundle reference-delay --release
 cargo build --release --locked -p demixer --features standalone --bin demixer-standalone
 cargo build --release --locked -p demixer-cli
 python3 -m pytest tests -q

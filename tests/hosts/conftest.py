@@ -17,6 +17,16 @@ def vst3_path():
     return str(path)
 
 
+@pytest.fixture(scope="session")
+def reference_path():
+    """The reference plugins (tests/reference-delay): a delay of 1000 samples that reports 1000,
+    with the main bus alone ("Reference Delay") or with Demixer's buses ("... (stem buses)")."""
+    path = BUNDLES / "Reference Delay.vst3"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `cargo xtask bundle reference-delay --release` first")
+    return str(path)
+
+
 def music(sample_rate=44100, seconds=3.0, seed=3):
     """Stereo test music: a panned chord, a centred bass line and noise hits, float32 [2, n]."""
     rng = np.random.default_rng(seed)

@@ -93,3 +93,19 @@ def test_unusual_host_rates_separate_without_taking_the_host_down(vst3_path, rat
     expected = np.pad(audio, ((0, 0), (latency, 0)))[:, :audio.shape[1]]
     assert np.abs(out[0:2] - expected).max() < 1e-4
     assert np.abs(out[2:4, latency:]).max() > 1e-3, "the drums stem sounds"
+
+
+def test_the_reference_delays_by_exactly_what_it_reports(reference_path):
+    """DawDreamer does not compensate latency: the reference plugin (a plain delay that reports
+    itself) comes out delayed by exactly its reported latency, as Demixer does above."""
+    engine = daw.RenderEngine(SR, BLOCK)
+    audio = music(seconds=1.0)
+    source = engine.make_playback_processor("source", audio)
+    plugin = engine.make_plugin_processor("reference", reference_path)
+    engine.load_graph([(source, []), (plugin, ["source"])])
+    engine.render(audio.shape[1] / SR)
+    latency = plugin.get_latency_samples()
+    assert latency == 1000
+    expected = np.pad(audio, ((0, 0), (latency, 0)))[:, :audio.shape[1]]
+    assert np.abs(plugin.get_audio()[:2] - expected).max() < 1e-6
+

@@ -92,8 +92,8 @@ fn fixture_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/htdemucs_tiny.onnx")
 }
 
-/// Sets up processing in `mode`, activates, and returns the latency the plugin reports.
-fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcessor>, mode: ProcessModes) -> u32 {
+/// Sets up processing in `mode` at 44.1 kHz with blocks of up to 512 samples, and activates.
+fn set_up_and_activate(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcessor>, mode: ProcessModes) {
     let mut setup = ProcessSetup {
         processMode: mode as int32,
         symbolicSampleSize: kSample32 as int32,
@@ -103,6 +103,13 @@ fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcesso
     unsafe {
         assert_eq!(processor.setupProcessing(&mut setup), kResultOk);
         assert_eq!(component.setActive(1), kResultOk);
+    }
+}
+
+/// Sets up processing in `mode`, activates, and returns the latency the plugin reports.
+fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcessor>, mode: ProcessModes) -> u32 {
+    set_up_and_activate(component, processor, mode);
+    unsafe {
         let latency = processor.getLatencySamples();
         assert_eq!(component.setActive(0), kResultOk);
         latency
@@ -183,15 +190,8 @@ fn the_controller_takes_a_bypass_change_while_processing() {
         .find(|info| info.flags & kIsBypass as int32 != 0)
         .expect("a bypass parameter")
         .id;
-    let mut setup = ProcessSetup {
-        processMode: kRealtime as int32,
-        symbolicSampleSize: kSample32 as int32,
-        maxSamplesPerBlock: 512,
-        sampleRate: 44_100.0,
-    };
+    set_up_and_activate(&component, &processor, kRealtime as ProcessModes);
     unsafe {
-        assert_eq!(processor.setupProcessing(&mut setup), kResultOk);
-        assert_eq!(component.setActive(1), kResultOk);
         assert_eq!(processor.setProcessing(1), kResultOk);
         for value in [1.0, 0.0, 1.0] {
             assert_eq!(controller.setParamNormalized(bypass, value), kResultOk);
