@@ -243,10 +243,12 @@ impl Reader {
         if frames == 0 {
             return Ok(None);
         }
-        let taken: Vec<f32> = self.pending.drain(..frames * self.channels).collect();
+        let interleaved = &self.pending[..frames * self.channels];
+        let planar = (0..self.channels).map(|c| interleaved.iter().skip(c).step_by(self.channels).copied().collect());
+        let planar = planar.collect();
+        self.pending.drain(..frames * self.channels);
         self.frames += frames as u64;
-        let planar = (0..self.channels).map(|c| taken.iter().skip(c).step_by(self.channels).copied().collect());
-        Ok(Some(planar.collect()))
+        Ok(Some(planar))
     }
 
     /// Frames handed out so far.

@@ -165,7 +165,8 @@ impl Resampled {
         for (lane, host_out) in stem_lanes.iter().enumerate() {
             let out = &mut stems[lane / 2][lane % 2][at..at + len];
             out[..quiet].fill(0.0);
-            out[quiet..].copy_from_slice(&host_out[from..from + count]);
+            // The way back can turn tiny values subnormal: clean them here, once.
+            out[quiet..].iter_mut().zip(&host_out[from..from + count]).for_each(|(o, &x)| *o = clean(x));
         }
         if self.other * 2 == stem_lanes.len() {
             stems[self.other].iter_mut().for_each(|out| out[at..at + len].fill(0.0));
@@ -179,9 +180,6 @@ impl Resampled {
                 let seen = if t < quiet { 0.0 } else { seen[from + t - quiet] };
                 *o = clean(*o + d - seen);
             }
-        }
-        for lane in stems.iter_mut().flat_map(|s| s.iter_mut()) {
-            lane[at + quiet..at + len].iter_mut().for_each(|x| *x = clean(*x));
         }
         self.read += count;
     }

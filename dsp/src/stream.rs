@@ -278,11 +278,6 @@ impl RealtimeSide {
         self.engine
     }
 
-    /// Whether the stream holds an engine of `kind`.
-    pub fn has(&self, kind: EngineKind) -> bool {
-        self.kinds.contains(&kind)
-    }
-
     /// The worker's published state.
     pub fn status(&self) -> &Arc<Status> {
         &self.status

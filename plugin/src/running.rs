@@ -218,11 +218,6 @@ impl Running {
         self.no_hpss.as_ref().map(|why| format!("{why}: the input plays through unseparated"))
     }
 
-    /// Whether the stream holds a model engine.
-    pub fn has_model(&self) -> bool {
-        self.model.is_some()
-    }
-
     /// The engine the parameters ask for, among those the stream has (the dry engine where HPSS
     /// cannot run).
     fn wanted(&self, params: &DemixerParams) -> EngineKind {
