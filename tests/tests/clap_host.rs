@@ -219,9 +219,19 @@ fn every_parameter_value_survives_a_text_round_trip() {
         let text = params.value_to_text(&handle, id, value, &mut buffer).unwrap();
         String::from_utf8_lossy(text).trim_end_matches('\0').to_owned()
     };
-    // Evenly over the range, and densely near the bottom, where gains approach silence.
-    let values: Vec<f64> = (0..=400).map(|s| s as f64 / 400.0).chain((0..=2000).map(|s| s as f64 / 20_000.0)).collect();
+    // Evenly over the range and, for gains, right where the text stops saying "-inf" (found by
+    // bisection): nice-plug's own formatters show "-100.0" there, which parses back to silence.
+    let even: Vec<f64> = (0..=400).map(|s| s as f64 / 400.0).collect();
     for (name, (id, _)) in &info {
+        let mut values = even.clone();
+        if text(*id, 0.0).starts_with("-inf") {
+            let (mut silent, mut audible) = (0.0, 1.0);
+            for _ in 0..60 {
+                let middle = (silent + audible) / 2.0;
+                if text(*id, middle).starts_with("-inf") { silent = middle } else { audible = middle }
+            }
+            values.extend((0..8).map(|k| audible + k as f64 * 1e-7));
+        }
         for &value in &values {
             let shown = text(*id, value);
             let parsed = std::ffi::CString::new(shown.clone()).unwrap();
