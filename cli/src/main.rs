@@ -1,6 +1,7 @@
 //! `demixer`: separates songs into drums, bass, other and vocals stems.
 
 mod audio;
+mod models;
 mod song;
 
 use std::path::{Path, PathBuf};
@@ -45,9 +46,10 @@ enum Command {
         /// models). Default: every stem the engine makes.
         #[arg(long, value_delimiter = ',', value_parser = parse_stem)]
         stems: Option<Vec<Stem>>,
-        /// Separation engine: the built-in HPSS, or an HT-Demucs ONNX model (needs --model).
-        #[arg(long, value_enum, default_value_t = EngineName::Hpss)]
-        engine: EngineName,
+        /// Separation engine: the built-in HPSS (the default without --model), or an ONNX model
+        /// (the default with --model).
+        #[arg(long, value_enum)]
+        engine: Option<EngineName>,
         /// HPSS preset: low (< 30 ms), normal (< 100 ms) or high (~250 ms) latency.
         #[arg(long, value_parser = parse_preset, default_value = "normal")]
         preset: Preset,
@@ -64,6 +66,14 @@ enum Command {
         /// Files separated at once (default: one per core; one with --engine onnx).
         #[arg(short, long)]
         jobs: Option<usize>,
+    },
+    /// Models: the catalog, verified downloads, the library of installed models (`--model NAME`).
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+        /// ONNX Runtime library (file or folder) to check models with; else found as for `separate`.
+        #[arg(long, global = true)]
+        ort: Option<PathBuf>,
     },
     /// Show what each HPSS preset becomes at a sample rate: STFT, kernels and latency.
     Presets {
@@ -85,9 +95,10 @@ enum EngineName {
 /// Options of the ONNX engine.
 #[derive(clap::Args)]
 struct OnnxArgs {
-    /// ONNX model (`.onnx`, input `mix` [1,2,T], output `stems` [1,S,2,T]) or bag manifest (`.json`).
+    /// An installed model's name (`demixer models list`), an ONNX model file (`.onnx`, input `mix`
+    /// [1,2,T], output `stems` [1,S,2,T]) or a bag manifest (`.json`).
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Option<String>,
     /// Where inference runs: auto (CUDA if it registers), cpu or cuda.
     #[arg(long, value_parser = parse_device, default_value = "auto")]
     device: Device,
@@ -108,15 +119,24 @@ fn parse_device(name: &str) -> Result<Device, String> {
     Device::from_name(name).ok_or_else(|| format!("unknown device '{name}' (auto, cpu, cuda)"))
 }
 
-/// The engine the options ask for.
-fn engine_spec(name: EngineName, preset: Preset, onnx: OnnxArgs) -> Result<EngineSpec> {
+/// The engine the options ask for; a `--model` name is looked up in the model library.
+fn engine_spec(name: Option<EngineName>, preset: Preset, onnx: OnnxArgs) -> Result<EngineSpec> {
     match (name, onnx.model) {
-        (EngineName::Hpss, None) => Ok(EngineSpec::Hpss(preset)),
-        (EngineName::Hpss, Some(_)) => bail!("--model needs --engine onnx"),
-        (EngineName::Onnx, None) => bail!("--engine onnx needs --model <file.onnx or bag.json>"),
-        (EngineName::Onnx, Some(model)) => {
+        (None | Some(EngineName::Hpss), None) => Ok(EngineSpec::Hpss(preset)),
+        (Some(EngineName::Hpss), Some(_)) => bail!("--model is for --engine onnx, not hpss"),
+        (Some(EngineName::Onnx), None) => {
+            bail!("--engine onnx needs --model <name, file.onnx or bag.json> (see `demixer models list`)")
+        }
+        (_, Some(model)) => {
+            let library = demixer_models::Library::open()?;
+            let model = library.resolve(&model).map_err(|e| match e {
+                demixer_models::LibraryError::NotInstalled { ref name, .. } => anyhow::anyhow!(
+                    "{e}; get it with `demixer models download {name}` or give a model file's path"
+                ),
+                other => other.into(),
+            })?;
             let session = SessionOptions { device: onnx.device, threads: onnx.threads };
-            Ok(EngineSpec::Model(OnnxConfig { model, runtime: onnx.ort, session }))
+            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, session }))
         }
     }
 }
@@ -260,6 +280,15 @@ fn main() -> ExitCode {
         Command::Separate { inputs, out, stems, engine, preset, onnx, format, fit, jobs } => {
             (inputs, out, stems, engine, preset, onnx, format, fit, jobs)
         }
+        Command::Models { command, ort } => {
+            return match models::run(command, ort) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Presets { sample_rate } => {
             return match print_presets(sample_rate) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -271,7 +300,7 @@ fn main() -> ExitCode {
         }
     };
     // An ONNX model uses every core for each song: songs go one at a time unless asked otherwise.
-    let jobs = jobs.or((engine_name == EngineName::Onnx).then_some(1));
+    let jobs = jobs.or((engine_name == Some(EngineName::Onnx) || onnx.model.is_some()).then_some(1));
     let outcome = engine_spec(engine_name, preset, onnx).and_then(engines).and_then(|engines| {
         let job = Job { out_dir: out, stems, engines, format, fit };
         let files = collect_inputs(&inputs)?;

@@ -1,6 +1,8 @@
 //! What a Demucs-family ONNX export must look like, and what Demixer reads from it.
 //!
-//! Input `mix`, float32 `[1, 2, T]` with `T` fixed; output `stems`, float32 `[1, S, 2, T]`. Source
+//! Input `mix`, float32 `[1, 2, T]` with `T` fixed; output `stems`, float32 `[1, S, 2, T]` (a model
+//! with a single output may name it otherwise: published HT-Demucs exports document only the
+//! input's name). Source
 //! names come from the metadata key `sources` (comma-separated), else from a sidecar `<model>.json`
 //! (`{"sources": [...], "sample_rate": 44100}`), else from the count: 4 is drums, bass, other,
 //! vocals; 6 adds guitar and piano. The sample rate comes from the metadata key `sample_rate`, the
@@ -15,7 +17,7 @@ use crate::Stem;
 
 /// Name of the model's input.
 pub const INPUT: &str = "mix";
-/// Name of the model's output.
+/// Name of the model's output (any name is taken when there is only one).
 pub const OUTPUT: &str = "stems";
 /// Sample rate of models that do not state one.
 pub const DEFAULT_SAMPLE_RATE: usize = 44_100;
@@ -33,6 +35,8 @@ pub struct ModelSpec {
     pub sources: Vec<Stem>,
     /// The rate the model works at, in Hz.
     pub sample_rate: usize,
+    /// The name of the stems output.
+    pub output: String,
 }
 
 /// Names and rate stated next to the model rather than in it.
@@ -121,7 +125,8 @@ pub(crate) fn read_spec(session: &Session, path: &Path) -> Result<ModelSpec, Str
     let Some(input) = session.inputs().iter().find(|o| o.name() == INPUT) else {
         return refuse(format!("the model has no input `{INPUT}` (it has {})", describe(session.inputs())));
     };
-    let Some(output) = session.outputs().iter().find(|o| o.name() == OUTPUT) else {
+    let only = (session.outputs().len() == 1).then(|| &session.outputs()[0]);
+    let Some(output) = session.outputs().iter().find(|o| o.name() == OUTPUT).or(only) else {
         return refuse(format!("the model has no output `{OUTPUT}` (it has {})", describe(session.outputs())));
     };
     if session.inputs().len() != 1 {
@@ -153,5 +158,5 @@ pub(crate) fn read_spec(session: &Session, path: &Path) -> Result<ModelSpec, Str
         return Err(format!("the model's source names must be distinct and not empty: {sources:?}"));
     }
     let sample_rate = from_model.sample_rate.or(sidecar.sample_rate).unwrap_or(DEFAULT_SAMPLE_RATE);
-    Ok(ModelSpec { segment, sources, sample_rate })
+    Ok(ModelSpec { segment, sources, sample_rate, output: output.name().to_string() })
 }

@@ -7,6 +7,7 @@
 
 pub mod contract;
 mod error;
+pub mod inspect;
 pub mod model;
 pub mod runtime;
 
@@ -18,6 +19,7 @@ use crate::resampled::Resampled;
 use crate::segments::{OverlapAdd, SegmentModel};
 use crate::{Separator, Stem};
 pub use error::OnnxError;
+pub use inspect::{Inspection, inspect};
 pub use model::{Device, ModelSet, OnnxModel, SessionOptions};
 
 /// What to load.

@@ -7,7 +7,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::OnnxError;
-use super::contract::{self, INPUT, ModelSpec, OUTPUT};
+use super::contract::{self, INPUT, ModelSpec};
 use super::runtime::Runtime;
 use crate::Stem;
 use crate::engine::Provider;
@@ -92,6 +92,11 @@ impl OnnxModel {
         &self.spec
     }
 
+    /// Its ONNX Runtime session (for inspection).
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -108,10 +113,11 @@ impl OnnxModel {
         let t = self.spec.segment;
         let input = TensorRef::from_array_view(([1usize, 2, t], mix)).map_err(failed)?;
         let outputs = self.session.run(ort::inputs![INPUT => input]).map_err(failed)?;
-        let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(failed)?;
+        let output = self.spec.output.as_str();
+        let (shape, data) = outputs[output].try_extract_tensor::<f32>().map_err(failed)?;
         let expected = [1, self.spec.sources.len() as i64, 2, t as i64];
         if shape[..] != expected || data.len() != out.len() {
-            return Err(InferenceError(format!("the model returned `{OUTPUT}` {shape:?}, expected {expected:?}")));
+            return Err(InferenceError(format!("the model returned `{output}` {shape:?}, expected {expected:?}")));
         }
         out.copy_from_slice(data);
         Ok(())

@@ -156,3 +156,21 @@ pub fn load(user: Option<&Path>) -> Result<&'static Runtime, NotFound> {
     }
     Err(NotFound { attempts })
 }
+
+/// Whether an execution provider can run sessions with the loaded runtime.
+#[derive(Debug, Clone)]
+pub struct ProviderCheck {
+    /// "CPU" or "CUDA".
+    pub name: &'static str,
+    /// `Ok` when it registers on a session; else why not (not built in, or its libraries missing).
+    pub usable: Result<(), String>,
+}
+
+/// The execution providers Demixer uses, each tried on a fresh session builder of `runtime`.
+pub fn providers(runtime: &Runtime) -> Vec<ProviderCheck> {
+    use ort::ep::ExecutionProvider;
+    let cuda = ort::session::Session::builder(&runtime.environment)
+        .map_err(|e| e.to_string())
+        .and_then(|mut builder| ort::ep::CUDA::default().register(&mut builder).map_err(|e| e.to_string()));
+    vec![ProviderCheck { name: "CPU", usable: Ok(()) }, ProviderCheck { name: "CUDA", usable: cuda }]
+}

@@ -1,0 +1,323 @@
+//! `demixer models`: the catalog of published models, verified downloads, and the library of
+//! installed models that `--model NAME` and the plugin's model menu use.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use demixer_dsp::Stem;
+use demixer_dsp::onnx::inspect::{Inspection, LATENCY_RATES, inspect, segment_latency};
+use demixer_dsp::onnx::{OnnxConfig, runtime};
+use demixer_models::catalog::{Catalog, CatalogEntry, mirror};
+use demixer_models::digest::{Hasher, file_sha256};
+use demixer_models::download::{Request, download};
+use demixer_models::library::{Installed, Library, ModelKind, check_name};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// `demixer models ...`.
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// The catalog of published models, what is installed, and where ONNX Runtime was found.
+    List,
+    /// Download a catalog model into the library, checking its size and SHA-256 first.
+    Download {
+        /// The catalog name (see `demixer models list`).
+        name: String,
+        /// Give up when the server sends nothing for this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        stall_timeout: f64,
+    },
+    /// Check a model file (`.onnx`, or a bag manifest `.json`) against Demixer's contract and put
+    /// it in the library.
+    Add {
+        /// The model file or bag manifest.
+        file: PathBuf,
+        /// Its name in the library (default: the file name without extension).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// What a model is: inputs and outputs, sources, rate, segment, latency, parameters, SHA-256.
+    Info {
+        /// A model file, or the name of an installed model.
+        model: String,
+    },
+    /// Remove an installed model (its pinned SHA-256 stays, to check a later download).
+    Remove {
+        /// The installed model's name.
+        name: String,
+    },
+}
+
+/// Runs a `models` command; `ort` is a user-chosen ONNX Runtime library.
+pub fn run(command: ModelsCommand, ort: Option<PathBuf>) -> Result<()> {
+    let library = Library::open()?;
+    match command {
+        ModelsCommand::List => list(&library, ort.as_deref()),
+        ModelsCommand::Download { name, stall_timeout } => {
+            let stall = Duration::try_from_secs_f64(stall_timeout).context("--stall-timeout must be positive")?;
+            fetch(&library, &name, stall, ort)
+        }
+        ModelsCommand::Add { file, name } => add(&library, &file, name, ort),
+        ModelsCommand::Info { model } => info(&library, &model, ort),
+        ModelsCommand::Remove { name } => {
+            let removed = library.remove(&name)?;
+            println!("Removed {} ({})", removed.name, removed.dir.display());
+            Ok(())
+        }
+    }
+}
+
+/// Where ONNX Runtime is and what it can run on, in a few lines.
+fn runtime_report(ort: Option<&Path>) -> String {
+    match runtime::load(ort) {
+        Ok(found) => {
+            let providers: Vec<String> = runtime::providers(found)
+                .into_iter()
+                .map(|p| match p.usable {
+                    Ok(()) => format!("{}: yes", p.name),
+                    Err(why) => format!("{}: no ({why})", p.name),
+                })
+                .collect();
+            format!("ONNX Runtime {} from {}\n  {}", found.version, found.path.display(), providers.join("\n  "))
+        }
+        Err(missing) => format!("ONNX Runtime: not found. {missing}"),
+    }
+}
+
+fn list(library: &Library, ort: Option<&Path>) -> Result<()> {
+    println!("{}\n", runtime_report(ort));
+    let (installed, problems) = library.list();
+    println!("Installed in {}:", library.root().display());
+    if installed.is_empty() {
+        println!("  (none)");
+    }
+    for model in &installed {
+        println!("  {:<16} {:<9} {}  sha256 {}", model.name, model.kind, model.summary, &model.sha256[..12]);
+    }
+    for problem in problems {
+        println!("  problem: {problem}");
+    }
+    let catalog = Catalog::load()?;
+    println!("\nCatalog ({}):", catalog.origin);
+    for entry in &catalog.models {
+        let state = if installed.iter().any(|m| m.name == entry.name) { "installed" } else { "" };
+        let hash = match (&entry.sha256, library.pin(&entry.name)) {
+            (Some(sha), _) => format!("sha256 {}", &sha[..12]),
+            (None, Some(pin)) => format!("sha256 {} (pinned by the first download)", &pin[..12]),
+            (None, None) => "sha256 pinned on first download".into(),
+        };
+        let latency = catalog_latency(entry);
+        println!(
+            "  {:<16} {:<9} {} at {} Hz{latency}, {}, {hash}, {}  {state}",
+            entry.name,
+            entry.kind,
+            entry.stems.join("/"),
+            entry.sample_rate,
+            entry.size_text(),
+            entry.licence
+        );
+        println!("  {:<16} source: {}", "", entry.source);
+    }
+    Ok(())
+}
+
+/// ", latency 13.65 s at 44.1 kHz" for a catalog entry: what the engine will report, computed
+/// from its segment the way `demixer models info` does for a file.
+fn catalog_latency(entry: &CatalogEntry) -> String {
+    let Some(segment) = entry.segment else { return String::new() };
+    let sources: Vec<Stem> = entry.stems.iter().filter_map(|s| Stem::from_name(s)).collect();
+    let rate = LATENCY_RATES[0];
+    segment_latency(segment as usize, &sources, entry.sample_rate as usize, rate).map_or(String::new(), |samples| {
+        format!(", latency {:.2} s at {:.1} kHz", samples as f64 / rate as f64, rate as f64 / 1000.0)
+    })
+}
+
+/// Summary line of an inspected model, for the library's record and menus.
+fn summary(inspection: &Inspection) -> String {
+    let spec = &inspection.spec;
+    let stems: Vec<&str> = spec.sources.iter().map(|s| s.name()).collect();
+    let latency = inspection.latencies.first().map_or(String::new(), |&(rate, samples)| {
+        format!(", latency {:.2} s at {:.1} kHz", samples as f64 / rate as f64, rate as f64 / 1000.0)
+    });
+    format!("{} at {} Hz{latency}", stems.join("/"), spec.sample_rate)
+}
+
+fn config(model: &Path, ort: Option<PathBuf>) -> OnnxConfig {
+    OnnxConfig { model: model.to_path_buf(), runtime: ort, ..OnnxConfig::default() }
+}
+
+fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -> Result<()> {
+    let catalog = Catalog::load()?;
+    let Some(entry) = catalog.get(name) else {
+        let names: Vec<&str> = catalog.models.iter().map(|e| e.name.as_str()).collect();
+        bail!("'{name}' is not in the catalog ({}); known: {}", catalog.origin, names.join(", "));
+    };
+    if let Ok(installed) = library.get(name) {
+        println!("{name} is installed already: {}", installed.path().display());
+        return Ok(());
+    }
+    let pinned = library.pin(name);
+    let expected = entry.sha256.clone().or(pinned.clone());
+    let url = entry.download_url(mirror().as_deref());
+    let staging = library.stage(name)?;
+    let file = staging.dir().join(&entry.file);
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}  {msg}").unwrap(),
+    );
+    bar.set_message(entry.file.clone());
+    eprintln!("Downloading {name} from {url}");
+    let request = Request { url: &url, sha256: expected.as_deref(), size: entry.size, stall };
+    let downloaded = download(&request, &file, &mut |received, total| {
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(received);
+    });
+    bar.finish_and_clear();
+    let downloaded = downloaded.map_err(|e| anyhow!("{e}; nothing was installed"))?;
+    // Names and rate for models that do not carry them, as the catalog gives them.
+    let sidecar = demixer_dsp::onnx::contract::sidecar_path(&file);
+    let declared = serde_json::json!({ "sources": entry.stems, "sample_rate": entry.sample_rate });
+    std::fs::write(&sidecar, format!("{declared:#}\n")).with_context(|| format!("cannot write {}", sidecar.display()))?;
+    let summary = match inspect(&config(&file, ort)) {
+        Ok(inspection) => summary(&inspection),
+        Err(e) => {
+            eprintln!("warning: the model could not be checked against Demixer's contract: {e}");
+            let latency = catalog_latency(entry);
+            format!("{} at {} Hz{latency} (not checked)", entry.stems.join("/"), entry.sample_rate)
+        }
+    };
+    let record = Installed {
+        name: name.into(),
+        kind: entry.kind,
+        file: entry.file.clone(),
+        sha256: downloaded.sha256.clone(),
+        size: downloaded.size,
+        summary,
+        source: url.clone(),
+        dir: PathBuf::new(),
+    };
+    let installed = staging.commit(record)?;
+    match (&entry.sha256, pinned) {
+        (Some(_), _) => println!("SHA-256 {} matches the catalog", downloaded.sha256),
+        (None, Some(_)) => println!("SHA-256 {} matches the one pinned by the first download", downloaded.sha256),
+        (None, None) => {
+            library.set_pin(name, &downloaded.sha256)?;
+            println!(
+                "SHA-256 {} (the publisher gives none: pinned now; later downloads must match it)",
+                downloaded.sha256
+            );
+        }
+    }
+    println!("Installed {name}: {} ({:.1} MiB)", installed.path().display(), downloaded.size as f64 / (1 << 20) as f64);
+    println!("Use it: demixer separate song.flac --model {name}");
+    Ok(())
+}
+
+/// SHA-256 of a model's files: the file's own, or for a bag, of its `sha256sum`-style listing.
+fn model_sha256(inspection: &Inspection, file: &Path) -> Result<String> {
+    if inspection.files.len() == 1 && inspection.files[0] == file {
+        return Ok(file_sha256(file).with_context(|| format!("cannot read {}", file.display()))?.0);
+    }
+    let mut listing = Hasher::default();
+    for member in &inspection.files {
+        let (sha, _) = file_sha256(member).with_context(|| format!("cannot read {}", member.display()))?;
+        let name = member.file_name().unwrap_or_default().to_string_lossy();
+        listing.update(format!("{sha}  {name}\n").as_bytes());
+    }
+    Ok(listing.hex())
+}
+
+/// Copies `from` into `dir` under its own name; returns the bytes copied.
+fn copy_into(from: &Path, dir: &Path) -> Result<u64> {
+    let to = dir.join(from.file_name().context("a model file has a name")?);
+    std::fs::copy(from, &to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
+}
+
+fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf>) -> Result<()> {
+    if !file.is_file() {
+        bail!("{} is not a file", file.display());
+    }
+    let name = name.unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().into_owned());
+    check_name(&name).map_err(|why| anyhow!("{why}; choose one with --name"))?;
+    let inspection = inspect(&config(file, ort)).map_err(|e| anyhow!("refused: {e}"))?;
+    let sha256 = model_sha256(&inspection, file)?;
+    let known = Catalog::load()?.get(&name).and_then(|entry| entry.sha256.clone()).or(library.pin(&name));
+    if let Some(known) = known
+        && !known.eq_ignore_ascii_case(&sha256)
+    {
+        bail!("refused: {} has SHA-256 {sha256}, but the model called '{name}' has {known}; add it under another --name", file.display());
+    }
+    let staging = library.stage(&name)?;
+    let manifest_dir = file.parent().unwrap_or(Path::new("."));
+    let mut size = 0;
+    let mut copied = vec![file.to_path_buf()];
+    for member in &inspection.files {
+        let sidecar = demixer_dsp::onnx::contract::sidecar_path(member);
+        let external = PathBuf::from(format!("{}.data", member.display()));
+        copied.extend([member.clone(), sidecar, external].into_iter().filter(|p| p.is_file()));
+        if member.parent() != Some(manifest_dir) && member != file {
+            bail!("refused: the bag member {} is not beside its manifest", member.display());
+        }
+    }
+    copied.sort();
+    copied.dedup();
+    for path in &copied {
+        size += copy_into(path, staging.dir())?;
+    }
+    let record = Installed {
+        name: name.clone(),
+        kind: ModelKind::Segment,
+        file: file.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        sha256,
+        size,
+        summary: summary(&inspection),
+        source: format!("added from {}", file.display()),
+        dir: PathBuf::new(),
+    };
+    let installed = staging.commit(record)?;
+    println!("Added {name}: {} ({}), {}", installed.path().display(), installed.kind, installed.summary);
+    Ok(())
+}
+
+fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
+    let resolved = library.resolve(model)?;
+    let inspection = inspect(&config(&resolved.path, ort))?;
+    let spec = &inspection.spec;
+    println!("Model: {}", resolved.path.display());
+    if let Some(installed) = &resolved.installed {
+        println!("Library name: {} (from {})", installed.name, installed.source);
+    }
+    println!("Kind: segment (Demucs-style: whole segments, overlap-add)");
+    for file in inspection.files.iter().skip(usize::from(inspection.files.len() == 1)) {
+        println!("Bag member: {}", file.display());
+    }
+    for port in &inspection.inputs {
+        println!("Input: {} {}", port.name, port.shape);
+    }
+    for port in &inspection.outputs {
+        println!("Output: {} {}", port.name, port.shape);
+    }
+    let stems: Vec<&str> = spec.sources.iter().map(|s| s.name()).collect();
+    println!("Sources: {}", stems.join(", "));
+    println!("Sample rate: {} Hz", spec.sample_rate);
+    println!("Segment: {} samples ({:.3} s)", spec.segment, spec.segment as f64 / spec.sample_rate as f64);
+    for &(rate, samples) in &inspection.latencies {
+        let ms = samples as f64 * 1000.0 / rate as f64;
+        println!("Latency at {rate} Hz: {samples} samples ({ms:.1} ms), plus the plugin's worker margin");
+    }
+    match inspection.parameters {
+        Some(count) => println!("Parameters: {count} ({:.2} M)", count as f64 / 1e6),
+        None => println!("Parameters: unknown (the file could not be read as ONNX protobuf)"),
+    }
+    let sha256 = model_sha256(&inspection, &resolved.path)?;
+    let check = match &resolved.installed {
+        Some(installed) if installed.sha256 == sha256 => " (matches the library's record)",
+        Some(_) => " (DIFFERS from the library's record: the file changed since it was installed)",
+        None => "",
+    };
+    println!("SHA-256: {sha256}{check}");
+    Ok(())
+}
