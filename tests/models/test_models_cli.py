@@ -1,0 +1,217 @@
+"""`demixer models` against a model server on 127.0.0.1 that the test starts (no test touches the
+real network): a catalog served over HTTP, fixture models standing in for the published files,
+and a server that answers 404, cuts a transfer in the middle, or stalls. Each case checks what the
+user reads and that the library holds exactly what it should. The tool is the release build
+(tests/run.sh builds it); ONNX Runtime comes from DEMIXER_ORT_DYLIB (tests/run.sh sets it)."""
+import hashlib
+import http.server
+import json
+import pathlib
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TOOL = ROOT / "target" / "release" / "demixer"
+FIXTURES = ROOT / "dsp" / "tests" / "fixtures" / "onnx"
+STEMS = ["drums", "bass", "other", "vocals"]
+
+
+def sha256(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+class ModelServer:
+    """Serves `files` (name -> bytes) and `catalog` on 127.0.0.1; `/cut/NAME` announces the whole
+    file but sends half and closes; `/stall/NAME` sends the headers and then nothing until the
+    test ends."""
+
+    def __init__(self):
+        self.files = {}
+        self.release = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                parts = self.path.strip("/").split("/")
+                mode, name = (parts[0], parts[1]) if len(parts) == 2 else ("plain", parts[0])
+                body = server.files.get(name)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mode == "stall":
+                    self.wfile.flush()
+                    server.release.wait(60)
+                elif mode == "cut":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                else:
+                    self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def entry(name, file, url, sha=None, size=None):
+    return {"name": name, "kind": "segment", "stems": STEMS, "sample_rate": 44100, "segment": 2048,
+            "size": size, "file": file, "url": url, "sha256": sha, "licence": "test fixture",
+            "source": "tests/models (a fixture standing in for a published model)"}
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A model server with a catalog, an empty library, and the environment that points the tool
+    at both."""
+    assert TOOL.exists(), f"{TOOL} is missing: run `cargo build --release -p demixer-cli` first"
+    server = ModelServer()
+    four = (FIXTURES / "four.onnx").read_bytes()
+    six = (FIXTURES / "six.onnx").read_bytes()
+    server.files.update({"four.onnx": four, "six.onnx": six})
+    good_sha = hashlib.sha256(four).hexdigest()
+    catalog = {"models": [
+        entry("good", "four.onnx", f"{server.base}/four.onnx", sha=good_sha, size=len(four)),
+        entry("wrong-hash", "four.onnx", f"{server.base}/four.onnx", sha="0" * 64),
+        entry("wrong-size", "four.onnx", f"{server.base}/four.onnx", size=len(four) + 1),
+        entry("unpinned", "four.onnx", f"{server.base}/four.onnx"),
+        entry("cut", "four.onnx", f"{server.base}/cut/four.onnx"),
+        entry("missing", "gone.onnx", f"{server.base}/gone.onnx"),
+        entry("stalls", "four.onnx", f"{server.base}/stall/four.onnx"),
+    ]}
+    server.files["catalog.json"] = json.dumps(catalog).encode()
+    library = tmp_path / "library"
+    environment = {"DEMIXER_MODELS_DIR": str(library), "DEMIXER_CATALOG": f"{server.base}/catalog.json",
+                   "PATH": "/usr/bin:/bin"}
+    import os
+    for key in ("DEMIXER_ORT_DYLIB", "HOME"):
+        if key in os.environ:
+            environment[key] = os.environ[key]
+    yield server, library, environment
+    server.close()
+
+
+def demixer(environment, *args, timeout=60):
+    return subprocess.run([str(TOOL), *map(str, args)], capture_output=True, text=True, env=environment,
+                          timeout=timeout)
+
+
+def installed(library):
+    """Names of the models in the library, and anything else left in it besides pins."""
+    if not library.exists():
+        return set(), set()
+    names = {p.name for p in library.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    staging = library / ".staging"
+    leftovers = {p.name for p in staging.iterdir()} if staging.exists() else set()
+    return names, leftovers
+
+
+def test_a_new_user_downloads_a_catalog_model_and_separates_with_it(env, tmp_path):
+    server, library, environment = env
+    listed = demixer(environment, "models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "good" in listed.stdout and "ONNX Runtime" in listed.stdout and "CPU: yes" in listed.stdout
+
+    got = demixer(environment, "models", "download", "good")
+    assert got.returncode == 0, got.stderr
+    assert "matches the catalog" in got.stdout
+    model = library / "good" / "four.onnx"
+    assert model.read_bytes() == server.files["four.onnx"]
+    assert installed(library) == ({"good"}, set())
+    assert "installed" in demixer(environment, "models", "list").stdout
+
+    info = demixer(environment, "models", "info", "good")
+    assert info.returncode == 0, info.stderr
+    assert "Sources: drums, bass, other, vocals" in info.stdout
+    assert f"SHA-256: {sha256(model)} (matches the library's record)" in info.stdout
+    onnx = pytest.importorskip("onnx")
+    parameters = sum(int(np.prod(t.dims)) for t in onnx.load(str(model)).graph.initializer)
+    assert f"Parameters: {parameters} " in info.stdout
+
+    song = tmp_path / "song.wav"
+    t = np.arange(44100) / 44100
+    mix = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1) * 0.3
+    sf.write(song, mix, 44100, subtype="FLOAT")
+    separated = demixer(environment, "separate", song, "--model", "good", "-o", tmp_path / "stems")
+    assert separated.returncode == 0, separated.stderr
+    stems = [sf.read(tmp_path / "stems" / "song" / f"{stem}.wav")[0] for stem in STEMS]
+    assert np.max(np.abs(sum(stems) - mix)) < 1e-4, "the model's stems sum to the song"
+
+
+@pytest.mark.parametrize("name,says", [
+    ("wrong-hash", "does not match the expected"),
+    ("wrong-size", "refused"),
+    ("cut", "cut after"),
+    ("missing", "HTTP 404"),
+])
+def test_a_bad_download_is_refused_and_leaves_nothing(env, name, says):
+    server, library, environment = env
+    got = demixer(environment, "models", "download", name)
+    assert got.returncode != 0
+    assert says in got.stderr and "nothing was installed" in got.stderr, got.stderr
+    assert installed(library) == (set(), set())
+    listed = demixer(environment, "models", "list").stdout
+    assert listed.split("Installed in")[1].split("Catalog")[0].strip().endswith("(none)"), listed
+
+
+def test_a_stalled_server_is_given_up_within_the_stall_time(env):
+    server, library, environment = env
+    got = demixer(environment, "models", "download", "stalls", "--stall-timeout", "1", timeout=30)
+    assert got.returncode != 0
+    assert "sent nothing for 1 s" in got.stderr, got.stderr
+    assert installed(library) == (set(), set())
+
+
+def test_the_first_download_pins_the_hash_and_a_changed_file_is_refused(env):
+    server, library, environment = env
+    first = demixer(environment, "models", "download", "unpinned")
+    assert first.returncode == 0, first.stderr
+    assert "pinned now" in first.stdout
+    pinned = sha256(library / "unpinned" / "four.onnx")
+    assert json.loads((library / "pins.json").read_text()) == {"unpinned": pinned}
+    assert demixer(environment, "models", "remove", "unpinned").returncode == 0
+    # The same address now serves another file: the pin refuses it.
+    server.files["four.onnx"] = server.files["six.onnx"]
+    second = demixer(environment, "models", "download", "unpinned")
+    assert second.returncode != 0
+    assert f"does not match the expected {pinned}" in second.stderr, second.stderr
+    assert installed(library) == (set(), set())
+
+
+def test_add_checks_the_contract(env, tmp_path):
+    server, library, environment = env
+    broken = demixer(environment, "models", "add", FIXTURES / "wrong_input.onnx")
+    assert broken.returncode != 0
+    assert "refused" in broken.stderr and "no input `mix`" in broken.stderr, broken.stderr
+    assert installed(library) == (set(), set())
+
+    added = demixer(environment, "models", "add", FIXTURES / "sidecar.onnx", "--name", "three")
+    assert added.returncode == 0, added.stderr
+    # Its sidecar (names and rate) comes along.
+    assert (library / "three" / "sidecar.json").exists()
+    assert "vocals/drums/bass at 22050 Hz" in added.stdout
+    bag = demixer(environment, "models", "add", FIXTURES / "bag" / "bag.json", "--name", "bag")
+    assert bag.returncode == 0, bag.stderr
+    assert {p.name for p in (library / "bag").iterdir()} >= {"bag.json", *(f"{s}.onnx" for s in STEMS)}
+    again = demixer(environment, "models", "add", FIXTURES / "four.onnx", "--name", "three")
+    assert again.returncode != 0 and "installed already" in again.stderr
+    missing = demixer(environment, "separate", tmp_path / "x.wav", "--model", "nothing-here")
+    assert missing.returncode != 0
+    assert "demixer models download nothing-here" in missing.stderr, missing.stderr
