@@ -110,7 +110,8 @@ impl Demixer {
     /// The model engine to start an activation with: a parked one, or, for an offline render, one
     /// loaded now (a bounce may wait); in real time the loader brings it later.
     fn model_for(&self, setup: &Setup) -> Option<Model> {
-        let key = ModelKey::wanted(&self.params, setup)?;
+        // A model that is not installed is reported by the loader.
+        let (key, _) = ModelKey::wanted(&self.params, setup)?.ok()?;
         let parked = self.shared.take_parked(&key);
         if parked.is_none() && setup.timing == Timing::Realtime {
             return None;

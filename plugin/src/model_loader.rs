@@ -150,7 +150,7 @@ impl Worker {
     /// Loads what is wanted, if that is new.
     fn poll(&mut self) {
         let Some(setup) = self.shared.setup.lock().clone() else { return };
-        let Some(key) = ModelKey::wanted(&self.params, &setup) else {
+        let Some(wanted) = ModelKey::wanted(&self.params, &setup) else {
             let no_model = self.params.engine.value() == EngineChoice::Onnx;
             let text = if no_model { "Choose an ONNX model below; HPSS plays until then." } else { "" };
             self.status.set_model_state(text, no_model);
@@ -158,6 +158,14 @@ impl Worker {
                 self.shared.retry();
             }
             return;
+        };
+        let (key, note) = match wanted {
+            Ok(wanted) => wanted,
+            Err(missing) => {
+                self.status.set_model_state(missing, true);
+                self.shared.retry();
+                return;
+            }
         };
         if self.shared.attempted.lock().as_ref().is_some_and(|(tried, _)| *tried == key) {
             return;
@@ -173,7 +181,8 @@ impl Worker {
             });
         match result {
             Ok((running, description)) => {
-                self.status.set_model_state(format!("Loaded: {description}"), false);
+                let note = note.map_or(String::new(), |note| format!(" Note: {note}."));
+                self.status.set_model_state(format!("Loaded: {description}.{note}"), false);
                 if let Err(running) = self.to_audio.try_push(Box::new(running)) {
                     self.shared.park(*running);
                     self.shared.retry();

@@ -13,6 +13,7 @@ use demixer_dsp::hpss::Preset;
 use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
+use demixer_models::library::{Library, LibraryError, Resolved};
 use demixer_state::{MixerStatus, ModelSettings};
 use nice_plug::prelude::*;
 use nice_plug::util::permit_alloc;
@@ -66,11 +67,17 @@ pub struct ModelKey {
 }
 
 impl ModelKey {
-    /// The model the parameters and settings ask for at `setup`'s rate, if they ask for one.
-    pub fn wanted(params: &DemixerParams, setup: &Setup) -> Option<ModelKey> {
+    /// The model the parameters and settings ask for at `setup`'s rate, if they ask for one, with
+    /// a note when it is a library model whose file is not the one the project was saved with.
+    ///
+    /// # Errors
+    /// The settings name a library model that is not installed here: says how to get it.
+    pub fn wanted(params: &DemixerParams, setup: &Setup) -> Option<Result<(ModelKey, Option<String>), String>> {
         let settings = params.model.read().clone();
-        (params.engine.value() != EngineChoice::Hpss && !settings.model.is_empty())
-            .then(|| ModelKey { spec: model_spec(&settings), sample_rate: setup.sample_rate })
+        if params.engine.value() == EngineChoice::Hpss || settings.model.is_empty() {
+            return None;
+        }
+        Some(model_spec(&settings).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
     }
 
     /// Builds the engine; slow (seconds), not on the audio thread.
@@ -79,18 +86,46 @@ impl ModelKey {
     }
 }
 
-/// The engine spec the model panel's settings describe.
-fn model_spec(settings: &ModelSettings) -> EngineSpec {
+/// The model file the settings name: a path as it is, a name through the model `library`.
+fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, Option<String>), String> {
+    match library.resolve(&settings.model) {
+        Ok(Resolved { path, installed: Some(installed) }) => {
+            let differs = !settings.sha256.is_empty() && !settings.sha256.eq_ignore_ascii_case(&installed.sha256);
+            let note = differs.then(|| {
+                format!(
+                    "the installed '{}' (SHA-256 {}…) is not the file this project was saved with ({}…)",
+                    installed.name,
+                    &installed.sha256[..12],
+                    &settings.sha256[..settings.sha256.len().min(12)]
+                )
+            });
+            Ok((path, note))
+        }
+        Ok(Resolved { path, installed: None }) => Ok((path, None)),
+        Err(LibraryError::NotInstalled { name, .. }) => Err(format!(
+            "The model '{name}' is not installed on this computer: run `demixer models download {name}` \
+             (or `demixer models add FILE --name {name}`), or choose another model. HPSS plays."
+        )),
+        // A path that is not there: the engine says so when it tries to load it.
+        Err(_) => Ok((PathBuf::from(&settings.model), None)),
+    }
+}
+
+/// The engine spec the model panel's settings describe, and a note about the model file.
+fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    EngineSpec::Model(OnnxConfig {
-        model: PathBuf::from(&settings.model),
+    let library = Library::open().map_err(|e| format!("{e}. HPSS plays."))?;
+    let (model, note) = model_path(&library, settings)?;
+    let spec = EngineSpec::Model(OnnxConfig {
+        model,
         runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
         session: SessionOptions {
             device: Device::from_name(&settings.device).unwrap_or_default(),
             // By default leave half the cores to the host and the other plugins.
             threads: if settings.threads > 0 { settings.threads as usize } else { (cores / 2).max(1) },
         },
-    })
+    });
+    Ok((spec, note))
 }
 
 /// A loaded model engine and what it was loaded for.
@@ -441,5 +476,42 @@ mod tests {
             out[1..].iter().all(|stem| stem[0][..latency].iter().all(|&x| x == 0.0)),
             "stems silent while warming up"
         );
+    }
+
+    #[test]
+    fn a_saved_model_name_is_found_in_the_library_and_a_missing_one_says_how_to_get_it() {
+        use demixer_models::library::{Installed, ModelKind};
+        let root = std::env::temp_dir().join(format!("demixer-plugin-library-{}", std::process::id()));
+        let library = Library::at(root.clone());
+        let staging = library.stage("tiny").unwrap();
+        std::fs::write(staging.dir().join("tiny.onnx"), b"model").unwrap();
+        let record = Installed {
+            name: "tiny".into(),
+            kind: ModelKind::Segment,
+            file: "tiny.onnx".into(),
+            sha256: "a".repeat(64),
+            size: 5,
+            summary: String::new(),
+            source: "test".into(),
+            dir: PathBuf::new(),
+        };
+        let installed = staging.commit(record).unwrap();
+        let settings = |model: &str, sha256: &str| ModelSettings {
+            model: model.into(),
+            sha256: sha256.into(),
+            ..ModelSettings::default()
+        };
+
+        let (path, note) = model_path(&library, &settings("tiny", &"a".repeat(64))).unwrap();
+        assert_eq!((path, note), (installed.path(), None));
+        let (_, note) = model_path(&library, &settings("tiny", &"b".repeat(64))).unwrap();
+        assert!(note.is_some_and(|n| n.contains("not the file this project was saved with")));
+        let missing = model_path(&library, &settings("htdemucs", &"a".repeat(64))).unwrap_err();
+        assert!(missing.contains("'htdemucs' is not installed") && missing.contains("demixer models download htdemucs"));
+        assert!(missing.contains("HPSS plays"), "{missing}");
+        // A path is used as it is, even where it does not exist (loading it then says so).
+        let (path, _) = model_path(&library, &settings("/nowhere/model.onnx", "")).unwrap();
+        assert_eq!(path, PathBuf::from("/nowhere/model.onnx"));
+        std::fs::remove_dir_all(root).unwrap();
     }
 }

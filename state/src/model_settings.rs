@@ -10,8 +10,12 @@ pub const DEVICES: [&str; 3] = ["auto", "cpu", "cuda"];
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelSettings {
-    /// An ONNX model (`.onnx`) or a bag manifest (`.json`); empty: none.
+    /// The name of a model in the model library (`demixer models list`), or the path of an ONNX
+    /// model (`.onnx`) or bag manifest (`.json`); empty: none.
     pub model: String,
+    /// SHA-256 of the library model when it was chosen (empty for a path): a project opened where
+    /// that name holds another file says so.
+    pub sha256: String,
     /// ONNX Runtime library (file or folder); empty: search the usual places.
     pub runtime: String,
     /// One of [`DEVICES`].
@@ -22,6 +26,6 @@ pub struct ModelSettings {
 
 impl Default for ModelSettings {
     fn default() -> Self {
-        Self { model: String::new(), runtime: String::new(), device: DEVICES[0].into(), threads: 0 }
+        Self { model: String::new(), sha256: String::new(), runtime: String::new(), device: DEVICES[0].into(), threads: 0 }
     }
 }

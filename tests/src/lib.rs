@@ -347,3 +347,20 @@ pub fn music(len: usize) -> [Vec<f32>; 2] {
     }
     [l, r]
 }
+
+/// Points the instance's saved model settings at `model` (a library name or a file) with the
+/// SHA-256 `sha256` (empty for a file), through a state round trip as a host restoring a project
+/// would. nice-plug's CLAP state is a little-endian u64 length, then JSON.
+pub fn choose_model(instance: &mut PluginInstance<Host>, model: &str, sha256: &str) {
+    use clack_extensions::state::PluginState;
+    let handle = instance.plugin_handle();
+    let state: PluginState = handle.get_extension().unwrap();
+    let mut saved = Vec::new();
+    state.save(&handle, &mut saved).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
+    let settings = serde_json::json!({ "model": model, "sha256": sha256, "runtime": "", "device": "cpu", "threads": 1 });
+    json["fields"]["model"] = serde_json::Value::String(settings.to_string());
+    let body = serde_json::to_vec(&json).unwrap();
+    let restored = [&(body.len() as u64).to_le_bytes()[..], &body].concat();
+    state.load(&handle, &mut &restored[..]).unwrap();
+}

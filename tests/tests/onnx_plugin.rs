@@ -7,38 +7,21 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clack_extensions::render::RenderMode;
-use clack_extensions::state::PluginState;
-use clack_host::prelude::*;
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::render::separate_aligned;
 use demixer_host_tests::{
-    Build, DEFAULT_CONFIG, Host, MAX_BLOCK, Processing, SR, activate, activate_until_settled, latency, latency_changes,
-    load, music, render, restart_requested, set_mode,
+    Build, DEFAULT_CONFIG, MAX_BLOCK, Processing, SR, activate, activate_until_settled, choose_model, latency,
+    latency_changes, load, music, render, restart_requested, set_mode,
 };
 
 fn fixture_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/four.onnx")
 }
 
-/// Points the instance's saved model settings at `model`, through a state round trip as a host
-/// restoring a project would. nice-plug's CLAP state is a little-endian u64 length, then JSON.
-fn choose_model(instance: &mut PluginInstance<Host>, model: &PathBuf) {
-    let handle = instance.plugin_handle();
-    let state: PluginState = handle.get_extension().unwrap();
-    let mut saved = Vec::new();
-    state.save(&handle, &mut saved).unwrap();
-    let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
-    let settings = serde_json::json!({ "model": model, "runtime": "", "device": "cpu", "threads": 1 });
-    json["fields"]["model"] = serde_json::Value::String(settings.to_string());
-    let body = serde_json::to_vec(&json).unwrap();
-    let restored = [&(body.len() as u64).to_le_bytes()[..], &body].concat();
-    state.load(&handle, &mut &restored[..]).unwrap();
-}
-
 #[test]
 fn an_offline_bounce_with_a_model_is_its_output_at_the_reported_latency() {
     let (_entry, mut instance) = load(Build::Checked);
-    choose_model(&mut instance, &fixture_model());
+    choose_model(&mut instance, &fixture_model().to_string_lossy(), "");
     let latency = set_mode(&mut instance, RenderMode::Offline);
     let input = music(2 * SR as usize);
     let mut seed = 777u32;
@@ -69,7 +52,7 @@ fn an_offline_bounce_with_a_model_is_its_output_at_the_reported_latency() {
 fn in_real_time_hpss_plays_while_the_model_loads_then_the_model_takes_over() {
     let (_entry, mut instance) = load(Build::Checked);
     let hpss_latency = set_mode(&mut instance, RenderMode::Realtime);
-    choose_model(&mut instance, &fixture_model());
+    choose_model(&mut instance, &fixture_model().to_string_lossy(), "");
     let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
     assert_eq!(latency(&mut instance), hpss_latency, "real-time activation does not wait for the model");
     let input = music(SR as usize);
@@ -107,7 +90,7 @@ fn a_model_that_cannot_load_leaves_hpss_playing() {
     let (_entry, mut reference) = load(Build::Checked);
     let hpss_latency = set_mode(&mut reference, RenderMode::Offline);
     let (_entry, mut instance) = load(Build::Checked);
-    choose_model(&mut instance, &PathBuf::from("/nonexistent/htdemucs.onnx"));
+    choose_model(&mut instance, "/nonexistent/htdemucs.onnx", "");
     assert_eq!(set_mode(&mut instance, RenderMode::Offline), hpss_latency);
     let input = music(SR as usize / 2);
     let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, || 512, |_, _| {});
