@@ -130,13 +130,14 @@ fn engine_spec(name: Option<EngineName>, preset: Preset, onnx: OnnxArgs) -> Resu
         (_, Some(model)) => {
             let library = demixer_models::Library::open()?;
             let model = library.resolve(&model).map_err(|e| match e {
-                demixer_models::LibraryError::NotInstalled { ref name, .. } => anyhow::anyhow!(
-                    "{e}; get it with `demixer models download {name}` or give a model file's path"
-                ),
+                demixer_models::LibraryError::NotInstalled { ref name, .. } => {
+                    anyhow::anyhow!("{e}; get it with `demixer models download {name}` or give a model file's path")
+                }
                 other => other.into(),
             })?;
             let session = SessionOptions { device: onnx.device, threads: onnx.threads };
-            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, session }))
+            let installed_runtime = library.installed_runtime();
+            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, installed_runtime, session }))
         }
     }
 }

@@ -69,8 +69,8 @@ pub fn run(command: ModelsCommand, ort: Option<PathBuf>) -> Result<()> {
 }
 
 /// Where ONNX Runtime is and what it can run on, in a few lines.
-fn runtime_report(ort: Option<&Path>) -> String {
-    match runtime::load(ort) {
+fn runtime_report(library: &Library, ort: Option<&Path>) -> String {
+    match runtime::load(ort, library.installed_runtime().as_deref()) {
         Ok(found) => {
             let providers: Vec<String> = runtime::providers(found)
                 .into_iter()
@@ -86,7 +86,7 @@ fn runtime_report(ort: Option<&Path>) -> String {
 }
 
 fn list(library: &Library, ort: Option<&Path>) -> Result<()> {
-    println!("{}\n", runtime_report(ort));
+    println!("{}\n", runtime_report(library, ort));
     let (installed, problems) = library.list();
     println!("Installed in {}:", library.root().display());
     if installed.is_empty() {
@@ -143,8 +143,9 @@ fn summary(inspection: &Inspection) -> String {
     format!("{} at {} Hz{latency}", stems.join("/"), spec.sample_rate)
 }
 
-fn config(model: &Path, ort: Option<PathBuf>) -> OnnxConfig {
-    OnnxConfig { model: model.to_path_buf(), runtime: ort, ..OnnxConfig::default() }
+fn config(library: &Library, model: &Path, ort: Option<PathBuf>) -> OnnxConfig {
+    let installed_runtime = library.installed_runtime();
+    OnnxConfig { model: model.to_path_buf(), runtime: ort, installed_runtime, ..OnnxConfig::default() }
 }
 
 fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -> Result<()> {
@@ -163,9 +164,7 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
     let staging = library.stage(name)?;
     let file = staging.dir().join(&entry.file);
     let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}  {msg}").unwrap(),
-    );
+    bar.set_style(ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}  {msg}").unwrap());
     bar.set_message(entry.file.clone());
     eprintln!("Downloading {name} from {url}");
     let request = Request { url: &url, sha256: expected.as_deref(), size: entry.size, stall };
@@ -180,8 +179,9 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
     // Names and rate for models that do not carry them, as the catalog gives them.
     let sidecar = demixer_dsp::onnx::contract::sidecar_path(&file);
     let declared = serde_json::json!({ "sources": entry.stems, "sample_rate": entry.sample_rate });
-    std::fs::write(&sidecar, format!("{declared:#}\n")).with_context(|| format!("cannot write {}", sidecar.display()))?;
-    let summary = match inspect(&config(&file, ort)) {
+    std::fs::write(&sidecar, format!("{declared:#}\n"))
+        .with_context(|| format!("cannot write {}", sidecar.display()))?;
+    let summary = match inspect(&config(library, &file, ort)) {
         Ok(inspection) => summary(&inspection),
         Err(e) => {
             eprintln!("warning: the model could not be checked against Demixer's contract: {e}");
@@ -242,13 +242,16 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
     }
     let name = name.unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     check_name(&name).map_err(|why| anyhow!("{why}; choose one with --name"))?;
-    let inspection = inspect(&config(file, ort)).map_err(|e| anyhow!("refused: {e}"))?;
+    let inspection = inspect(&config(library, file, ort)).map_err(|e| anyhow!("refused: {e}"))?;
     let sha256 = model_sha256(&inspection, file)?;
     let known = Catalog::load()?.get(&name).and_then(|entry| entry.sha256.clone()).or(library.pin(&name));
     if let Some(known) = known
         && !known.eq_ignore_ascii_case(&sha256)
     {
-        bail!("refused: {} has SHA-256 {sha256}, but the model called '{name}' has {known}; add it under another --name", file.display());
+        bail!(
+            "refused: {} has SHA-256 {sha256}, but the model called '{name}' has {known}; add it under another --name",
+            file.display()
+        );
     }
     let staging = library.stage(&name)?;
     let manifest_dir = file.parent().unwrap_or(Path::new("."));
@@ -284,7 +287,7 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
 
 fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
     let resolved = library.resolve(model)?;
-    let inspection = inspect(&config(&resolved.path, ort))?;
+    let inspection = inspect(&config(library, &resolved.path, ort))?;
     let spec = &inspection.spec;
     println!("Model: {}", resolved.path.display());
     if let Some(installed) = &resolved.installed {

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{relative_error, separate};
-use demixer_dsp::onnx::{self, OnnxConfig, SessionOptions};
+use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::render::separate_aligned;
 use demixer_dsp::stream::{self, StreamConfig};
 use demixer_dsp::{Engine, EngineKind, Routing, Stem, StereoOut, Timing};
@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn config(model: &str) -> OnnxConfig {
-    OnnxConfig { model: fixture(model), runtime: None, session: SessionOptions::default() }
+    OnnxConfig { model: fixture(model), ..Default::default() }
 }
 
 fn load(model: &str, rate: usize) -> Result<Engine, String> {

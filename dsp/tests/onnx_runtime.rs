@@ -16,10 +16,12 @@ fn search_order_then_a_clear_error_when_no_candidate_loads() {
         std::env::set_var("ORT_DYLIB_PATH", &dir);
     }
     let user = dir.join("chosen-by-user.so");
-    let candidates = runtime::candidates(Some(&user));
+    let installed = dir.join("installed-by-demixer.so");
+    let candidates = runtime::candidates(Some(&user), Some(&installed));
     assert_eq!(candidates[..3], [user.clone(), dir.join("from-demixer-variable.so"), dir.join(LIBRARY_NAME)]);
     assert!(candidates[3].ends_with(LIBRARY_NAME) && candidates[3].is_absolute(), "next to the binary");
-    assert_eq!(candidates[4], PathBuf::from(LIBRARY_NAME), "then the system's search path");
+    assert_eq!(candidates[4], installed, "then the one `demixer models runtime --download` installed");
+    assert_eq!(candidates[5], PathBuf::from(LIBRARY_NAME), "then the system's search path");
 
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/four.onnx");
     let result = onnx::load(&OnnxConfig { model, runtime: Some(user.clone()), ..Default::default() }, 44_100);

@@ -18,6 +18,7 @@ pub mod digest;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod library;
+pub mod runtime;
 
 pub use catalog::{Catalog, CatalogEntry, CatalogError};
 pub use library::{Installed, Library, LibraryError, ModelKind};

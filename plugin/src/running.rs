@@ -86,6 +86,17 @@ impl ModelKey {
     }
 }
 
+/// How to treat the block being processed: as the host says for this very block where it says
+/// (a VST3 host may switch to offline per `process()` call, without `setupProcessing`: Ardour's
+/// exports; read through nice-plug DEMIXER PATCH 3), else as at activation.
+fn block_timing(activation: Timing) -> Timing {
+    match nice_plug::wrapper::block_process_mode() {
+        Some(ProcessMode::Offline) => Timing::Offline,
+        Some(ProcessMode::Realtime | ProcessMode::Buffered) => Timing::Realtime,
+        None => activation,
+    }
+}
+
 /// The model file the settings name: a path as it is, a name through the model `library`.
 fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, Option<String>), String> {
     match library.resolve(&settings.model) {
@@ -118,6 +129,7 @@ fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), 
     let (model, note) = model_path(&library, settings)?;
     let spec = EngineSpec::Model(OnnxConfig {
         model,
+        installed_runtime: library.installed_runtime(),
         runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
         session: SessionOptions {
             device: Device::from_name(&settings.device).unwrap_or_default(),
@@ -323,7 +335,7 @@ impl Running {
             });
             let [in_l, in_r] = &self.input;
             let stream = &mut self.stream;
-            let timing = self.setup.timing;
+            let timing = block_timing(self.setup.timing);
             let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
             // Offline, waiting for the worker may allocate (the channel registers this thread once);
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
@@ -507,7 +519,9 @@ mod tests {
         let (_, note) = model_path(&library, &settings("tiny", &"b".repeat(64))).unwrap();
         assert!(note.is_some_and(|n| n.contains("not the file this project was saved with")));
         let missing = model_path(&library, &settings("htdemucs", &"a".repeat(64))).unwrap_err();
-        assert!(missing.contains("'htdemucs' is not installed") && missing.contains("demixer models download htdemucs"));
+        assert!(
+            missing.contains("'htdemucs' is not installed") && missing.contains("demixer models download htdemucs")
+        );
         assert!(missing.contains("HPSS plays"), "{missing}");
         // A path is used as it is, even where it does not exist (loading it then says so).
         let (path, _) = model_path(&library, &settings("/nowhere/model.onnx", "")).unwrap();

@@ -26,6 +26,12 @@ pub struct ModelSettings {
 
 impl Default for ModelSettings {
     fn default() -> Self {
-        Self { model: String::new(), sha256: String::new(), runtime: String::new(), device: DEVICES[0].into(), threads: 0 }
+        Self {
+            model: String::new(),
+            sha256: String::new(),
+            runtime: String::new(),
+            device: DEVICES[0].into(),
+            threads: 0,
+        }
     }
 }

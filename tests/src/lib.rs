@@ -358,7 +358,8 @@ pub fn choose_model(instance: &mut PluginInstance<Host>, model: &str, sha256: &s
     let mut saved = Vec::new();
     state.save(&handle, &mut saved).unwrap();
     let mut json: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
-    let settings = serde_json::json!({ "model": model, "sha256": sha256, "runtime": "", "device": "cpu", "threads": 1 });
+    let settings =
+        serde_json::json!({ "model": model, "sha256": sha256, "runtime": "", "device": "cpu", "threads": 1 });
     json["fields"]["model"] = serde_json::Value::String(settings.to_string());
     let body = serde_json::to_vec(&json).unwrap();
     let restored = [&(body.len() as u64).to_le_bytes()[..], &body].concat();

@@ -6,6 +6,9 @@
 //!   reports HPSS's while the model loads in the background.
 //! - `setProcessing(true)`, then the controller's `setParamNormalized` (what the Steinberg
 //!   validator's bypass-persistence test does): 0.4.2 dropped the value.
+//! - `setupProcessing(kRealtime)`, then `process()` calls whose `ProcessData::processMode` is
+//!   kOffline (how Ardour 7 exports): 0.4.2 never told the plugin, which then played its real-time
+//!   fallback (silent stems) wherever the export ran ahead of its worker.
 //!
 //! ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
 
@@ -20,8 +23,8 @@ use vst3::Steinberg::Vst::ParameterInfo_::ParameterFlags_::kIsBypass;
 use vst3::Steinberg::Vst::ProcessModes_::{kOffline, kRealtime};
 use vst3::Steinberg::Vst::SymbolicSampleSizes_::kSample32;
 use vst3::Steinberg::Vst::{
-    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, IEditController, IEditControllerTrait,
-    ParameterInfo, ProcessModes, ProcessSetup,
+    AudioBusBuffers, AudioBusBuffers__type0, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait,
+    IEditController, IEditControllerTrait, ParameterInfo, ProcessData, ProcessModes, ProcessSetup,
 };
 use vst3::Steinberg::{
     IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, int32, int64, kResultOk, tresult,
@@ -200,5 +203,80 @@ fn the_controller_takes_a_bypass_change_while_processing() {
         assert_eq!(processor.setProcessing(0), kResultOk);
         assert_eq!(component.setActive(0), kResultOk);
         assert_eq!(component.terminate(), kResultOk);
+    }
+}
+
+/// Runs `input` (stereo) through `processor` in blocks of 512 samples, each `process()` call
+/// saying `mode`; returns the five stereo outputs (Mix, then the stems) as `[output][channel]`.
+fn process_all(processor: &ComPtr<IAudioProcessor>, mode: ProcessModes, input: &[Vec<f32>; 2]) -> Vec<[Vec<f32>; 2]> {
+    const BLOCK: usize = 512;
+    const OUTPUTS: usize = 5;
+    let len = input[0].len();
+    let mut outputs: Vec<[Vec<f32>; 2]> = (0..OUTPUTS).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
+    let mut block_in = [vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]];
+    let mut block_out: Vec<[Vec<f32>; 2]> = (0..OUTPUTS).map(|_| [vec![0.0; BLOCK], vec![0.0; BLOCK]]).collect();
+    for start in (0..len).step_by(BLOCK) {
+        let n = BLOCK.min(len - start);
+        for (block, channel) in block_in.iter_mut().zip(input) {
+            block[..n].copy_from_slice(&channel[start..start + n]);
+        }
+        let mut in_pointers: Vec<*mut f32> = block_in.iter_mut().map(|c| c.as_mut_ptr()).collect();
+        let mut out_pointers: Vec<[*mut f32; 2]> =
+            block_out.iter_mut().map(|[l, r]| [l.as_mut_ptr(), r.as_mut_ptr()]).collect();
+        let bus = |pointers: *mut *mut f32| AudioBusBuffers {
+            numChannels: 2,
+            silenceFlags: 0,
+            __field0: AudioBusBuffers__type0 { channelBuffers32: pointers },
+        };
+        let mut inputs = [bus(in_pointers.as_mut_ptr())];
+        let mut outs: Vec<AudioBusBuffers> = out_pointers.iter_mut().map(|p| bus(p.as_mut_ptr())).collect();
+        let mut data = ProcessData {
+            processMode: mode as int32,
+            symbolicSampleSize: kSample32 as int32,
+            numSamples: n as int32,
+            numInputs: 1,
+            numOutputs: OUTPUTS as int32,
+            inputs: inputs.as_mut_ptr(),
+            outputs: outs.as_mut_ptr(),
+            inputParameterChanges: std::ptr::null_mut(),
+            outputParameterChanges: std::ptr::null_mut(),
+            inputEvents: std::ptr::null_mut(),
+            outputEvents: std::ptr::null_mut(),
+            processContext: std::ptr::null_mut(),
+        };
+        assert_eq!(unsafe { processor.process(&mut data) }, kResultOk);
+        for (output, block) in outputs.iter_mut().zip(&block_out) {
+            for (channel, samples) in output.iter_mut().zip(block) {
+                channel[start..start + n].copy_from_slice(&samples[..n]);
+            }
+        }
+    }
+    outputs
+}
+
+#[test]
+fn process_calls_that_say_offline_wait_for_the_worker_after_a_real_time_setup() {
+    let (_library, component) = instance();
+    let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
+    // Ardour's export: set up (and activated) for real time, then every block says offline, and
+    // the blocks come much faster than real time.
+    set_up_and_activate(&component, &processor, kRealtime as ProcessModes);
+    let latency = unsafe { processor.getLatencySamples() } as usize;
+    let input = demixer_host_tests::music(10 * 44_100);
+    assert_eq!(unsafe { processor.setProcessing(1) }, kResultOk);
+    let outputs = process_all(&processor, kOffline as ProcessModes, &input);
+    unsafe {
+        assert_eq!(processor.setProcessing(0), kResultOk);
+        assert_eq!(component.setActive(0), kResultOk);
+        assert_eq!(component.terminate(), kResultOk);
+    }
+    for channel in 0..2 {
+        let worst = (latency..input[0].len())
+            .map(|t| {
+                let stems: f32 = outputs[1..].iter().map(|stem| stem[channel][t]).sum();
+                (stems - input[channel][t - latency]).abs()
+            })
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "channel {channel}: the stems miss the delayed input by up to {worst}");
     }
 }

@@ -50,7 +50,7 @@ pub struct Inspection {
 /// # Errors
 /// As [`super::load`], but no inference runs.
 pub fn inspect(config: &OnnxConfig) -> Result<Inspection, OnnxError> {
-    let runtime = runtime::load(config.runtime.as_deref())?;
+    let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
     let set = open_set(config, runtime)?;
     let first = set.models().next().expect("a set has a model");
     let ports = |list: &[ort::value::Outlet]| -> Vec<Port> {
@@ -99,7 +99,12 @@ impl SegmentModel for Shape {
 ///
 /// # Errors
 /// Rates that cannot be converted, or segments too short to stream.
-pub fn segment_latency(segment: usize, sources: &[Stem], model_rate: usize, host_rate: usize) -> Result<usize, OnnxError> {
+pub fn segment_latency(
+    segment: usize,
+    sources: &[Stem],
+    model_rate: usize,
+    host_rate: usize,
+) -> Result<usize, OnnxError> {
     let streamed = OverlapAdd::new(Shape { segment, sources: sources.to_vec() })?;
     let engine: Box<dyn Separator> = if model_rate == host_rate {
         Box::new(streamed)

@@ -30,6 +30,9 @@ pub struct OnnxConfig {
     pub model: PathBuf,
     /// A user-chosen ONNX Runtime library (file or folder), tried before the other places.
     pub runtime: Option<PathBuf>,
+    /// The ONNX Runtime library Demixer installed (`demixer models runtime --download`), tried
+    /// after the environment variables and before the system's library path.
+    pub installed_runtime: Option<PathBuf>,
     /// Device and threads.
     pub session: SessionOptions,
 }
@@ -75,7 +78,7 @@ fn open_set(config: &OnnxConfig, runtime: &runtime::Runtime) -> Result<ModelSet,
 /// Any [`OnnxError`]: no runtime, a missing or unusable model, a failed warm-up, rates that
 /// cannot be converted.
 pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> {
-    let runtime = runtime::load(config.runtime.as_deref())?;
+    let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
     let mut set = open_set(config, runtime)?;
     let provider = if set.models().all(|m| m.provider() == Provider::Cuda) { Provider::Cuda } else { Provider::Cpu };
     let mut notes: Vec<String> = set.models().filter_map(|m| m.cuda_note.clone()).take(1).collect();

@@ -1,7 +1,8 @@
 //! Finding and loading the ONNX Runtime shared library (`ort` with `load-dynamic`).
 //!
 //! The library is searched in this order: a path the user set, `DEMIXER_ORT_DYLIB`,
-//! `ORT_DYLIB_PATH`, the folder of the plugin or program binary, then the system's library path.
+//! `ORT_DYLIB_PATH`, the folder of the plugin or program binary, the copy `demixer models runtime
+//! --download` installed, then the system's library path.
 //! A process can load ONNX Runtime once; later requests get the library already loaded.
 
 use std::path::{Path, PathBuf};
@@ -86,8 +87,9 @@ fn own_binary_dir() -> Option<PathBuf> {
     std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
 }
 
-/// Candidates in search order, for a user-set path `user` (a file, or a folder holding the library).
-pub fn candidates(user: Option<&Path>) -> Vec<PathBuf> {
+/// Candidates in search order, for a user-set path `user` (a file, or a folder holding the library)
+/// and the library file Demixer installed, `installed`.
+pub fn candidates(user: Option<&Path>, installed: Option<&Path>) -> Vec<PathBuf> {
     let expand = |path: PathBuf| if path.is_dir() { path.join(LIBRARY_NAME) } else { path };
     let mut found: Vec<PathBuf> = Vec::new();
     found.extend(user.filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf));
@@ -95,6 +97,7 @@ pub fn candidates(user: Option<&Path>) -> Vec<PathBuf> {
         found.extend(std::env::var_os(variable).filter(|v| !v.is_empty()).map(PathBuf::from));
     }
     found.extend(own_binary_dir().map(|dir| dir.join(LIBRARY_NAME)));
+    found.extend(installed.map(Path::to_path_buf));
     let mut found: Vec<PathBuf> = found.into_iter().map(expand).collect();
     found.push(PathBuf::from(LIBRARY_NAME));
     found
@@ -130,14 +133,18 @@ fn library_version(path: &Path) -> Option<String> {
     }
 }
 
-/// Loads ONNX Runtime from the first candidate that works, or returns the one already loaded.
-pub fn load(user: Option<&Path>) -> Result<&'static Runtime, NotFound> {
+/// Loads ONNX Runtime from the first of [`candidates`] that works, or returns the one already
+/// loaded.
+///
+/// # Errors
+/// [`NotFound`], listing every candidate and why it failed.
+pub fn load(user: Option<&Path>, installed: Option<&Path>) -> Result<&'static Runtime, NotFound> {
     let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(runtime) = LOADED.get() {
         return Ok(runtime);
     }
     let mut attempts = Vec::new();
-    for path in candidates(user) {
+    for path in candidates(user, installed) {
         let bare = path.components().count() == 1;
         if !bare && !path.exists() {
             attempts.push(Attempt { path, error: "no such file".into() });

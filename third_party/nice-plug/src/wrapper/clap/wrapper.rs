@@ -2245,7 +2245,10 @@ impl<P: ClapPlugin> Wrapper<P> {
                         process.out_events,
                     );
 
+                    // DEMIXER PATCH (DEMIXER-PATCHES.md, 3): the block's mode, for symmetry with VST3.
+                    crate::wrapper::set_block_process_mode(Some(wrapper.current_process_mode.load()));
                     let result = plugin.process(buffers.main_buffer, &mut aux, &mut context);
+                    crate::wrapper::set_block_process_mode(None);
 
                     wrapper.last_process_status.store(result);
                     result

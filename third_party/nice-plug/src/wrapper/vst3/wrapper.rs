@@ -985,25 +985,7 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         let setup = unsafe { &*setup };
         crate::nice_debug_assert_eq!(setup.symbolicSampleSize, K_SYMBOLIC_SAMPLE_SIZE_32);
 
-        #[allow(clippy::unnecessary_cast)]
-        const K_REALTIME: i32 = ProcessModes_::kRealtime as i32;
-        #[allow(clippy::unnecessary_cast)]
-        const K_PREFETCH: i32 = ProcessModes_::kPrefetch as i32;
-        #[allow(clippy::unnecessary_cast)]
-        const K_OFFLINE: i32 = ProcessModes_::kOffline as i32;
-
-        let mode = match setup.processMode {
-            n if n == K_REALTIME => ProcessMode::Realtime,
-            n if n == K_PREFETCH => ProcessMode::Buffered,
-            n if n == K_OFFLINE => ProcessMode::Offline,
-            n => {
-                crate::nice_debug_assert_failure!(
-                    "Unknown rendering mode '{}', defaulting to realtime",
-                    n
-                );
-                ProcessMode::Realtime
-            }
-        };
+        let mode = process_mode(setup.processMode);
         self.inner.current_process_mode.store(mode);
 
         // DEMIXER PATCH (third_party/nice-plug/DEMIXER-PATCHES.md, 2): the buffer config is stored
@@ -1601,8 +1583,11 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                 block_start,
                             );
 
+                            // DEMIXER PATCH (DEMIXER-PATCHES.md, 3): the block's own mode.
+                            crate::wrapper::set_block_process_mode(Some(process_mode(data.processMode)));
                             let result =
                                 plugin.process(buffers.main_buffer, &mut aux, &mut context);
+                            crate::wrapper::set_block_process_mode(None);
                             self.inner.last_process_status.store(result);
                             result
                         } else {
@@ -1945,6 +1930,25 @@ impl<P: Vst3Plugin> IInfoListenerTrait for Wrapper<P> {
             });
 
             kResultOk
+        }
+    }
+}
+
+/// The process mode a VST3 `ProcessModes` value stands for (realtime for unknown values).
+fn process_mode(value: i32) -> ProcessMode {
+    #[allow(clippy::unnecessary_cast)]
+    const K_REALTIME: i32 = ProcessModes_::kRealtime as i32;
+    #[allow(clippy::unnecessary_cast)]
+    const K_PREFETCH: i32 = ProcessModes_::kPrefetch as i32;
+    #[allow(clippy::unnecessary_cast)]
+    const K_OFFLINE: i32 = ProcessModes_::kOffline as i32;
+    match value {
+        n if n == K_REALTIME => ProcessMode::Realtime,
+        n if n == K_PREFETCH => ProcessMode::Buffered,
+        n if n == K_OFFLINE => ProcessMode::Offline,
+        n => {
+            crate::nice_debug_assert_failure!("Unknown rendering mode '{}', defaulting to realtime", n);
+            ProcessMode::Realtime
         }
     }
 }
