@@ -192,34 +192,46 @@ def ardour_home(tmp_path_factory, vst3_path):
     return home
 
 
+def song_session(home, root, rate, plugin):
+    """Builds a session with `plugin` on the song track and fills in the song; returns the
+    environment for session.lua."""
+    name = f"demixer{rate}"
+    env = dict(SESSION_DIR=root / name, SESSION_NAME=name, RATE=rate, LENGTH=int(SECONDS * rate), PLUGIN=plugin)
+    built = run_lua(home, "build.lua", env, "BUILT")
+    song = music(sample_rate=rate, seconds=SECONDS)
+    sources = [pathlib.Path(p[0]) for p in fields(built, "SOURCE")]
+    assert len(sources) == 2
+    for channel, path in enumerate(sources):
+        info = sf.info(str(path))
+        assert (info.samplerate, info.channels, info.frames) == (rate, 1, song.shape[1]), info
+        sf.write(str(path), song[channel], rate, subtype=info.subtype, format=info.format)
+    return env, song, built
+
+
+def read_exports(lines, rate, frames):
+    exports = {}
+    for tag, path, _seconds in fields(lines, "EXPORT"):
+        audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        assert file_rate == rate and audio.shape == (frames, 12), (file_rate, audio.shape)
+        exports[tag] = audio.T
+    return exports
+
+
 @pytest.fixture(scope="module")
 def sessions(ardour_home, tmp_path_factory):
     """Per rate: the exports, what the scripts printed and the timings."""
     results = {}
     for rate in RATES:
         started = time.monotonic()
-        name = f"demixer{rate}"
         root = tmp_path_factory.mktemp(f"ardour-{rate}")
-        env = dict(SESSION_DIR=root / name, SESSION_NAME=name, RATE=rate, LENGTH=int(SECONDS * rate), PLUGIN="Demixer")
-        built = run_lua(ardour_home, "build.lua", env, "BUILT")
-        song = music(sample_rate=rate, seconds=SECONDS)
-        sources = [pathlib.Path(p[0]) for p in fields(built, "SOURCE")]
-        assert len(sources) == 2
-        for channel, path in enumerate(sources):
-            info = sf.info(str(path))
-            assert (info.samplerate, info.channels, info.frames) == (rate, 1, song.shape[1]), info
-            sf.write(str(path), song[channel], rate, subtype=info.subtype, format=info.format)
+        env, song, built = song_session(ardour_home, root, rate, "Demixer")
         exported = run_lua(ardour_home, "session.lua", dict(env, PHASE="export"), "DONE")
-        session_file = root / name / f"{name}.ardour"
+        session_file = env["SESSION_DIR"] / f"{env['SESSION_NAME']}.ardour"
         chunk, saved_state = vst3_state(session_file)
         replace_chunk(session_file, with_model(chunk, MODEL))
         reopened = run_lua(ardour_home, "session.lua", dict(env, PHASE="reopen"), "DONE")
         _chunk, resaved_state = vst3_state(session_file)
-        exports = {}
-        for tag, path, _seconds in fields(exported, "EXPORT"):
-            audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
-            assert file_rate == rate and audio.shape == (song.shape[1], 12), (file_rate, audio.shape)
-            exports[tag] = audio.T
+        exports = read_exports(exported, rate, song.shape[1])
         results[rate] = dict(song=song, exports=exports, built=built, exported=exported, reopened=reopened,
                              saved_state=saved_state, resaved_state=resaved_state,
                              seconds=time.monotonic() - started)
@@ -233,6 +245,26 @@ def split(export):
 
 def latencies(lines):
     return {f[0]: dict(kv.split("=") for kv in f[1:]) for f in fields(lines, "LATENCY")}
+
+
+def test_ardour_lines_up_the_reference_plugin_exactly(ardour_home, reference_path, tmp_path):
+    """The harness itself, with a known plugin: the reference delay (1000 samples, reports 1000,
+    Demixer's buses with silent stems) in Demixer's place. Ardour's compensation must put its
+    main output exactly on the reference track."""
+    bundle = ardour_home / ".vst3" / "Reference Delay.vst3"
+    if not bundle.exists():
+        bundle.symlink_to(pathlib.Path(reference_path).resolve())
+        env = dict(os.environ, HOME=str(ardour_home), XDG_CONFIG_HOME=str(ardour_home / ".config"),
+                   XDG_CACHE_HOME=str(ardour_home / ".cache"), LD_LIBRARY_PATH="/usr/lib/ardour7")
+        scan = subprocess.run([SCANNER, "-f", str(bundle)], env=env, capture_output=True, text=True, timeout=60)
+        assert "Found Plugin: Reference Delay (stem buses)" in scan.stdout + scan.stderr, scan.stdout + scan.stderr
+    env, song, _built = song_session(ardour_home, tmp_path, 44100, "Reference Delay (stem buses)")
+    lines = run_lua(ardour_home, "session.lua", dict(env, PHASE="control"), "DONE")
+    assert latencies(lines)["control"]["plugin"] == "1000"
+    reference, mix, stems = split(read_exports(lines, 44100, song.shape[1])["control"])
+    assert np.abs(reference - song).max() < 1e-6
+    assert np.abs(mix - reference).max() < 1e-6
+    assert all(np.abs(audio).max() == 0 for audio in stems.values())
 
 
 @pytest.mark.parametrize("rate", RATES)

@@ -1,5 +1,6 @@
--- Phase B/C: PHASE=export (exports, preset change, automation, non-default values, save) or
--- PHASE=reopen (prints every parameter, saves again so the plugin's state is written afresh).
+-- Runs in the session build.lua made. PHASE=export: exports, preset change, automation,
+-- non-default values, save; PHASE=reopen: prints every parameter and saves again, so that the
+-- plugin's state is written afresh; PHASE=control: one export (the reference plugin's session).
 local dir, name, phase = os.getenv("SESSION_DIR"), os.getenv("SESSION_NAME"), os.getenv("PHASE")
 local length = tonumber(os.getenv("LENGTH"))
 assert(load_session(dir, name), "load_session failed")
@@ -100,6 +101,10 @@ if phase == "export" then
   set("Preset", 2) -- High quality
   params()
   Session:save_state("", false, false, false, false, false)
+elseif phase == "control" then
+  -- The reference plugin (a plain 1000-sample delay that reports 1000) in Demixer's place.
+  latency_report("control")
+  export("control")
 elseif phase == "reopen" then
   latency_report("reopened")
   params()
