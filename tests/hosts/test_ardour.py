@@ -61,7 +61,9 @@ TIMEOUT = 240
 # Non-default values session.lua sets before saving (plain values, as Ardour shows them).
 SAVED = {"Other Gain": 0.5, "Vocals Gain": 2.0, "Other Mute": 1, "Vocals Solo": 1, "Bass Solo": 1,
          "Engine": 1, "Preset": 2, "Stem Outputs Post-Fader": 1}
-MODEL = {"model": "/models/demixer-ardour-test.onnx", "runtime": "/opt/ort/libonnxruntime.so",
+# A library model, saved by name and SHA-256 as the model panel saves it (not installed here: the
+# plugin plays HPSS and says so; only the saved choice is checked).
+MODEL = {"model": "htdemucs", "sha256": "ab" * 32, "runtime": "/opt/ort/libonnxruntime.so",
          "device": "cpu", "threads": 3}
 
 if os.environ.get("DEMIXER_SKIP_ARDOUR") == "1":
