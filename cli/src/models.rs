@@ -13,6 +13,8 @@ use demixer_models::catalog::{Catalog, CatalogEntry, mirror};
 use demixer_models::digest::{Hasher, file_sha256};
 use demixer_models::download::{Request, download};
 use demixer_models::library::{Installed, Library, ModelKind, check_name};
+use demixer_models::runtime::ORT_VERSION;
+use demixer_models::runtime::download as runtime_download;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// `demixer models ...`.
@@ -42,6 +44,19 @@ pub enum ModelsCommand {
         /// A model file, or the name of an installed model.
         model: String,
     },
+    /// Where ONNX Runtime is found and what it runs on; with --download, install it from PyPI's
+    /// official wheel (checked against PyPI's SHA-256) without Python.
+    Runtime {
+        /// Download and install ONNX Runtime into the library.
+        #[arg(long)]
+        download: bool,
+        /// With --download: the CUDA build (`onnxruntime-gpu`; needs CUDA 13 and cuDNN 9).
+        #[arg(long, requires = "download")]
+        gpu: bool,
+        /// Give up when the server sends nothing for this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        stall_timeout: f64,
+    },
     /// Remove an installed model (its pinned SHA-256 stays, to check a later download).
     Remove {
         /// The installed model's name.
@@ -52,11 +67,16 @@ pub enum ModelsCommand {
 /// Runs a `models` command; `ort` is a user-chosen ONNX Runtime library.
 pub fn run(command: ModelsCommand, ort: Option<PathBuf>) -> Result<()> {
     let library = Library::open()?;
+    let stall = |seconds: f64| Duration::try_from_secs_f64(seconds).context("--stall-timeout must be positive");
     match command {
         ModelsCommand::List => list(&library, ort.as_deref()),
-        ModelsCommand::Download { name, stall_timeout } => {
-            let stall = Duration::try_from_secs_f64(stall_timeout).context("--stall-timeout must be positive")?;
-            fetch(&library, &name, stall, ort)
+        ModelsCommand::Download { name, stall_timeout } => fetch(&library, &name, stall(stall_timeout)?, ort),
+        ModelsCommand::Runtime { download, gpu, stall_timeout } => {
+            if download {
+                install_runtime(&library, gpu, stall(stall_timeout)?)?;
+            }
+            println!("{}", runtime_report(&library, ort.as_deref()));
+            Ok(())
         }
         ModelsCommand::Add { file, name } => add(&library, &file, name, ort),
         ModelsCommand::Info { model } => info(&library, &model, ort),
@@ -66,6 +86,32 @@ pub fn run(command: ModelsCommand, ort: Option<PathBuf>) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A progress bar for a download of `what`.
+fn progress_bar(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}  {msg}").unwrap());
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn install_runtime(library: &Library, gpu: bool, stall: Duration) -> Result<()> {
+    let bar = progress_bar("ONNX Runtime");
+    eprintln!("Downloading ONNX Runtime {ORT_VERSION} from PyPI's official wheel");
+    let installed = runtime_download::install(library, gpu, stall, &mut |received, total| {
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(received);
+    });
+    bar.finish_and_clear();
+    let installed = installed.map_err(|e| anyhow!("{e}; nothing was installed"))?;
+    println!("Installed ONNX Runtime: {}", installed.display());
+    println!(
+        "(a path set with --ort or in the plugin, DEMIXER_ORT_DYLIB, ORT_DYLIB_PATH and a copy next to the program come first)"
+    );
+    Ok(())
 }
 
 /// Where ONNX Runtime is and what it can run on, in a few lines.

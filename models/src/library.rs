@@ -244,10 +244,15 @@ impl Library {
         if self.get(name).is_ok() {
             return Err(LibraryError::AlreadyInstalled(name.into()));
         }
+        self.stage_at(name, self.root.join(name))
+    }
+
+    /// A new, empty staging folder that [`Staging::commit`] will rename to `target`.
+    pub(crate) fn stage_at(&self, name: &str, target: PathBuf) -> Result<Staging, LibraryError> {
         let dir = self.staging_dir()?.join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
-        Ok(Staging { dir, target: self.root.join(name), name: name.into(), done: false })
+        Ok(Staging { dir, target, name: name.into(), done: false })
     }
 
     fn pins(&self) -> BTreeMap<String, String> {
@@ -337,17 +342,28 @@ impl Staging {
     ///
     /// # Errors
     /// The record cannot be written, or another model of that name appeared meanwhile.
-    pub fn commit(mut self, mut record: Installed) -> Result<Installed, LibraryError> {
+    pub fn commit(self, mut record: Installed) -> Result<Installed, LibraryError> {
         record.name = self.name.clone();
         let text = serde_json::to_string_pretty(&record).expect("the record serialises");
         write_atomically(&self.dir.join(RECORD), text.as_bytes())?;
+        record.dir = self.commit_files()?;
+        Ok(record)
+    }
+
+    /// Moves the folder to its final name in one rename and returns that name.
+    ///
+    /// # Errors
+    /// Something of that name exists already, or the rename fails.
+    pub fn commit_files(mut self) -> Result<PathBuf, LibraryError> {
         if self.target.exists() {
             return Err(LibraryError::AlreadyInstalled(self.name.clone()));
         }
+        if let Some(parent) = self.target.parent() {
+            std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
+        }
         std::fs::rename(&self.dir, &self.target).map_err(io("cannot install into", &self.target))?;
         self.done = true;
-        record.dir = self.target.clone();
-        Ok(record)
+        Ok(self.target.clone())
     }
 }
 

@@ -48,3 +48,170 @@ fn runtime_in(folder: &Path) -> Option<PathBuf> {
         .find(|e| e.file_name().to_str().is_some_and(is_runtime_library))
         .map(|e| e.path())
 }
+
+/// Downloading the runtime out of PyPI's wheels.
+#[cfg(feature = "download")]
+pub mod download {
+    use std::io::Read;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    use super::{ORT_VERSION, RUNTIME_DIR};
+    use crate::download::{DownloadError, Request, download, fetch_text};
+    use crate::library::{Library, LibraryError};
+
+    /// Environment variable naming another package index (a PyPI mirror, or a test server).
+    pub const INDEX_VARIABLE: &str = "DEMIXER_PYPI";
+    const PYPI: &str = "https://pypi.org";
+
+    /// Why the runtime could not be installed.
+    #[derive(Debug, thiserror::Error)]
+    pub enum RuntimeError {
+        /// The index or the wheel could not be fetched, or the wheel is not what the index says.
+        #[error(transparent)]
+        Download(#[from] DownloadError),
+        /// The index's answer is not what PyPI's JSON API gives.
+        #[error("{url}: not a PyPI release description: {why}")]
+        Index {
+            /// The address asked.
+            url: String,
+            /// What is wrong.
+            why: String,
+        },
+        /// No wheel of the release is built for this platform.
+        #[error("{package} {ORT_VERSION} has no wheel for this platform ({platform}); wheels: {wheels}")]
+        NoWheel {
+            /// The package.
+            package: String,
+            /// This platform's wheel tag.
+            platform: &'static str,
+            /// The wheels there are.
+            wheels: String,
+        },
+        /// The wheel holds no runtime library.
+        #[error("{0} holds no ONNX Runtime library for this platform")]
+        NoLibrary(String),
+        /// The wheel cannot be unpacked.
+        #[error("cannot unpack {wheel}: {why}")]
+        Unpack {
+            /// The wheel.
+            wheel: String,
+            /// What went wrong.
+            why: String,
+        },
+        /// The library folder failed.
+        #[error(transparent)]
+        Library(#[from] LibraryError),
+    }
+
+    /// One file of a PyPI release (`urls[*]` in `/pypi/<package>/<version>/json`).
+    #[derive(Debug, Clone, Deserialize)]
+    struct ReleaseFile {
+        filename: String,
+        url: String,
+        size: Option<u64>,
+        digests: Digests,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    struct Digests {
+        sha256: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Release {
+        urls: Vec<ReleaseFile>,
+    }
+
+    /// The end of the wheel names built for this platform.
+    fn platform() -> (&'static str, &'static str) {
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            ("manylinux", "_x86_64.whl")
+        } else if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
+            ("manylinux", "_aarch64.whl")
+        } else if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+            ("macosx", "_arm64.whl")
+        } else if cfg!(target_os = "macos") {
+            ("macosx", "_x86_64.whl")
+        } else if cfg!(target_os = "windows") {
+            ("win", "_amd64.whl")
+        } else {
+            ("unsupported", "unsupported")
+        }
+    }
+
+    /// Whether a wheel member is a native library to keep: the runtime and its provider libraries,
+    /// not the Python extension.
+    fn keep(member: &str) -> Option<&str> {
+        let name = member.strip_prefix("onnxruntime/capi/")?;
+        let native = name.starts_with("libonnxruntime") || (name.starts_with("onnxruntime") && name.ends_with(".dll"));
+        (native && !name.contains('/') && !name.contains("pybind11")).then_some(name)
+    }
+
+    /// Unpacks the runtime libraries of `wheel` into `dir`; returns the runtime library's path.
+    fn unpack(wheel: &Path, dir: &Path) -> Result<PathBuf, RuntimeError> {
+        let name = wheel.display().to_string();
+        let fail = |why: String| RuntimeError::Unpack { wheel: name.clone(), why };
+        let file = std::fs::File::open(wheel).map_err(|e| fail(e.to_string()))?;
+        let mut archive = zip::ZipArchive::new(file).map_err(|e| fail(e.to_string()))?;
+        let mut runtime = None;
+        for index in 0..archive.len() {
+            let mut member = archive.by_index(index).map_err(|e| fail(e.to_string()))?;
+            let member_name = member.name().map_err(|e| fail(e.to_string()))?.into_owned();
+            let Some(file_name) = keep(&member_name).map(str::to_owned) else { continue };
+            let target = dir.join(&file_name);
+            let mut bytes = Vec::with_capacity(member.size() as usize);
+            member.read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+            std::fs::write(&target, bytes).map_err(|e| fail(format!("{}: {e}", target.display())))?;
+            if super::is_runtime_library(&file_name) {
+                runtime = Some(target);
+            }
+        }
+        runtime.ok_or(RuntimeError::NoLibrary(name))
+    }
+
+    /// Downloads the `onnxruntime` wheel (`onnxruntime-gpu` with `gpu`) of [`ORT_VERSION`] for this
+    /// platform from PyPI (or `DEMIXER_PYPI`), checks it against the SHA-256 and size the index
+    /// gives, and installs its native libraries into the library's `.runtime` folder. Returns the
+    /// runtime library's path; an installed one is kept.
+    ///
+    /// # Errors
+    /// [`RuntimeError`]; nothing is left behind.
+    pub fn install(
+        library: &Library,
+        gpu: bool,
+        stall: Duration,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<PathBuf, RuntimeError> {
+        let package = if gpu { "onnxruntime-gpu" } else { "onnxruntime" };
+        let folder = format!("{package}-{ORT_VERSION}");
+        let target = library.runtime_dir().join(&folder);
+        if let Some(existing) = super::runtime_in(&target) {
+            return Ok(existing);
+        }
+        let base = std::env::var(INDEX_VARIABLE).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| PYPI.into());
+        let url = format!("{}/pypi/{package}/{ORT_VERSION}/json", base.trim_end_matches('/'));
+        let text = fetch_text(&url)?;
+        let release: Release =
+            serde_json::from_str(&text).map_err(|e| RuntimeError::Index { url: url.clone(), why: e.to_string() })?;
+        let (family, ending) = platform();
+        let mut wheels: Vec<&ReleaseFile> =
+            release.urls.iter().filter(|f| f.filename.contains(family) && f.filename.ends_with(ending)).collect();
+        wheels.sort_by(|a, b| a.filename.cmp(&b.filename));
+        let Some(wheel) = wheels.first() else {
+            let names: Vec<&str> = release.urls.iter().map(|f| f.filename.as_str()).collect();
+            return Err(RuntimeError::NoWheel { package: package.into(), platform: ending, wheels: names.join(", ") });
+        };
+        let staging = library.stage_at(&format!("{RUNTIME_DIR}-{folder}"), target)?;
+        let wheel_file = staging.dir().join(&wheel.filename);
+        let request = Request { url: &wheel.url, sha256: Some(&wheel.digests.sha256), size: wheel.size, stall };
+        download(&request, &wheel_file, progress)?;
+        let runtime = unpack(&wheel_file, staging.dir())?;
+        let file_name = runtime.file_name().expect("a library file").to_owned();
+        std::fs::remove_file(&wheel_file)
+            .map_err(|e| RuntimeError::Unpack { wheel: wheel_file.display().to_string(), why: e.to_string() })?;
+        Ok(staging.commit_files()?.join(file_name))
+    }
+}

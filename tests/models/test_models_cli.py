@@ -41,7 +41,7 @@ class ModelServer:
 
             def do_GET(self):
                 parts = self.path.strip("/").split("/")
-                mode, name = (parts[0], parts[1]) if len(parts) == 2 else ("plain", parts[0])
+                mode, name = (parts[0], parts[-1]) if len(parts) == 2 else ("plain", parts[-1])
                 body = server.files.get(name)
                 if body is None:
                     self.send_error(404)
@@ -215,3 +215,49 @@ def test_add_checks_the_contract(env, tmp_path):
     missing = demixer(environment, "separate", tmp_path / "x.wav", "--model", "nothing-here")
     assert missing.returncode != 0
     assert "demixer models download nothing-here" in missing.stderr, missing.stderr
+
+
+def wheel(path):
+    """A wheel like PyPI's onnxruntime one: the installed runtime library under
+    onnxruntime/capi/ next to Python files and the Python extension, which are left out."""
+    import glob
+    import os
+    import zipfile
+    library = os.environ.get("DEMIXER_ORT_DYLIB") or sorted(glob.glob(
+        os.path.join(os.path.dirname(__import__("onnxruntime").__file__), "capi", "libonnxruntime.so.*")))[-1]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.write(library, "onnxruntime/capi/" + pathlib.Path(library).name)
+        archive.writestr("onnxruntime/__init__.py", "")
+        archive.writestr("onnxruntime/capi/onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so", b"\0")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("good", [True, False], ids=["verified", "wrong-sha256"])
+def test_the_runtime_comes_from_the_index_without_python(env, tmp_path, good):
+    server, library, environment = env
+    body = wheel(tmp_path / "w.whl")
+    name = "onnxruntime-1.31.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+    server.files[name] = body
+    digest = hashlib.sha256(body).hexdigest() if good else "f" * 64
+    release = {"urls": [
+        {"filename": "onnxruntime-1.31.1-cp311-cp311-win_amd64.whl", "url": f"{server.base}/nothing.whl",
+         "size": 1, "digests": {"sha256": "0" * 64}},
+        {"filename": name, "url": f"{server.base}/{name}", "size": len(body), "digests": {"sha256": digest}},
+    ]}
+    server.files["json"] = json.dumps(release).encode()
+    # /pypi/onnxruntime/1.31.1/json is served as "json" by the server's last path part.
+    environment = {k: v for k, v in environment.items() if k != "DEMIXER_ORT_DYLIB"}
+    environment["DEMIXER_PYPI"] = f"{server.base}/x"
+    got = demixer(environment, "models", "runtime", "--download")
+    if not good:
+        assert got.returncode != 0 and "does not match the expected" in got.stderr, got.stderr
+        assert not (library / ".runtime").exists() or not any((library / ".runtime").iterdir())
+        assert installed(library) == (set(), set())
+        return
+    assert got.returncode == 0, got.stderr
+    kept = sorted(p.name for p in (library / ".runtime" / "onnxruntime-1.31.1").iterdir())
+    assert kept == ["libonnxruntime.so.1.31.1"], kept
+    assert f"from {library / '.runtime'}" in got.stdout and "CPU: yes" in got.stdout, got.stdout
+    # The installed runtime is found without any variable, and a model loads with it.
+    info = demixer(environment, "models", "info", FIXTURES / "four.onnx")
+    assert info.returncode == 0 and "Sources: drums, bass, other, vocals" in info.stdout, info.stderr
