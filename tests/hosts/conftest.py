@@ -9,22 +9,29 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUNDLES = ROOT / "target" / "bundled"
 
 
+def bundle(name, package="demixer"):
+    """The path of the bundle `name` in target/bundled; fails the test when it was not built."""
+    path = BUNDLES / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `cargo xtask bundle {package} --release` first")
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def vst3_path():
-    path = BUNDLES / "Demixer.vst3"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `cargo xtask bundle demixer --release` first")
-    return str(path)
+    return bundle("Demixer.vst3")
+
+
+@pytest.fixture(scope="session")
+def clap_path():
+    return bundle("Demixer.clap")
 
 
 @pytest.fixture(scope="session")
 def reference_path():
     """The reference plugins (tests/reference-delay): a delay of 1000 samples that reports 1000,
     with the main bus alone ("Reference Delay") or with Demixer's buses ("... (stem buses)")."""
-    path = BUNDLES / "Reference Delay.vst3"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `cargo xtask bundle reference-delay --release` first")
-    return str(path)
+    return bundle("Reference Delay.vst3", "reference-delay")
 
 
 def music(sample_rate=44100, seconds=3.0, seed=3):

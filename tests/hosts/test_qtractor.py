@@ -17,20 +17,10 @@ import subprocess
 
 import pytest
 
-from conftest import BUNDLES
-
 SCANNER = "/usr/lib/x86_64-linux-gnu/qtractor/qtractor_plugin_scan"
 
 if os.environ.get("DEMIXER_SKIP_QTRACTOR") == "1":
     pytest.skip("DEMIXER_SKIP_QTRACTOR=1", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def clap_path():
-    path = BUNDLES / "Demixer.clap"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `cargo xtask bundle demixer --release` first")
-    return str(path)
 
 
 def test_qtractor_instantiates_the_clap_plugin(clap_path, tmp_path):
