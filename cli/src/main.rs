@@ -102,7 +102,8 @@ struct OnnxArgs {
     /// Where inference runs: auto (CUDA if it registers), cpu or cuda.
     #[arg(long, value_parser = parse_device, default_value = "auto")]
     device: Device,
-    /// CPU threads for inference (default: ONNX Runtime's choice, all cores).
+    /// CPU threads for inference (default: ONNX Runtime's choice, all cores, for a segment model;
+    /// one for a streaming model).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// ONNX Runtime library (file or folder); else DEMIXER_ORT_DYLIB, ORT_DYLIB_PATH, next to this
@@ -135,7 +136,7 @@ fn engine_spec(name: Option<EngineName>, preset: Preset, onnx: OnnxArgs) -> Resu
                 }
                 other => other.into(),
             })?;
-            let session = SessionOptions { device: onnx.device, threads: onnx.threads };
+            let session = SessionOptions { device: onnx.device, threads: onnx.threads, max_auto_threads: None };
             let installed_runtime = library.installed_runtime();
             Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, installed_runtime, session }))
         }

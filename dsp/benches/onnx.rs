@@ -25,7 +25,8 @@ fn main() {
     let device = Device::from_name(&setting("DEMIXER_BENCH_DEVICE", "cpu")).expect("DEMIXER_BENCH_DEVICE");
     let threads: usize = setting("DEMIXER_BENCH_THREADS", "0").parse().expect("DEMIXER_BENCH_THREADS");
     let rate = 44_100;
-    let config = OnnxConfig { model, session: SessionOptions { device, threads }, ..Default::default() };
+    let config =
+        OnnxConfig { model, session: SessionOptions { device, threads, max_auto_threads: None }, ..Default::default() };
     let started = Instant::now();
     let mut engine = onnx::load(&config, rate).unwrap_or_else(|e| panic!("{e}"));
     let load = started.elapsed().as_secs_f64();

@@ -15,6 +15,9 @@ pub enum EngineKind {
     /// A model that separates fixed segments, streamed with Demucs' overlap-add
     /// ([`crate::segments`]): HT-Demucs and the Demucs family.
     SegmentModel,
+    /// A stateful model run once per hop ([`crate::onnx::streaming`]): HS-TasNet-style
+    /// streaming separators with milliseconds of latency.
+    StreamingModel,
     /// No separation: the input as Other ([`crate::dry`]), where nothing else can run.
     Dry,
 }
@@ -22,7 +25,7 @@ pub enum EngineKind {
 impl EngineKind {
     /// Whether this kind needs a model file.
     pub fn is_model(self) -> bool {
-        matches!(self, EngineKind::SegmentModel)
+        matches!(self, EngineKind::SegmentModel | EngineKind::StreamingModel)
     }
 
     /// What people call it, for status lines and menus.
@@ -30,6 +33,7 @@ impl EngineKind {
         match self {
             EngineKind::Hpss(preset) => format!("HPSS, {} preset, CPU", preset.label()),
             EngineKind::SegmentModel => "Segment model (ONNX)".into(),
+            EngineKind::StreamingModel => "Streaming model (ONNX)".into(),
             EngineKind::Dry => "No separation (the input plays through)".into(),
         }
     }

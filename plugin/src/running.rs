@@ -133,8 +133,10 @@ fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), 
         runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
         session: SessionOptions {
             device: Device::from_name(&settings.device).unwrap_or_default(),
-            // By default leave half the cores to the host and the other plugins.
-            threads: if settings.threads > 0 { settings.threads as usize } else { (cores / 2).max(1) },
+            threads: settings.threads as usize,
+            // By default a segment model leaves half the cores to the host and the other plugins
+            // (a streaming model uses one).
+            max_auto_threads: Some((cores / 2).max(1)),
         },
     });
     Ok((spec, note))

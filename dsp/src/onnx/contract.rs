@@ -41,9 +41,33 @@ pub struct ModelSpec {
 
 /// Names and rate stated next to the model rather than in it.
 #[derive(Debug, Default)]
-struct Declared {
-    sources: Option<Vec<Stem>>,
-    sample_rate: Option<usize>,
+pub(crate) struct Declared {
+    pub sources: Option<Vec<Stem>>,
+    pub sample_rate: Option<usize>,
+    /// Streaming models: the algorithmic latency in samples at the model's rate.
+    pub latency: Option<usize>,
+    /// Streaming models: replace the last source by the delayed input minus the others.
+    pub sum_to_input: Option<bool>,
+}
+
+impl Declared {
+    /// What the model says, completed by what its sidecar says.
+    pub(crate) fn or(self, other: Declared) -> Declared {
+        Declared {
+            sources: self.sources.or(other.sources),
+            sample_rate: self.sample_rate.or(other.sample_rate),
+            latency: self.latency.or(other.latency),
+            sum_to_input: self.sum_to_input.or(other.sum_to_input),
+        }
+    }
+}
+
+fn parse_flag(text: &str) -> Result<bool, String> {
+    match text.trim().trim_matches('"').to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("bad flag '{other}' (true or false)")),
+    }
 }
 
 /// `<model>.json` beside `model`.
@@ -51,7 +75,7 @@ pub fn sidecar_path(model: &Path) -> PathBuf {
     model.with_extension("json")
 }
 
-fn parse_sources(list: &str) -> Result<Vec<Stem>, String> {
+pub(crate) fn parse_sources(list: &str) -> Result<Vec<Stem>, String> {
     list.split(',')
         .filter(|name| !name.trim().is_empty())
         .map(|name| {
@@ -63,16 +87,22 @@ fn parse_sources(list: &str) -> Result<Vec<Stem>, String> {
         .collect()
 }
 
-fn parse_rate(text: &str) -> Result<usize, String> {
+/// A positive whole number (a rate in Hz, a latency in samples), or why not.
+fn parse_positive(text: &str, what: &str) -> Result<usize, String> {
     text.trim()
+        .trim_matches('"')
         .parse::<f64>()
         .ok()
         .filter(|r| *r >= 1.0)
         .map(|r| r as usize)
-        .ok_or_else(|| format!("bad sample rate '{text}'"))
+        .ok_or_else(|| format!("bad {what} '{text}'"))
 }
 
-fn read_sidecar(model: &Path) -> Result<Declared, String> {
+fn parse_rate(text: &str) -> Result<usize, String> {
+    parse_positive(text, "sample rate")
+}
+
+pub(crate) fn read_sidecar(model: &Path) -> Result<Declared, String> {
     let path = sidecar_path(model);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Declared::default());
@@ -89,18 +119,22 @@ fn read_sidecar(model: &Path) -> Result<Declared, String> {
         Some(_) => return Err(format!("{}: `sources` must be a list of names", path.display())),
     };
     let sample_rate = json.get("sample_rate").map(|r| parse_rate(&r.to_string())).transpose()?;
-    Ok(Declared { sources, sample_rate })
+    let latency = json.get("latency").map(|r| parse_positive(&r.to_string(), "latency")).transpose()?;
+    let sum_to_input = json.get("sum_to_input").map(|f| parse_flag(&f.to_string())).transpose()?;
+    Ok(Declared { sources, sample_rate, latency, sum_to_input })
 }
 
-fn declared_in_metadata(session: &Session) -> Result<Declared, String> {
+pub(crate) fn declared_in_metadata(session: &Session) -> Result<Declared, String> {
     let metadata = session.metadata().map_err(|e| format!("cannot read the model's metadata: {e}"))?;
     let sources = metadata.custom("sources").map(|list| parse_sources(&list)).transpose()?;
     let rate = metadata.custom("sample_rate").or_else(|| metadata.custom("samplerate"));
-    Ok(Declared { sources, sample_rate: rate.map(|r| parse_rate(&r)).transpose()? })
+    let latency = metadata.custom("latency").map(|r| parse_positive(&r, "latency")).transpose()?;
+    let sum_to_input = metadata.custom("sum_to_input").map(|f| parse_flag(&f)).transpose()?;
+    Ok(Declared { sources, sample_rate: rate.map(|r| parse_rate(&r)).transpose()?, latency, sum_to_input })
 }
 
 /// Dimensions of a float32 tensor outlet, or why it is not one.
-fn float_dims(dtype: &ValueType) -> Option<Vec<i64>> {
+pub(crate) fn float_dims(dtype: &ValueType) -> Option<Vec<i64>> {
     match dtype {
         ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } => Some(shape.iter().copied().collect()),
         _ => None,
@@ -108,7 +142,7 @@ fn float_dims(dtype: &ValueType) -> Option<Vec<i64>> {
 }
 
 /// Default names for a model that states none.
-fn sources_by_count(count: usize) -> Option<Vec<Stem>> {
+pub(crate) fn sources_by_count(count: usize) -> Option<Vec<Stem>> {
     match count {
         4 => Some(Stem::ALL.to_vec()),
         6 => Some(Stem::KNOWN.to_vec()),

@@ -10,6 +10,7 @@ mod error;
 pub mod inspect;
 pub mod model;
 pub mod runtime;
+pub mod streaming;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,9 @@ use crate::segments::{OverlapAdd, SegmentModel};
 use crate::{Separator, Stem};
 pub use error::OnnxError;
 pub use inspect::{Inspection, inspect};
+use model::Contract;
 pub use model::{Device, ModelSet, OnnxModel, SessionOptions};
+pub use streaming::{HopStream, StreamingModel};
 
 /// What to load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,15 +74,98 @@ fn open_set(config: &OnnxConfig, runtime: &runtime::Runtime) -> Result<ModelSet,
     ModelSet::bag(picks)
 }
 
+/// A model file opened and checked against the contract its inputs call for.
+pub(crate) enum Opened {
+    /// A segment model or bag.
+    Segments(ModelSet),
+    /// A streaming model.
+    Streaming(StreamingModel),
+}
+
+/// Opens `config`'s model: a bag manifest or a one-input model as segments, a model with state
+/// inputs as a streaming model (its session made again with its own thread default if that
+/// differs).
+pub(crate) fn open(config: &OnnxConfig, runtime: &runtime::Runtime) -> Result<Opened, OnnxError> {
+    let is_manifest = config.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_manifest {
+        return Ok(Opened::Segments(open_set(config, runtime)?));
+    }
+    let (path, options) = (config.model.as_path(), &config.session);
+    let opened = model::open_session(runtime, path, options, Contract::Segment)?;
+    if Contract::of(&opened.session) == Contract::Segment {
+        let model = OnnxModel::from_session(opened.session, path, opened.provider, opened.cuda_note)?;
+        return Ok(Opened::Segments(ModelSet::single(model)));
+    }
+    let opened = if model::threads_for(options, Contract::Streaming) == model::threads_for(options, Contract::Segment) {
+        opened
+    } else {
+        model::open_session(runtime, path, options, Contract::Streaming)?
+    };
+    Ok(Opened::Streaming(StreamingModel::from_session(opened.session, path, opened.provider, opened.cuda_note)?))
+}
+
+/// Wraps `separator`, which runs at `model_rate`, for a stream at `host_rate`, noting resampling.
+fn at_host_rate(
+    separator: Box<dyn Separator>,
+    model_rate: usize,
+    host_rate: usize,
+    notes: &mut Vec<String>,
+) -> Result<Box<dyn Separator>, OnnxError> {
+    if model_rate == host_rate {
+        return Ok(separator);
+    }
+    notes.push(format!("resampling {host_rate} Hz to the model's {model_rate} Hz and back"));
+    Ok(Box::new(Resampled::new(separator, host_rate, model_rate)?))
+}
+
+/// Loads a streaming model's engine (see [`load`]).
+fn load_streaming(
+    mut model: StreamingModel,
+    runtime: &runtime::Runtime,
+    host_rate: usize,
+) -> Result<Engine, OnnxError> {
+    let spec = model.spec().clone();
+    // Warm-up: the first inference allocates; the states go back to zero after it.
+    let mut scratch = vec![0.0; spec.sources.len() * 2 * spec.hop];
+    model.run(&vec![0.0; 2 * spec.hop], &mut scratch)?;
+    model.reset_states();
+    let provider = model.provider();
+    let mut notes: Vec<String> = model.cuda_note.clone().into_iter().collect();
+    let file = model.path().file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let names: Vec<&str> = spec.sources.iter().map(|s| s.name()).collect();
+    let description = format!(
+        "{file}: streaming, {} (hop {} samples, latency {} samples = {:.1} ms at {} Hz, {} states paired {}) on {provider}, \
+         ONNX Runtime {} from {}",
+        names.join(", "),
+        spec.hop,
+        spec.latency,
+        spec.latency as f64 * 1000.0 / spec.sample_rate as f64,
+        spec.sample_rate,
+        spec.states.len(),
+        spec.pairing,
+        runtime.version,
+        runtime.path.display()
+    );
+    let kind = EngineKind::StreamingModel;
+    let name = format!("{} {file} on {provider}", kind.label());
+    let separator = at_host_rate(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, &mut notes)?;
+    Ok(Engine { kind, separator, provider, name, description, notes })
+}
+
 /// Loads the engine for a stream at `host_rate` Hz; its sources are the model's, in its order.
-/// Slow (seconds: sessions and a warm-up inference): call it off the audio thread.
+/// The model's inputs say which engine: a segment model (or bag) is streamed with overlap-add,
+/// a streaming model runs once per hop. Slow (seconds: sessions and a warm-up inference): call it
+/// off the audio thread.
 ///
 /// # Errors
 /// Any [`OnnxError`]: no runtime, a missing or unusable model, a failed warm-up, rates that
 /// cannot be converted.
 pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> {
     let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
-    let mut set = open_set(config, runtime)?;
+    let mut set = match open(config, runtime)? {
+        Opened::Segments(set) => set,
+        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate),
+    };
     let provider = if set.models().all(|m| m.provider() == Provider::Cuda) { Provider::Cuda } else { Provider::Cpu };
     let mut notes: Vec<String> = set.models().filter_map(|m| m.cuda_note.clone()).take(1).collect();
     // Warm-up: the first inference allocates and, on CUDA, compiles kernels.
@@ -100,12 +186,6 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     );
     let kind = EngineKind::SegmentModel;
     let name = format!("{} {} on {provider}", kind.label(), files.join(" + "));
-    let streamed = OverlapAdd::new(set)?;
-    let separator: Box<dyn Separator> = if model_rate == host_rate {
-        Box::new(streamed)
-    } else {
-        notes.push(format!("resampling {host_rate} Hz to the model's {model_rate} Hz and back"));
-        Box::new(Resampled::new(Box::new(streamed), host_rate, model_rate)?)
-    };
+    let separator = at_host_rate(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }

@@ -42,8 +42,82 @@ impl Device {
 pub struct SessionOptions {
     /// Where inference runs.
     pub device: Device,
-    /// CPU threads per inference; 0 lets ONNX Runtime choose (all physical cores).
+    /// CPU threads per inference; 0: the model kind's default, one thread for a streaming model
+    /// (a hop is too small to share out), for a segment model `max_auto_threads` or, without it,
+    /// ONNX Runtime's choice (all physical cores).
     pub threads: usize,
+    /// With `threads` 0, at most this many threads for a segment model (a plugin leaves cores to
+    /// its host).
+    pub max_auto_threads: Option<usize>,
+}
+
+/// What kind of model a session holds, by its inputs: one (audio) is a segment model, more (audio
+/// and states) a streaming one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Contract {
+    /// Whole segments, overlap-add ([`contract`]).
+    Segment,
+    /// One hop and its states ([`super::streaming`]).
+    Streaming,
+}
+
+impl Contract {
+    /// The contract `session`'s inputs say it follows.
+    pub(crate) fn of(session: &Session) -> Contract {
+        if session.inputs().len() > 1 { Contract::Streaming } else { Contract::Segment }
+    }
+}
+
+/// An ONNX Runtime session and where it runs.
+pub(crate) struct Opened {
+    pub session: Session,
+    pub provider: Provider,
+    /// Why CUDA is not used although it was allowed, if it is not.
+    pub cuda_note: Option<String>,
+}
+
+/// Intra-op threads for a model of `contract` (0: ONNX Runtime's choice).
+pub(crate) fn threads_for(options: &SessionOptions, contract: Contract) -> usize {
+    match (options.threads, contract) {
+        (0, Contract::Streaming) => 1,
+        (0, Contract::Segment) => options.max_auto_threads.unwrap_or(0),
+        (n, _) => n,
+    }
+}
+
+/// Opens `path` in `runtime` with `options`, for a model of `contract` (which sets the default
+/// number of threads).
+///
+/// # Errors
+/// [`OnnxError::Missing`], [`OnnxError::Session`], [`OnnxError::CudaUnavailable`] (with
+/// [`Device::Cuda`]) or [`OnnxError::Load`].
+pub(crate) fn open_session(
+    runtime: &Runtime,
+    path: &Path,
+    options: &SessionOptions,
+    contract: Contract,
+) -> Result<Opened, OnnxError> {
+    if !path.is_file() {
+        return Err(OnnxError::Missing(path.to_path_buf()));
+    }
+    let fail = |source: ort::Error| OnnxError::Session { path: path.to_path_buf(), source };
+    let mut builder = Session::builder(&runtime.environment).map_err(fail)?;
+    let threads = threads_for(options, contract);
+    if threads > 0 {
+        builder = builder.with_intra_threads(threads).map_err(|e| fail(e.into()))?;
+    }
+    let (mut provider, mut cuda_note) = (Provider::Cpu, None);
+    if options.device != Device::Cpu {
+        let cuda = ep::CUDA::default();
+        match cuda.register(&mut builder) {
+            Ok(()) => provider = Provider::Cuda,
+            Err(e) if options.device == Device::Cuda => return Err(OnnxError::CudaUnavailable(e.to_string())),
+            Err(e) => cuda_note = Some(format!("no CUDA ({e})")),
+        }
+    }
+    let session =
+        builder.commit_from_file(path).map_err(|source| OnnxError::Load { path: path.to_path_buf(), source })?;
+    Ok(Opened { session, provider, cuda_note })
 }
 
 /// One loaded model that fits the contract.
@@ -63,25 +137,17 @@ impl OnnxModel {
     /// [`OnnxError::Missing`], [`OnnxError::Session`], [`OnnxError::CudaUnavailable`] (with
     /// [`Device::Cuda`]), [`OnnxError::Load`] or [`OnnxError::Contract`].
     pub fn open(runtime: &Runtime, path: &Path, options: &SessionOptions) -> Result<Self, OnnxError> {
-        if !path.is_file() {
-            return Err(OnnxError::Missing(path.to_path_buf()));
-        }
-        let fail = |source: ort::Error| OnnxError::Session { path: path.to_path_buf(), source };
-        let mut builder = Session::builder(&runtime.environment).map_err(fail)?;
-        if options.threads > 0 {
-            builder = builder.with_intra_threads(options.threads).map_err(|e| fail(e.into()))?;
-        }
-        let (mut provider, mut cuda_note) = (Provider::Cpu, None);
-        if options.device != Device::Cpu {
-            let cuda = ep::CUDA::default();
-            match cuda.register(&mut builder) {
-                Ok(()) => provider = Provider::Cuda,
-                Err(e) if options.device == Device::Cuda => return Err(OnnxError::CudaUnavailable(e.to_string())),
-                Err(e) => cuda_note = Some(format!("no CUDA ({e})")),
-            }
-        }
-        let session =
-            builder.commit_from_file(path).map_err(|source| OnnxError::Load { path: path.to_path_buf(), source })?;
+        let Opened { session, provider, cuda_note } = open_session(runtime, path, options, Contract::Segment)?;
+        Self::from_session(session, path, provider, cuda_note)
+    }
+
+    /// Checks an open session against the segment contract.
+    pub(crate) fn from_session(
+        session: Session,
+        path: &Path,
+        provider: Provider,
+        cuda_note: Option<String>,
+    ) -> Result<Self, OnnxError> {
         let spec =
             contract::read_spec(&session, path).map_err(|why| OnnxError::Contract { path: path.to_path_buf(), why })?;
         Ok(Self { session, spec, path: path.to_path_buf(), provider, cuda_note })
