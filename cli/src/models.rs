@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
-use demixer_dsp::Stem;
-use demixer_dsp::onnx::inspect::{Inspection, LATENCY_RATES, inspect, segment_latency};
+use demixer_dsp::onnx::OnnxError;
+use demixer_dsp::onnx::inspect::{Inspection, LATENCY_RATES, Layout, inspect, segment_latency};
 use demixer_dsp::onnx::{OnnxConfig, runtime};
+use demixer_dsp::{EngineKind, Stem};
 use demixer_models::catalog::{Catalog, CatalogEntry, mirror};
 use demixer_models::digest::{Hasher, file_sha256};
-use demixer_models::download::{Request, download};
-use demixer_models::library::{Installed, Library, ModelKind, check_name};
+use demixer_models::download::{DownloadError, Request, download};
+use demixer_models::library::{Installed, Library, LibraryError, ModelKind, check_name};
 use demixer_models::runtime::ORT_VERSION;
 use demixer_models::runtime::download as runtime_download;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,6 +58,11 @@ pub enum ModelsCommand {
         #[arg(long, default_value_t = 30.0)]
         stall_timeout: f64,
     },
+    /// Forget the SHA-256 pinned by a model's first download (when its publisher changed the file).
+    Unpin {
+        /// The catalog name.
+        name: String,
+    },
     /// Remove an installed model (its pinned SHA-256 stays, to check a later download).
     Remove {
         /// The installed model's name.
@@ -67,7 +73,12 @@ pub enum ModelsCommand {
 /// Runs a `models` command; `ort` is a user-chosen ONNX Runtime library.
 pub fn run(command: ModelsCommand, ort: Option<PathBuf>) -> Result<()> {
     let library = Library::open()?;
-    let stall = |seconds: f64| Duration::try_from_secs_f64(seconds).context("--stall-timeout must be positive");
+    let stall = |seconds: f64| {
+        Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| !d.is_zero() && seconds <= 86_400.0)
+            .context("--stall-timeout must be more than 0 and at most 86400 seconds")
+    };
     match command {
         ModelsCommand::List => list(&library, ort.as_deref()),
         ModelsCommand::Download { name, stall_timeout } => fetch(&library, &name, stall(stall_timeout)?, ort),
@@ -82,7 +93,14 @@ pub fn run(command: ModelsCommand, ort: Option<PathBuf>) -> Result<()> {
         ModelsCommand::Info { model } => info(&library, &model, ort),
         ModelsCommand::Remove { name } => {
             let removed = library.remove(&name)?;
-            println!("Removed {} ({})", removed.name, removed.dir.display());
+            println!("Removed {name} ({})", removed.display());
+            Ok(())
+        }
+        ModelsCommand::Unpin { name } => {
+            match library.unpin(&name)? {
+                Some(sha) => println!("Forgot the pinned SHA-256 {sha} of {name}"),
+                None => println!("{name} has no pinned SHA-256"),
+            }
             Ok(())
         }
     }
@@ -127,7 +145,7 @@ fn runtime_report(library: &Library, ort: Option<&Path>) -> String {
                 .collect();
             format!("ONNX Runtime {} from {}\n  {}", found.version, found.path.display(), providers.join("\n  "))
         }
-        Err(missing) => format!("ONNX Runtime: not found. {missing}"),
+        Err(missing) => missing.to_string(),
     }
 }
 
@@ -139,7 +157,7 @@ fn list(library: &Library, ort: Option<&Path>) -> Result<()> {
         println!("  (none)");
     }
     for model in &installed {
-        println!("  {:<16} {:<9} {}  sha256 {}", model.name, model.kind, model.summary, &model.sha256[..12]);
+        println!("  {:<16} {:<9} {}  sha256 {}", model.name, model.kind, model.summary, short(&model.sha256));
     }
     for problem in problems {
         println!("  problem: {problem}");
@@ -148,9 +166,9 @@ fn list(library: &Library, ort: Option<&Path>) -> Result<()> {
     println!("\nCatalog ({}):", catalog.origin);
     for entry in &catalog.models {
         let state = if installed.iter().any(|m| m.name == entry.name) { "installed" } else { "" };
-        let hash = match (&entry.sha256, library.pin(&entry.name)) {
-            (Some(sha), _) => format!("sha256 {}", &sha[..12]),
-            (None, Some(pin)) => format!("sha256 {} (pinned by the first download)", &pin[..12]),
+        let hash = match (&entry.sha256, library.pin(&entry.name)?) {
+            (Some(sha), _) => format!("sha256 {}", short(sha)),
+            (None, Some(pin)) => format!("sha256 {} (pinned by the first download)", short(&pin)),
             (None, None) => "sha256 pinned on first download".into(),
         };
         let latency = catalog_latency(entry);
@@ -181,12 +199,26 @@ fn catalog_latency(entry: &CatalogEntry) -> String {
 
 /// Summary line of an inspected model, for the library's record and menus.
 fn summary(inspection: &Inspection) -> String {
-    let spec = &inspection.spec;
-    let stems: Vec<&str> = spec.sources.iter().map(|s| s.name()).collect();
+    let stems: Vec<&str> = inspection.sources.iter().map(|s| s.name()).collect();
     let latency = inspection.latencies.first().map_or(String::new(), |&(rate, samples)| {
-        format!(", latency {:.2} s at {:.1} kHz", samples as f64 / rate as f64, rate as f64 / 1000.0)
+        format!(", latency {} at {:.1} kHz", seconds(samples as f64 / rate as f64), rate as f64 / 1000.0)
     });
-    format!("{} at {} Hz{latency}", stems.join("/"), spec.sample_rate)
+    format!("{} at {} Hz{latency}", stems.join("/"), inspection.sample_rate)
+}
+
+/// The first 12 characters of a digest, for listings.
+fn short(sha256: &str) -> String {
+    sha256.chars().take(12).collect()
+}
+
+/// "13.65 s" or "5.8 ms".
+fn seconds(value: f64) -> String {
+    if value >= 1.0 { format!("{value:.2} s") } else { format!("{:.1} ms", value * 1000.0) }
+}
+
+/// The library's kind for an inspected model.
+fn kind_of(inspection: &Inspection) -> ModelKind {
+    if inspection.kind == EngineKind::StreamingModel { ModelKind::Streaming } else { ModelKind::Segment }
 }
 
 fn config(library: &Library, model: &Path, ort: Option<PathBuf>) -> OnnxConfig {
@@ -200,18 +232,20 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         let names: Vec<&str> = catalog.models.iter().map(|e| e.name.as_str()).collect();
         bail!("'{name}' is not in the catalog ({}); known: {}", catalog.origin, names.join(", "));
     };
-    if let Ok(installed) = library.get(name) {
-        println!("{name} is installed already: {}", installed.path().display());
-        return Ok(());
+    match library.get(name) {
+        Ok(installed) => {
+            println!("{name} is installed already: {}", installed.path().display());
+            return Ok(());
+        }
+        Err(LibraryError::NotInstalled { .. }) => library.check_free(name)?,
+        Err(e) => bail!("{e}; `demixer models remove {name}` clears it"),
     }
-    let pinned = library.pin(name);
+    let pinned = library.pin(name)?;
     let expected = entry.sha256.clone().or(pinned.clone());
     let url = entry.download_url(mirror().as_deref());
     let staging = library.stage(name)?;
     let file = staging.dir().join(&entry.file);
-    let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}  {msg}").unwrap());
-    bar.set_message(entry.file.clone());
+    let bar = progress_bar(&entry.file);
     eprintln!("Downloading {name} from {url}");
     let request = Request { url: &url, sha256: expected.as_deref(), size: entry.size, stall };
     let downloaded = download(&request, &file, &mut |received, total| {
@@ -221,23 +255,42 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         bar.set_position(received);
     });
     bar.finish_and_clear();
-    let downloaded = downloaded.map_err(|e| anyhow!("{e}; nothing was installed"))?;
+    let downloaded = downloaded.map_err(|e| {
+        let pin = match (&e, &entry.sha256) {
+            (DownloadError::Hash { .. }, None) => format!(
+                " (the SHA-256 pinned by the first download, kept in {}; if the publisher changed the file, \
+                 `demixer models unpin {name}` forgets it)",
+                library.pins_path().display()
+            ),
+            _ => String::new(),
+        };
+        anyhow!("{e}{pin}; nothing was installed")
+    })?;
     // Names and rate for models that do not carry them, as the catalog gives them.
     let sidecar = demixer_dsp::onnx::contract::sidecar_path(&file);
     let declared = serde_json::json!({ "sources": entry.stems, "sample_rate": entry.sample_rate });
     std::fs::write(&sidecar, format!("{declared:#}\n"))
         .with_context(|| format!("cannot write {}", sidecar.display()))?;
-    let summary = match inspect(&config(library, &file, ort)) {
-        Ok(inspection) => summary(&inspection),
-        Err(e) => {
-            eprintln!("warning: the model could not be checked against Demixer's contract: {e}");
-            let latency = catalog_latency(entry);
-            format!("{} at {} Hz{latency} (not checked)", entry.stems.join("/"), entry.sample_rate)
+    // What arrived must be a model that fits its contract before it is kept (and pinned).
+    let checked = match runtime::load(ort.as_deref(), library.installed_runtime().as_deref()) {
+        Ok(_) => {
+            Some(inspect(&config(library, &file, ort)).map_err(|e| anyhow!("refused: {e}; nothing was installed"))?)
+        }
+        Err(missing) => {
+            eprintln!("warning: not checked against Demixer's contract and not pinned: {missing}");
+            None
         }
     };
+    let summary = match &checked {
+        Some(inspection) => summary(inspection),
+        None => {
+            format!("{} at {} Hz{} (not checked)", entry.stems.join("/"), entry.sample_rate, catalog_latency(entry))
+        }
+    };
+    let kind = checked.as_ref().map_or(entry.kind, kind_of);
     let record = Installed {
         name: name.into(),
-        kind: entry.kind,
+        kind,
         file: entry.file.clone(),
         sha256: downloaded.sha256.clone(),
         size: downloaded.size,
@@ -245,17 +298,26 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         source: url.clone(),
         dir: PathBuf::new(),
     };
-    let installed = staging.commit(record)?;
+    let pin_now = entry.sha256.is_none() && pinned.is_none() && checked.is_some();
+    if pin_now {
+        library.set_pin(name, &downloaded.sha256)?;
+    }
+    let installed = match staging.commit(record) {
+        Ok(installed) => installed,
+        Err(LibraryError::AlreadyInstalled(_)) if library.get(name).is_ok_and(|m| m.sha256 == downloaded.sha256) => {
+            println!("{name} was installed meanwhile (by another download), with the same SHA-256");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     match (&entry.sha256, pinned) {
         (Some(_), _) => println!("SHA-256 {} matches the catalog", downloaded.sha256),
         (None, Some(_)) => println!("SHA-256 {} matches the one pinned by the first download", downloaded.sha256),
-        (None, None) => {
-            library.set_pin(name, &downloaded.sha256)?;
-            println!(
-                "SHA-256 {} (the publisher gives none: pinned now; later downloads must match it)",
-                downloaded.sha256
-            );
-        }
+        (None, None) if pin_now => println!(
+            "SHA-256 {} (the publisher gives none: pinned now; later downloads must match it)",
+            downloaded.sha256
+        ),
+        (None, None) => println!("SHA-256 {} (not pinned: the model could not be checked)", downloaded.sha256),
     }
     println!("Installed {name}: {} ({:.1} MiB)", installed.path().display(), downloaded.size as f64 / (1 << 20) as f64);
     println!("Use it: demixer separate song.flac --model {name}");
@@ -288,9 +350,16 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
     }
     let name = name.unwrap_or_else(|| file.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     check_name(&name).map_err(|why| anyhow!("{why}; choose one with --name"))?;
-    let inspection = inspect(&config(library, file, ort)).map_err(|e| anyhow!("refused: {e}"))?;
+    if file.file_name().is_some_and(|f| f == demixer_models::library::RECORD) {
+        bail!("refused: {} is Demixer's own record, not a model", file.display());
+    }
+    library.check_free(&name).map_err(|e| anyhow!("{e}, or choose another --name"))?;
+    let inspection = inspect(&config(library, file, ort)).map_err(|e| match e {
+        OnnxError::Runtime(missing) => anyhow!("cannot check the model: {missing}"),
+        other => anyhow!("refused: {other}"),
+    })?;
     let sha256 = model_sha256(&inspection, file)?;
-    let known = Catalog::load()?.get(&name).and_then(|entry| entry.sha256.clone()).or(library.pin(&name));
+    let known = Catalog::load()?.get(&name).and_then(|entry| entry.sha256.clone()).or(library.pin(&name)?);
     if let Some(known) = known
         && !known.eq_ignore_ascii_case(&sha256)
     {
@@ -308,7 +377,11 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
         let external = PathBuf::from(format!("{}.data", member.display()));
         copied.extend([member.clone(), sidecar, external].into_iter().filter(|p| p.is_file()));
         if member.parent() != Some(manifest_dir) && member != file {
-            bail!("refused: the bag member {} is not beside its manifest", member.display());
+            bail!(
+                "refused: the bag member {} is not in the manifest's folder {}: put the models beside the manifest",
+                member.display(),
+                manifest_dir.display()
+            );
         }
     }
     copied.sort();
@@ -318,7 +391,7 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
     }
     let record = Installed {
         name: name.clone(),
-        kind: ModelKind::Segment,
+        kind: kind_of(&inspection),
         file: file.file_name().unwrap_or_default().to_string_lossy().into_owned(),
         sha256,
         size,
@@ -332,14 +405,30 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
 }
 
 fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
-    let resolved = library.resolve(model)?;
+    let resolved = library.resolve(model).map_err(|e| not_installed_hint(e))?;
     let inspection = inspect(&config(library, &resolved.path, ort))?;
-    let spec = &inspection.spec;
     println!("Model: {}", resolved.path.display());
     if let Some(installed) = &resolved.installed {
-        println!("Library name: {} (from {})", installed.name, installed.source);
+        println!("Library name: {} ({})", installed.name, installed.source);
     }
-    println!("Kind: segment (Demucs-style: whole segments, overlap-add)");
+    match &inspection.layout {
+        Layout::Segment { segment } => {
+            println!("Kind: segment (Demucs-style: whole segments, overlap-add)");
+            let duration = *segment as f64 / inspection.sample_rate as f64;
+            println!("Segment: {segment} samples ({duration:.3} s)");
+        }
+        Layout::Streaming { hop, states, pairing, sum_to_input } => {
+            println!("Kind: streaming (one hop at a time, recurrent states)");
+            println!("Hop: {hop} samples ({:.2} ms)", *hop as f64 * 1000.0 / inspection.sample_rate as f64);
+            println!("States: {} (paired {pairing})", states.len());
+            for state in states {
+                println!("  {} -> {} {:?}", state.input, state.output, state.shape);
+            }
+            if *sum_to_input {
+                println!("Sum to input: the last source is the delayed input minus the others");
+            }
+        }
+    }
     for file in inspection.files.iter().skip(usize::from(inspection.files.len() == 1)) {
         println!("Bag member: {}", file.display());
     }
@@ -349,10 +438,9 @@ fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
     for port in &inspection.outputs {
         println!("Output: {} {}", port.name, port.shape);
     }
-    let stems: Vec<&str> = spec.sources.iter().map(|s| s.name()).collect();
+    let stems: Vec<&str> = inspection.sources.iter().map(|s| s.name()).collect();
     println!("Sources: {}", stems.join(", "));
-    println!("Sample rate: {} Hz", spec.sample_rate);
-    println!("Segment: {} samples ({:.3} s)", spec.segment, spec.segment as f64 / spec.sample_rate as f64);
+    println!("Sample rate: {} Hz", inspection.sample_rate);
     for &(rate, samples) in &inspection.latencies {
         let ms = samples as f64 * 1000.0 / rate as f64;
         println!("Latency at {rate} Hz: {samples} samples ({ms:.1} ms), plus the plugin's worker margin");
@@ -369,4 +457,13 @@ fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
     };
     println!("SHA-256: {sha256}{check}");
     Ok(())
+}
+
+/// A `NotInstalled` error with the command that gets the model, where the catalog has it.
+pub fn not_installed_hint(error: LibraryError) -> anyhow::Error {
+    let LibraryError::NotInstalled { name, .. } = &error else { return error.into() };
+    match Catalog::load().ok().and_then(|catalog| catalog.get(name).cloned()) {
+        Some(_) => anyhow!("{error}; get it with `demixer models download {name}`"),
+        None => anyhow!("{error}; see `demixer models list`, or give a model file's path"),
+    }
 }

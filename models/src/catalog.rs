@@ -120,8 +120,11 @@ impl Catalog {
             if entry.sha256.as_deref().is_some_and(|sha| !is_sha256(sha)) {
                 return Err(invalid(format!("'{}' has a SHA-256 that is not 64 hex digits", entry.name)));
             }
-            if entry.file.is_empty() || entry.file.contains(['/', '\\']) || entry.file.starts_with('.') {
+            if entry.file.contains(['/', '\\']) || entry.file.starts_with('.') {
                 return Err(invalid(format!("'{}' has a file name that is not a plain name", entry.name)));
+            }
+            if !entry.file.to_ascii_lowercase().ends_with(".onnx") || entry.file.len() <= ".onnx".len() {
+                return Err(invalid(format!("'{}' has a file name that does not end in .onnx", entry.name)));
             }
         }
         Ok(catalog)
@@ -202,6 +205,8 @@ mod tests {
         assert!(sha.to_string().contains("64 hex digits"), "{sha}");
         let path = Catalog::parse(&catalog(&[entry("c", "../c.onnx", "null")]), "t").unwrap_err();
         assert!(path.to_string().contains("plain name"), "{path}");
+        let json = Catalog::parse(&catalog(&[entry("e", "demixer-model.json", "null")]), "t").unwrap_err();
+        assert!(json.to_string().contains("does not end in .onnx"), "{json}");
         let name = Catalog::parse(&catalog(&[entry("../d", "d.onnx", "null")]), "t").unwrap_err();
         assert!(name.to_string().contains("name"), "{name}");
     }

@@ -14,6 +14,8 @@ use crate::digest::Hasher;
 
 /// How long connecting may take.
 const CONNECT: Duration = Duration::from_secs(15);
+/// The most a download of unknown size may write, in bytes (the largest published bag is 1.3 GB).
+pub const MAX_UNKNOWN_SIZE: u64 = 8 << 30;
 
 /// What to fetch and what it must be.
 #[derive(Debug, Clone)]
@@ -70,7 +72,17 @@ pub enum DownloadError {
         /// The network's error, if it gave one.
         why: Option<String>,
     },
-    /// The file is complete but not the size the catalog gives.
+    /// The server announces another size than the catalog gives.
+    #[error("{url}: the server announces {announced} bytes, but the model is {expected} bytes; refused")]
+    Announced {
+        /// The address.
+        url: String,
+        /// What `Content-Length` says.
+        announced: u64,
+        /// Bytes expected.
+        expected: u64,
+    },
+    /// More or fewer bytes arrived than the model has (or more than [`MAX_UNKNOWN_SIZE`]).
     #[error("{url}: {received} bytes arrived, but the model is {expected} bytes; refused")]
     Size {
         /// The address.
@@ -99,12 +111,12 @@ pub enum DownloadError {
         why: String,
     },
     /// The file cannot be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {error}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// The system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -146,10 +158,11 @@ pub fn download(
     if let (Some(announced), Some(expected)) = (announced, request.size)
         && announced != expected
     {
-        return Err(DownloadError::Size { url: url.into(), received: announced, expected });
+        return Err(DownloadError::Announced { url: url.into(), announced, expected });
     }
     let total = announced.or(request.size);
-    let write_error = |source| DownloadError::Write { path: destination.to_path_buf(), source };
+    let limit = total.unwrap_or(MAX_UNKNOWN_SIZE);
+    let write_error = |error| DownloadError::Write { path: destination.to_path_buf(), error };
     let mut file = std::fs::File::create(destination).map_err(write_error)?;
     let mut body = response.into_body().into_reader();
     let mut hasher = Hasher::default();
@@ -171,6 +184,14 @@ pub fn download(
                 });
             }
         };
+        if hasher.bytes() + read as u64 > limit {
+            // More than announced or expected: stop before it fills the disk.
+            return Err(DownloadError::Size {
+                url: url.into(),
+                received: hasher.bytes() + read as u64,
+                expected: limit,
+            });
+        }
         file.write_all(&buffer[..read]).map_err(write_error)?;
         hasher.update(&buffer[..read]);
         progress(hasher.bytes(), total);

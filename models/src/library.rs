@@ -80,6 +80,9 @@ pub enum LibraryError {
         /// The library root.
         root: PathBuf,
     },
+    /// A model path that names no file.
+    #[error("model {} does not exist", .0.display())]
+    MissingFile(PathBuf),
     /// A model of that name is installed already.
     #[error("a model '{0}' is installed already (remove it first: demixer models remove {0})")]
     AlreadyInstalled(String),
@@ -90,14 +93,22 @@ pub enum LibraryError {
     #[error("no folder for the model library: set {DIR_VARIABLE}")]
     NoDataFolder,
     /// A file operation failed.
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}: {error}", path.display())]
     Io {
         /// What was being done.
         what: &'static str,
         /// On what.
         path: PathBuf,
         /// The system's error.
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// The pins file cannot be read: no download is checked against a damaged pin list.
+    #[error("the pinned hashes {} are damaged ({why}); fix or delete the file", path.display())]
+    Pins {
+        /// The pins file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
     },
     /// A model's record cannot be read.
     #[error("the record {} is damaged: {why}", path.display())]
@@ -110,10 +121,11 @@ pub enum LibraryError {
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LibraryError + 'a {
-    move |source| LibraryError::Io { what, path: path.to_path_buf(), source }
+    move |error| LibraryError::Io { what, path: path.to_path_buf(), error }
 }
 
-/// Checks a model name: 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.`.
+/// Checks a model name: 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` and not
+/// ending in `.onnx` or `.json` (those are file names).
 ///
 /// # Errors
 /// Says what is wrong with it.
@@ -121,12 +133,23 @@ pub fn check_name(name: &str) -> Result<(), String> {
     let fine = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
+        && !looks_like_file(name)
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if fine {
         Ok(())
     } else {
-        Err(format!("'{name}' is not a model name (1 to 64 letters, digits, '.', '_' or '-', not starting with '.')"))
+        Err(format!(
+            "'{name}' is not a model name (1 to 64 letters, digits, '.', '_' or '-', not starting with '.', \
+             not ending in .onnx or .json)"
+        ))
     }
+}
+
+/// Whether a `--model` value names a file rather than a library model: it has a path separator or
+/// ends in `.onnx` or `.json` (any case).
+pub fn looks_like_file(model: &str) -> bool {
+    let lower = model.to_ascii_lowercase();
+    model.contains(['/', '\\']) || lower.ends_with(".onnx") || lower.ends_with(".json")
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half.
@@ -202,6 +225,9 @@ impl Library {
         if model.name != name {
             return Err(damaged(format!("it names the model '{}'", model.name)));
         }
+        if !crate::digest::is_sha256(&model.sha256) {
+            return Err(damaged(format!("its SHA-256 '{}' is not 64 hex digits", model.sha256)));
+        }
         model.dir = dir;
         Ok(model)
     }
@@ -210,13 +236,18 @@ impl Library {
     ///
     /// # Errors
     /// As [`Library::get`], or the folder cannot be removed.
-    pub fn remove(&self, name: &str) -> Result<Installed, LibraryError> {
-        let model = self.get(name)?;
+    /// A folder whose record is damaged or missing is removed as well; returns its path.
+    pub fn remove(&self, name: &str) -> Result<PathBuf, LibraryError> {
+        check_name(name).map_err(LibraryError::BadName)?;
+        let dir = self.root.join(name);
+        if !dir.is_dir() {
+            return Err(LibraryError::NotInstalled { name: name.into(), root: self.root.clone() });
+        }
         // Rename first, so that a half-removed model never answers to its name.
         let doomed = self.staging_dir()?.join(format!("removed-{name}-{}", std::process::id()));
-        std::fs::rename(&model.dir, &doomed).map_err(io("cannot remove", &model.dir))?;
+        std::fs::rename(&dir, &doomed).map_err(io("cannot remove", &dir))?;
         std::fs::remove_dir_all(&doomed).map_err(io("cannot remove", &doomed))?;
-        Ok(model)
+        Ok(dir)
     }
 
     /// The folder new models are assembled in; clears what killed processes left there.
@@ -226,7 +257,9 @@ impl Library {
         if let Ok(entries) = std::fs::read_dir(&staging) {
             for entry in entries.filter_map(|e| e.ok()) {
                 let owner = entry.file_name().to_string_lossy().rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-                let orphan = owner.is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
+                let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                let old = cfg!(target_os = "linux") || age.is_some_and(|a| a > std::time::Duration::from_secs(86_400));
+                let orphan = old && owner.is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
                 if orphan {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
@@ -241,10 +274,20 @@ impl Library {
     /// A bad name, a model of that name already installed, or the folder cannot be made.
     pub fn stage(&self, name: &str) -> Result<Staging, LibraryError> {
         check_name(name).map_err(LibraryError::BadName)?;
-        if self.get(name).is_ok() {
+        self.check_free(name)?;
+        self.stage_at(name, self.root.join(name))
+    }
+
+    /// Fails when something already has the name `name` (an installed model, or a folder left
+    /// without a record: `remove` clears either).
+    ///
+    /// # Errors
+    /// [`LibraryError::AlreadyInstalled`].
+    pub fn check_free(&self, name: &str) -> Result<(), LibraryError> {
+        if self.root.join(name).exists() {
             return Err(LibraryError::AlreadyInstalled(name.into()));
         }
-        self.stage_at(name, self.root.join(name))
+        Ok(())
     }
 
     /// A new, empty staging folder that [`Staging::commit`] will rename to `target`.
@@ -255,50 +298,79 @@ impl Library {
         Ok(Staging { dir, target, name: name.into(), done: false })
     }
 
-    fn pins(&self) -> BTreeMap<String, String> {
-        std::fs::read_to_string(self.root.join(PINS))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
+    /// The file of pinned hashes.
+    pub fn pins_path(&self) -> PathBuf {
+        self.root.join(PINS)
+    }
+
+    fn pins(&self) -> Result<BTreeMap<String, String>, LibraryError> {
+        let path = self.pins_path();
+        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(BTreeMap::new()) };
+        let damaged = |why: String| LibraryError::Pins { path: path.clone(), why };
+        let pins: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+        match pins.iter().find(|(_, sha)| !crate::digest::is_sha256(sha)) {
+            Some((name, _)) => Err(damaged(format!("the pin of '{name}' is not a SHA-256"))),
+            None => Ok(pins),
+        }
     }
 
     /// The SHA-256 pinned for `name` by its first download, if any.
-    pub fn pin(&self, name: &str) -> Option<String> {
-        self.pins().remove(name)
+    ///
+    /// # Errors
+    /// The pins file is damaged.
+    pub fn pin(&self, name: &str) -> Result<Option<String>, LibraryError> {
+        Ok(self.pins()?.remove(name))
+    }
+
+    /// Forgets the pin of `name` (a publisher changed the file); returns it.
+    ///
+    /// # Errors
+    /// The pins file is damaged or cannot be written.
+    pub fn unpin(&self, name: &str) -> Result<Option<String>, LibraryError> {
+        let mut pins = self.pins()?;
+        let removed = pins.remove(name);
+        self.write_pins(&pins)?;
+        Ok(removed)
+    }
+
+    fn write_pins(&self, pins: &BTreeMap<String, String>) -> Result<(), LibraryError> {
+        std::fs::create_dir_all(&self.root).map_err(io("cannot create", &self.root))?;
+        let text = serde_json::to_string_pretty(pins).expect("a map of strings serialises");
+        write_atomically(&self.pins_path(), text.as_bytes())
     }
 
     /// Pins `sha256` for `name`.
     ///
     /// # Errors
-    /// The pin file cannot be written.
+    /// The pins file is damaged or cannot be written.
     pub fn set_pin(&self, name: &str, sha256: &str) -> Result<(), LibraryError> {
-        std::fs::create_dir_all(&self.root).map_err(io("cannot create", &self.root))?;
-        let mut pins = self.pins();
+        let mut pins = self.pins()?;
         pins.insert(name.into(), sha256.into());
-        let text = serde_json::to_string_pretty(&pins).expect("a map of strings serialises");
-        write_atomically(&self.root.join(PINS), text.as_bytes())
+        self.write_pins(&pins)
     }
 
-    /// What a `--model` value or a saved project names: a file that exists is used as it is;
-    /// otherwise it is taken as the name of an installed model.
+    /// What a `--model` value or a saved project names: a value with a path separator or ending in
+    /// `.onnx` or `.json` is a file; anything else is the name of an installed model, or, where no
+    /// model has that name, a file of that name.
     ///
     /// # Errors
     /// Neither a file nor an installed model: says which and how to get it.
     pub fn resolve(&self, model: &str) -> Result<Resolved, LibraryError> {
         let path = Path::new(model);
+        if !looks_like_file(model) {
+            match self.get(model) {
+                Ok(installed) => return Ok(Resolved { path: installed.path(), installed: Some(installed) }),
+                Err(LibraryError::NotInstalled { .. }) if path.is_file() => {}
+                Err(e) => return Err(e),
+            }
+        }
         if path.is_file() {
             return Ok(Resolved { path: path.to_path_buf(), installed: None });
         }
-        let looks_like_path = model.contains(['/', '\\']) || path.extension().is_some_and(|e| e == "onnx");
-        if looks_like_path {
-            return Err(LibraryError::Io {
-                what: "cannot find the model",
-                path: path.to_path_buf(),
-                source: std::io::ErrorKind::NotFound.into(),
-            });
+        if looks_like_file(model) {
+            return Err(LibraryError::MissingFile(path.to_path_buf()));
         }
-        let installed = self.get(model)?;
-        Ok(Resolved { path: installed.path(), installed: Some(installed) })
+        Err(LibraryError::NotInstalled { name: model.into(), root: self.root.clone() })
     }
 }
 
@@ -316,9 +388,10 @@ fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
+/// Elsewhere a leftover is taken for an orphan after a day.
 #[cfg(not(target_os = "linux"))]
 fn process_alive(_: u32) -> bool {
-    true
+    false
 }
 
 /// A model being assembled. Dropped without [`Staging::commit`], it removes its folder: a failed
@@ -428,9 +501,15 @@ mod tests {
     fn pins_persist_and_bad_names_are_refused() {
         let root = tempfile::tempdir().unwrap();
         let library = Library::at(root.path().to_path_buf());
-        assert_eq!(library.pin("a"), None);
+        assert_eq!(library.pin("a").unwrap(), None);
         library.set_pin("a", &"1".repeat(64)).unwrap();
-        assert_eq!(Library::at(root.path().to_path_buf()).pin("a"), Some("1".repeat(64)));
+        assert_eq!(Library::at(root.path().to_path_buf()).pin("a").unwrap(), Some("1".repeat(64)));
+        assert_eq!(library.unpin("a").unwrap(), Some("1".repeat(64)));
+        assert_eq!(library.pin("a").unwrap(), None);
+        std::fs::write(library.pins_path(), r#"{"a": 5}"#).unwrap();
+        assert!(matches!(library.pin("a"), Err(LibraryError::Pins { .. })), "a damaged pin list is an error");
+        std::fs::write(library.pins_path(), r#"{"a": "xyz"}"#).unwrap();
+        assert!(matches!(library.set_pin("b", &"2".repeat(64)), Err(LibraryError::Pins { .. })));
         for bad in ["", ".hidden", "a/b", "a b"] {
             assert!(matches!(library.stage(bad), Err(LibraryError::BadName(_))), "{bad:?}");
         }
@@ -445,6 +524,9 @@ mod tests {
         let resolved = library.resolve(file.to_str().unwrap()).unwrap();
         assert_eq!(resolved.path, file);
         assert!(resolved.installed.is_none());
-        assert!(matches!(library.resolve("/no/such.onnx"), Err(LibraryError::Io { .. })));
+        assert!(matches!(library.resolve("/no/such.onnx"), Err(LibraryError::MissingFile(_))));
+        for file_like in ["m.onnx", "bag.JSON", "dir/m"] {
+            assert!(check_name(file_like).is_err(), "{file_like}");
+        }
     }
 }

@@ -58,7 +58,7 @@ pub mod download {
 
     use serde::Deserialize;
 
-    use super::{ORT_VERSION, RUNTIME_DIR};
+    use super::ORT_VERSION;
     use crate::download::{DownloadError, Request, download, fetch_text};
     use crate::library::{Library, LibraryError};
 
@@ -191,6 +191,14 @@ pub mod download {
         if let Some(existing) = super::runtime_in(&target) {
             return Ok(existing);
         }
+        // A folder without the library (a copy someone emptied) is replaced.
+        if target.exists() {
+            std::fs::remove_dir_all(&target).map_err(|error| LibraryError::Io {
+                what: "cannot replace",
+                path: target.clone(),
+                error,
+            })?;
+        }
         let base = std::env::var(INDEX_VARIABLE).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| PYPI.into());
         let url = format!("{}/pypi/{package}/{ORT_VERSION}/json", base.trim_end_matches('/'));
         let text = fetch_text(&url)?;
@@ -204,7 +212,7 @@ pub mod download {
             let names: Vec<&str> = release.urls.iter().map(|f| f.filename.as_str()).collect();
             return Err(RuntimeError::NoWheel { package: package.into(), platform: ending, wheels: names.join(", ") });
         };
-        let staging = library.stage_at(&format!("{RUNTIME_DIR}-{folder}"), target)?;
+        let staging = library.stage_at(&format!("runtime-{folder}"), target)?;
         let wheel_file = staging.dir().join(&wheel.filename);
         let request = Request { url: &wheel.url, sha256: Some(&wheel.digests.sha256), size: wheel.size, stall };
         download(&request, &wheel_file, progress)?;

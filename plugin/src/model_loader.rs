@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use demixer_state::MixerStatus;
+use demixer_state::{MixerStatus, ModelSettings};
 use parking_lot::Mutex;
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -22,6 +22,9 @@ use crate::running::{Model, ModelKey, Running, Setup, StartError};
 
 /// How often the loader looks at the settings.
 const POLL: Duration = Duration::from_millis(50);
+/// How long a resolved model name is trusted before the library is read again (a model
+/// installed or removed meanwhile shows up), unless the settings change.
+const RESOLVE_AGAIN: Duration = Duration::from_secs(2);
 /// Streams in flight between the loader and the audio thread, each way.
 const IN_FLIGHT: usize = 4;
 
@@ -108,7 +111,7 @@ impl Loader {
         let (to_audio, incoming) = HeapRb::new(IN_FLIGHT).split();
         let (outgoing, from_audio) = HeapRb::new(IN_FLIGHT).split();
         let (stop, stopped) = bounded(1);
-        let worker = Worker { params, status, shared, to_audio, from_audio };
+        let worker = Worker { params, status, shared, to_audio, from_audio, resolved: None };
         let thread = std::thread::Builder::new()
             .name("demixer-model-loader".into())
             .spawn(move || worker.run(stopped))
@@ -126,12 +129,17 @@ impl Drop for Loader {
     }
 }
 
+/// What the settings asked for when they were last resolved, and the answer.
+type Wanted = Option<Result<(ModelKey, Option<String>), String>>;
+
 struct Worker {
     params: Arc<DemixerParams>,
     status: Arc<MixerStatus>,
     shared: Arc<Shared>,
     to_audio: HeapProd<Box<Running>>,
     from_audio: HeapCons<Box<Running>>,
+    /// The last resolution: settings, engine choice and rate it was for, when, and its answer.
+    resolved: Option<(ModelSettings, EngineChoice, f32, Instant, Wanted)>,
 }
 
 impl Worker {
@@ -147,10 +155,25 @@ impl Worker {
         }
     }
 
+    /// What the settings ask for at `setup`, read from the library at most every
+    /// [`RESOLVE_AGAIN`] while the settings stay the same.
+    fn wanted(&mut self, setup: &Setup) -> Wanted {
+        let settings = self.params.model.read().clone();
+        let engine = self.params.engine.value();
+        let fresh = self.resolved.as_ref().is_some_and(|(s, e, rate, at, _)| {
+            *s == settings && *e == engine && *rate == setup.sample_rate && at.elapsed() < RESOLVE_AGAIN
+        });
+        if !fresh {
+            let wanted = ModelKey::wanted(&self.params, setup);
+            self.resolved = Some((settings, engine, setup.sample_rate, Instant::now(), wanted));
+        }
+        self.resolved.as_ref().and_then(|(.., wanted)| wanted.clone())
+    }
+
     /// Loads what is wanted, if that is new.
     fn poll(&mut self) {
         let Some(setup) = self.shared.setup.lock().clone() else { return };
-        let Some(wanted) = ModelKey::wanted(&self.params, &setup) else {
+        let Some(wanted) = self.wanted(&setup) else {
             let no_model = self.params.engine.value() == EngineChoice::Onnx;
             let text = if no_model { "Choose an ONNX model below; HPSS plays until then." } else { "" };
             self.status.set_model_state(text, no_model);

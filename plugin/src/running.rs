@@ -13,7 +13,7 @@ use demixer_dsp::hpss::Preset;
 use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
-use demixer_models::library::{Library, LibraryError, Resolved};
+use demixer_models::library::{Library, LibraryError, Resolved, looks_like_file};
 use demixer_state::{MixerStatus, ModelSettings};
 use nice_plug::prelude::*;
 use nice_plug::util::permit_alloc;
@@ -107,7 +107,7 @@ fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, O
                     "the installed '{}' (SHA-256 {}…) is not the file this project was saved with ({}…)",
                     installed.name,
                     &installed.sha256[..12],
-                    &settings.sha256[..settings.sha256.len().min(12)]
+                    settings.sha256.chars().take(12).collect::<String>()
                 )
             });
             Ok((path, note))
@@ -125,11 +125,15 @@ fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, O
 /// The engine spec the model panel's settings describe, and a note about the model file.
 fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let library = Library::open().map_err(|e| format!("{e}. HPSS plays."))?;
-    let (model, note) = model_path(&library, settings)?;
+    let ((model, note), installed_runtime) = match Library::open() {
+        Ok(library) => (model_path(&library, settings)?, library.installed_runtime()),
+        // No library folder (no home folder): a path still loads.
+        Err(_) if looks_like_file(&settings.model) => ((PathBuf::from(&settings.model), None), None),
+        Err(e) => return Err(format!("{e}. HPSS plays.")),
+    };
     let spec = EngineSpec::Model(OnnxConfig {
         model,
-        installed_runtime: library.installed_runtime(),
+        installed_runtime,
         runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
         session: SessionOptions {
             device: Device::from_name(&settings.device).unwrap_or_default(),

@@ -27,8 +27,8 @@ def sha256(path):
 
 class ModelServer:
     """Serves `files` (name -> bytes) and `catalog` on 127.0.0.1; `/cut/NAME` announces the whole
-    file but sends half and closes; `/stall/NAME` sends the headers and then nothing until the
-    test ends."""
+    file but sends half and closes; `/nolength/NAME` sends it without a size, ended by closing;
+    `/stall/NAME` sends the headers and then nothing until the test ends."""
 
     def __init__(self):
         self.files = {}
@@ -47,7 +47,8 @@ class ModelServer:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                if mode != "nolength":
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if mode == "stall":
                     self.wfile.flush()
@@ -84,8 +85,7 @@ def env(tmp_path):
     assert TOOL.exists(), f"{TOOL} is missing: run `cargo build --release -p demixer-cli` first"
     server = ModelServer()
     four = (FIXTURES / "four.onnx").read_bytes()
-    six = (FIXTURES / "six.onnx").read_bytes()
-    server.files.update({"four.onnx": four, "six.onnx": six})
+    server.files["four.onnx"] = four
     good_sha = hashlib.sha256(four).hexdigest()
     catalog = {"models": [
         entry("good", "four.onnx", f"{server.base}/four.onnx", sha=good_sha, size=len(four)),
@@ -95,7 +95,9 @@ def env(tmp_path):
         entry("cut", "four.onnx", f"{server.base}/cut/four.onnx"),
         entry("missing", "gone.onnx", f"{server.base}/gone.onnx"),
         entry("stalls", "four.onnx", f"{server.base}/stall/four.onnx"),
+        entry("not-a-model", "page.onnx", f"{server.base}/nolength/page.onnx"),
     ]}
+    server.files["page.onnx"] = b"<html><body>Sign in to download this file</body></html>"
     server.files["catalog.json"] = json.dumps(catalog).encode()
     library = tmp_path / "library"
     environment = {"DEMIXER_MODELS_DIR": str(library), "DEMIXER_CATALOG": f"{server.base}/catalog.json",
@@ -187,12 +189,51 @@ def test_the_first_download_pins_the_hash_and_a_changed_file_is_refused(env):
     pinned = sha256(library / "unpinned" / "four.onnx")
     assert json.loads((library / "pins.json").read_text()) == {"unpinned": pinned}
     assert demixer(environment, "models", "remove", "unpinned").returncode == 0
-    # The same address now serves another file: the pin refuses it.
-    server.files["four.onnx"] = server.files["six.onnx"]
+    # The same address now serves another four-source model: the pin refuses it.
+    server.files["four.onnx"] = (FIXTURES / "htdemucs_tiny.onnx").read_bytes()
     second = demixer(environment, "models", "download", "unpinned")
     assert second.returncode != 0
     assert f"does not match the expected {pinned}" in second.stderr, second.stderr
+    assert "demixer models unpin unpinned" in second.stderr and "pins.json" in second.stderr, second.stderr
     assert installed(library) == (set(), set())
+    # The publisher really changed the file: forget the pin, and the new file is pinned.
+    assert "Forgot the pinned SHA-256" in demixer(environment, "models", "unpin", "unpinned").stdout
+    third = demixer(environment, "models", "download", "unpinned")
+    assert third.returncode == 0 and "pinned now" in third.stdout, third.stderr
+
+
+def test_what_is_not_a_model_is_neither_installed_nor_pinned(env):
+    server, library, environment = env
+    got = demixer(environment, "models", "download", "not-a-model")
+    assert got.returncode != 0
+    assert "refused" in got.stderr and "nothing was installed" in got.stderr, got.stderr
+    assert installed(library) == (set(), set())
+    assert not (library / "pins.json").exists() or "not-a-model" not in (library / "pins.json").read_text()
+
+
+def test_a_damaged_record_can_be_removed_and_names_that_look_like_files_are_refused(env):
+    server, library, environment = env
+    assert demixer(environment, "models", "download", "good").returncode == 0
+    record = library / "good" / "demixer-model.json"
+    record.write_text(record.read_text().replace('"sha256": "', '"sha256": "x'))
+    listed = demixer(environment, "models", "list")
+    assert listed.returncode == 0 and "damaged" in listed.stdout, listed.stdout
+    again = demixer(environment, "models", "download", "good")
+    assert again.returncode != 0 and "demixer models remove good" in again.stderr, again.stderr
+    assert demixer(environment, "models", "remove", "good").returncode == 0
+    assert installed(library) == (set(), set())
+    named = demixer(environment, "models", "add", FIXTURES / "four.onnx", "--name", "m.onnx")
+    assert named.returncode != 0 and "not a model name" in named.stderr, named.stderr
+
+
+def test_a_streaming_model_is_recognised(env):
+    server, library, environment = env
+    added = demixer(environment, "models", "add", FIXTURES / "published_interface.onnx", "--name", "hs-tasnet-test")
+    assert added.returncode == 0, added.stderr
+    assert "(streaming)" in added.stdout and "latency 5.8 ms at 44.1 kHz" in added.stdout, added.stdout
+    info = demixer(environment, "models", "info", "hs-tasnet-test")
+    assert "Kind: streaming" in info.stdout and "Hop: 128 samples" in info.stdout, info.stdout
+    assert "States: 8 (paired by name)" in info.stdout and "audio_history -> next_audio_history" in info.stdout
 
 
 def test_add_checks_the_contract(env, tmp_path):

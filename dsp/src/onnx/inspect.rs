@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 
 use ort::value::ValueType;
 
-use super::contract::ModelSpec;
-use super::{OnnxConfig, OnnxError, open_set, runtime};
-use crate::Stem;
+use ort::session::Session;
+
+use super::streaming::{Pairing, State};
+use super::{OnnxConfig, OnnxError, Opened, open, runtime};
+use crate::engine::EngineKind;
 use crate::resampled::Resampled;
 use crate::segments::{InferenceError, OverlapAdd, SegmentModel};
 use crate::separator::Separator;
+use crate::{Stem, StereoOut};
 
 /// Host rates, in Hz, at which [`Inspection::latencies`] are given.
 pub const LATENCY_RATES: [usize; 2] = [44_100, 48_000];
@@ -25,46 +28,126 @@ pub struct Port {
     pub shape: String,
 }
 
+/// The contract-specific part of an [`Inspection`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layout {
+    /// A segment model (or bag): samples per segment.
+    Segment {
+        /// Samples per channel of one segment.
+        segment: usize,
+    },
+    /// A streaming model.
+    Streaming {
+        /// Samples per channel of one hop.
+        hop: usize,
+        /// The states and their outputs.
+        states: Vec<State>,
+        /// The rule that paired them.
+        pairing: Pairing,
+        /// Whether Demixer completes the last source.
+        sum_to_input: bool,
+    },
+}
+
 /// What a model (or a bag of models) is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
+    /// [`EngineKind::SegmentModel`] or [`EngineKind::StreamingModel`].
+    pub kind: EngineKind,
     /// The files loaded: the model, or a bag's members.
     pub files: Vec<PathBuf>,
     /// The first file's inputs.
     pub inputs: Vec<Port>,
     /// The first file's outputs.
     pub outputs: Vec<Port>,
-    /// Sources, rate and segment, as Demixer reads them.
-    pub spec: ModelSpec,
-    /// Engine latency in samples (one segment plus the stride the stream waits for, and the
-    /// resampling where the host rate is not the model's) at each of [`LATENCY_RATES`]. The plugin
-    /// adds its worker margin on top.
+    /// The sources, in output order.
+    pub sources: Vec<Stem>,
+    /// The rate the model works at, in Hz.
+    pub sample_rate: usize,
+    /// Segment or hop, states.
+    pub layout: Layout,
+    /// Engine latency in samples at each of [`LATENCY_RATES`], exactly what the engine reports
+    /// there (for segment models the stride it waits for included; resampling included where the
+    /// host rate is not the model's). The plugin adds its worker margin on top.
     pub latencies: Vec<(usize, usize)>,
     /// Weights in all files (elements of the graphs' initializers), when the files could be read.
     pub parameters: Option<u64>,
 }
 
 /// Opens `config`'s model or bag (sessions are created: seconds for a large model, no inference)
-/// and checks it against the segment contract.
+/// and checks it against its contract.
 ///
 /// # Errors
 /// As [`super::load`], but no inference runs.
 pub fn inspect(config: &OnnxConfig) -> Result<Inspection, OnnxError> {
     let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
-    let set = open_set(config, runtime)?;
-    let first = set.models().next().expect("a set has a model");
-    let ports = |list: &[ort::value::Outlet]| -> Vec<Port> {
-        list.iter().map(|o| Port { name: o.name().to_string(), shape: describe(o.dtype()) }).collect()
+    let ports = |session: &Session| -> (Vec<Port>, Vec<Port>) {
+        let list = |outlets: &[ort::value::Outlet]| -> Vec<Port> {
+            outlets.iter().map(|o| Port { name: o.name().to_string(), shape: describe(o.dtype()) }).collect()
+        };
+        (list(session.inputs()), list(session.outputs()))
     };
-    let (inputs, outputs) = (ports(first.session().inputs()), ports(first.session().outputs()));
-    let files: Vec<PathBuf> = set.models().map(|m| m.path().to_path_buf()).collect();
-    let spec = ModelSpec { sources: set.sources().to_vec(), ..first.spec().clone() };
-    let latencies = LATENCY_RATES
-        .iter()
-        .map(|&rate| Ok((rate, segment_latency(spec.segment, &spec.sources, spec.sample_rate, rate)?)))
-        .collect::<Result<_, OnnxError>>()?;
+    let (kind, files, (inputs, outputs), sources, sample_rate, layout, streaming_latency) = match open(config, runtime)?
+    {
+        Opened::Segments(set) => {
+            let first = set.models().next().expect("a set has a model");
+            let (segment, sources, rate) = (set.segment_len(), set.sources().to_vec(), set.sample_rate());
+            let files = set.models().map(|m| m.path().to_path_buf()).collect();
+            (EngineKind::SegmentModel, files, ports(first.session()), sources, rate, Layout::Segment { segment }, 0)
+        }
+        Opened::Streaming(model) => {
+            let spec = model.spec().clone();
+            let layout = Layout::Streaming {
+                hop: spec.hop,
+                states: spec.states.clone(),
+                pairing: spec.pairing,
+                sum_to_input: spec.sum_to_input,
+            };
+            let files = vec![model.path().to_path_buf()];
+            let ports = ports(model.session());
+            (EngineKind::StreamingModel, files, ports, spec.sources, spec.sample_rate, layout, spec.latency)
+        }
+    };
+    let latency = |rate: usize| match &layout {
+        Layout::Segment { segment } => segment_latency(*segment, &sources, sample_rate, rate),
+        Layout::Streaming { .. } => host_latency(streaming_latency, &sources, sample_rate, rate),
+    };
+    let latencies = LATENCY_RATES.iter().map(|&rate| Ok((rate, latency(rate)?))).collect::<Result<_, OnnxError>>()?;
     let parameters = files.iter().map(|f| count_parameters(f).ok()).sum();
-    Ok(Inspection { files, inputs, outputs, spec, latencies, parameters })
+    Ok(Inspection { kind, files, inputs, outputs, sources, sample_rate, layout, latencies, parameters })
+}
+
+/// A separator that only has a latency, for latency arithmetic.
+struct Latent {
+    latency: usize,
+    sources: Vec<Stem>,
+}
+
+impl Separator for Latent {
+    fn sources(&self) -> &[Stem] {
+        &self.sources
+    }
+
+    fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    fn process(&mut self, _: &[f32], _: &[f32], stems: &mut [StereoOut<'_>]) {
+        stems.iter_mut().flat_map(|s| s.iter_mut()).for_each(|c| c.fill(0.0));
+    }
+
+    fn reset(&mut self) {}
+}
+
+/// The latency, in host samples, of a streaming engine of `latency` samples at `model_rate` Hz
+/// in a stream at `host_rate` Hz: exactly what [`super::load`]'s engine reports.
+fn host_latency(latency: usize, sources: &[Stem], model_rate: usize, host_rate: usize) -> Result<usize, OnnxError> {
+    if model_rate == host_rate {
+        return Ok(latency);
+    }
+    let inner = Box::new(Latent { latency, sources: sources.to_vec() });
+    let resampled = Resampled::new(inner, host_rate, model_rate)?;
+    Ok(resampled.latency_samples() + resampled.burst_samples())
 }
 
 fn describe(dtype: &ValueType) -> String {

@@ -53,8 +53,9 @@ impl std::fmt::Display for NotFound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "ONNX Runtime {}.x not found (install the `onnxruntime` or `onnxruntime-gpu` wheel with pip and point \
-             Demixer at its onnxruntime/capi/{LIBRARY_NAME}*, or set DEMIXER_ORT_DYLIB)",
+            "ONNX Runtime {}.x not found (`demixer models runtime --download` installs it; or install the \
+             `onnxruntime` wheel with pip and point Demixer at its onnxruntime/capi/{LIBRARY_NAME}*, or set \
+             DEMIXER_ORT_DYLIB)",
             ort_version()
         )?;
         for attempt in &self.attempts {

@@ -223,6 +223,11 @@ impl StreamingModel {
         Ok(Self { session, spec, path: path.to_path_buf(), provider, cuda_note, states })
     }
 
+    /// Its ONNX Runtime session (for inspection).
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// What the model declares.
     pub fn spec(&self) -> &StreamingSpec {
         &self.spec
