@@ -405,7 +405,7 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
 }
 
 fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
-    let resolved = library.resolve(model).map_err(|e| not_installed_hint(e))?;
+    let resolved = library.resolve(model).map_err(not_installed_hint)?;
     let inspection = inspect(&config(library, &resolved.path, ort))?;
     println!("Model: {}", resolved.path.display());
     if let Some(installed) = &resolved.installed {

@@ -150,7 +150,7 @@ fn sum_to_input_completes_the_last_source() {
 
 #[test]
 fn a_model_whose_states_cannot_be_paired_is_refused_with_what_was_found() {
-    let error = load("ambiguous_states.onnx", 44_100).err().expect("refused");
+    let error = load("ambiguous_states.onnx", 44_100).expect_err("refused");
     assert!(error.contains("cannot pair its states"), "{error}");
     assert!(error.contains("`a` Some([1, 1, 8])") && error.contains("`q` Some([1, 1, 4])"), "{error}");
 }

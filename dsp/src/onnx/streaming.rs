@@ -134,8 +134,12 @@ fn pair_by_name(inputs: &[Port], outputs: &[Port]) -> Result<Vec<(usize, usize)>
     Ok(pairs)
 }
 
+/// Indices of the audio input and the stems output, (input, output) index pairs of the states,
+/// and the rule that paired them.
+type Paired = (usize, usize, Vec<(usize, usize)>, Pairing);
+
 /// Audio input, stems output, states and the rule that paired them.
-fn pair(inputs: &[Port], outputs: &[Port]) -> Result<(usize, usize, Vec<(usize, usize)>, Pairing), String> {
+fn pair(inputs: &[Port], outputs: &[Port]) -> Result<Paired, String> {
     let by_name = pair_by_name(inputs, outputs)?;
     let unpaired_in: Vec<usize> = (0..inputs.len()).filter(|i| !by_name.iter().any(|p| p.0 == *i)).collect();
     let unpaired_out: Vec<usize> = (0..outputs.len()).filter(|o| !by_name.iter().any(|p| p.1 == *o)).collect();
