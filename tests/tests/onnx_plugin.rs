@@ -101,3 +101,33 @@ fn a_model_that_cannot_load_leaves_hpss_playing() {
     );
     assert!(ports[1][0][hpss_latency..].iter().any(|x| x.abs() > 1e-3), "HPSS separates drums");
 }
+
+/// A streaming model (the published HS-TasNet interface, random weights: 256 samples of latency)
+/// in an offline bounce at 64-, 128- and 512-sample blocks: the plugin reports the model's latency
+/// plus its worker margin (one block and 5 ms), and an impulse comes out of the stems, summed,
+/// exactly there.
+#[test]
+fn a_streaming_model_plays_at_its_latency_plus_the_margin_for_every_block_size() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/published_interface.onnx");
+    let margin_5ms = (0.005 * SR as f32).ceil() as usize;
+    for block in [64u32, 128, 512] {
+        let (_entry, mut instance) = load(Build::Checked);
+        choose_model(&mut instance, &model.to_string_lossy(), "");
+        let handle = instance.plugin_handle();
+        let render_extension: clack_extensions::render::PluginRender = handle.get_extension().unwrap();
+        render_extension.set(&handle, RenderMode::Offline).unwrap();
+        let config = clack_host::prelude::PluginAudioConfiguration { max_frames_count: block, ..DEFAULT_CONFIG };
+        let processor = activate(&mut instance, config);
+        let reported = latency(&mut instance);
+        instance.deactivate(processor);
+        assert_eq!(reported, 256 + block as usize + margin_5ms, "{block}-sample blocks");
+        let mut input = [vec![0.0f32; 4 * SR as usize / 10], vec![0.0f32; 4 * SR as usize / 10]];
+        input[0][1000] = 0.5;
+        input[1][1000] = 0.5;
+        let ports = render(&mut instance, config, &input, &[], None, || block as usize, |_, _| {});
+        let sum: Vec<f32> = (0..input[0].len()).map(|t| ports[1..].iter().map(|p| p[0][t]).sum()).collect();
+        let peak = sum.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map(|(t, _)| t);
+        assert_eq!(peak, Some(1000 + reported), "{block}-sample blocks: the impulse is where the latency says");
+        eprintln!("streaming model, {block}-sample blocks: {reported} samples = {:.1} ms", reported as f32 * 1000.0 / SR as f32);
+    }
+}
