@@ -13,6 +13,7 @@ pub mod hpss;
 mod median;
 mod median_network;
 pub mod onnx;
+pub mod padded;
 pub mod registry;
 pub mod render;
 pub mod resampled;

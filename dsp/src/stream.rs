@@ -112,6 +112,11 @@ impl Status {
         self.underruns.load(Ordering::Relaxed)
     }
 
+    /// Frames the worker has separated and delivered since the stream began.
+    pub fn separated_frames(&self) -> u64 {
+        self.separated_frames.load(Ordering::Acquire)
+    }
+
     /// Seconds of audio separated per second the worker spent separating.
     pub fn realtime_factor(&self, sample_rate: f32) -> f32 {
         let busy = self.busy_nanos.load(Ordering::Relaxed) as f32 * 1e-9;
@@ -191,6 +196,7 @@ pub fn spawn(
         waiting: false,
         silence_owed: 0,
         debt: 0,
+        sent: 0,
         interleaved_in: vec![0.0; config.max_block * CHANNELS],
         interleaved_out: vec![0.0; config.max_block * out_frame],
     };
@@ -257,6 +263,8 @@ pub struct RealtimeSide {
     silence_owed: usize,
     /// Frames to skip when they arrive: delivered too late, or the engine's warm-up.
     debt: usize,
+    /// Frames handed to the worker since the stream began.
+    sent: u64,
     interleaved_in: Vec<f32>,
     interleaved_out: Vec<f32>,
 }
@@ -276,6 +284,12 @@ impl RealtimeSide {
     /// The running engine's position in the list given to [`spawn`], for labels.
     pub fn engine_position(&self) -> usize {
         self.engine
+    }
+
+    /// Frames handed to the worker since the stream began (with [`Status::separated_frames`]:
+    /// whether the worker has caught up).
+    pub fn frames_sent(&self) -> u64 {
+        self.sent
     }
 
     /// The worker's published state.
@@ -347,6 +361,7 @@ impl RealtimeSide {
             frame.copy_from_slice(&[l, r]);
         }
         self.input.push_slice(&self.interleaved_in[..n * CHANNELS]);
+        self.sent += n as u64;
 
         let head = self.silence_owed.min(n);
         self.silence_owed -= head;
@@ -448,7 +463,6 @@ impl Worker {
             let separator = &mut self.engines[self.active].separator;
             separator.process(&self.planar_in[0][..frames], &self.planar_in[1][..frames], &mut outs[..route.len()]);
             self.status.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            self.status.separated_frames.fetch_add(frames as u64, Ordering::Relaxed);
             let interleaved = &mut self.interleaved_out[..frames * out_frame];
             interleaved.fill(0.0);
             for (frame, t) in interleaved.chunks_exact_mut(out_frame).zip(0..) {
@@ -460,6 +474,8 @@ impl Worker {
                 }
             }
             self.output.push_slice(interleaved);
+            // Counted once delivered, so that a count that has caught up means output is there.
+            self.status.separated_frames.fetch_add(frames as u64, Ordering::Release);
             let _ = self.progress.try_send(());
         }
     }

@@ -15,6 +15,7 @@ use demixer_state::{MeterReader, MeterWriter, MixerStatus};
 use nice_plug::prelude::*;
 use ringbuf::traits::Consumer;
 
+mod cover;
 pub mod mixer;
 pub mod model_loader;
 pub mod params;

@@ -18,6 +18,7 @@ use demixer_state::{MixerStatus, ModelSettings};
 use nice_plug::prelude::*;
 use nice_plug::util::permit_alloc;
 
+use crate::cover::Cover;
 use crate::mixer::{BlockLevels, MixBuffers, Mixer, effective_gains};
 use crate::params::{DemixerParams, EngineChoice};
 use crate::stems::{self, STEM_COUNT};
@@ -184,6 +185,8 @@ pub struct Running {
     model: Option<(ModelKey, EngineKind)>,
     /// Why HPSS cannot run here, when the stream plays the input through instead.
     no_hpss: Option<String>,
+    /// HPSS lined up with the model, for where the model is late ([`crate::cover`]).
+    cover: Option<Cover>,
     /// The input, delayed like the stems.
     dry: [DelayLine; 2],
     mixer: Mixer,
@@ -233,12 +236,17 @@ impl Running {
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
         let (stream, worker) = stream::spawn(engines, initial, config, stems::routing())?;
         let latency = stream.latency_samples();
+        let cover = match (&model, &no_hpss) {
+            (Some(_), None) => Cover::start(latency, config, setup.sample_rate),
+            _ => None,
+        };
         Ok(Self {
             setup,
             stream,
             worker,
             model,
             no_hpss,
+            cover,
             dry: std::array::from_fn(|_| DelayLine::new(latency, max_latency.unwrap_or(0) + config.margin)),
             mixer: Mixer::new(effective_gains(&params.strip_values())),
             input: [vec![0.0; max_block], vec![0.0; max_block]],
@@ -290,6 +298,9 @@ impl Running {
     /// Starts `engine` afresh (a seek, a reset, a switch) with the dry path matching its latency.
     fn restart(&mut self, engine: EngineKind) {
         self.stream.restart(engine);
+        if let Some(cover) = &mut self.cover {
+            cover.restart();
+        }
         let latency = self.stream.latency_samples();
         self.dry.iter_mut().for_each(|d| d.set_delay(latency));
     }
@@ -345,7 +356,11 @@ impl Running {
             let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
             // Offline, waiting for the worker may allocate (the channel registers this thread once);
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
-            let separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
+            let mut separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
+            let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == stream.engine());
+            if let Some(cover) = self.cover.as_mut().filter(|_| model_plays) {
+                separated = cover.fill(&in_l[..n], &in_r[..n], &mut stems, separated);
+            }
             let [dry_l, dry_r] = &self.dry_out;
             let buffers =
                 MixBuffers { stems, dry: [&dry_l[..n], &dry_r[..n]], main: stereo(main, spare_main, start..end) };
@@ -374,6 +389,9 @@ impl Running {
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
         status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
         status.running_engine.store(self.stream.engine_position() as u32, Ordering::Relaxed);
+        let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == self.stream.engine());
+        let share = self.cover.as_ref().filter(|_| model_plays).map_or(-1.0, Cover::share);
+        status.fallback_share.store(share, Ordering::Relaxed);
     }
 
     /// Stops the worker (joining it: not on the audio thread) and returns the model engine, if any.
@@ -415,6 +433,7 @@ mod tests {
         params: &DemixerParams,
         input: &[Vec<f32>; 2],
         block: usize,
+        after_block: &mut dyn FnMut(&Running, usize),
     ) -> Vec<[Vec<f32>; 2]> {
         let len = input[0].len();
         let mut out: Vec<[Vec<f32>; 2]> = (0..=STEM_COUNT).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
@@ -433,6 +452,7 @@ mod tests {
             let mut stems = channels.each_mut().map(|pair| &mut pair[..]);
             running.prepare(params, Playhead::default(), end - start);
             running.process(params, &mut main, &mut stems);
+            after_block(running, end);
         }
         out
     }
@@ -451,7 +471,7 @@ mod tests {
         let mut running = running(Timing::Offline, &params);
         let latency = running.reported_latency() as usize;
         let input = chord(3 * latency + 5000);
-        let out = render(&mut running, &params, &input, 333);
+        let out = render(&mut running, &params, &input, 333, &mut |_, _| {});
         for ch in 0..2 {
             for t in latency..input[0].len() {
                 let sum: f32 = out[1..].iter().map(|stem| stem[ch][t]).sum();
@@ -481,7 +501,7 @@ mod tests {
         let mut running = running(Timing::Offline, &params);
         let latency = running.reported_latency() as usize;
         let input = chord(latency + 4096);
-        render(&mut running, &params, &input, 512);
+        render(&mut running, &params, &input, 512, &mut |_, _| {});
         let playing = |position| Playhead { playing: true, position: Some(position) };
         running.prepare(&params, playing(0), 512);
         running.prepare(&params, playing(512), 512);
@@ -489,7 +509,7 @@ mod tests {
         running.prepare(&params, playing(10_000), 512);
         assert_eq!(running.expected_position, Some(10_512));
         // After the restart the stream plays the dry input until the engine has warmed up.
-        let out = render(&mut running, &params, &input, 512);
+        let out = render(&mut running, &params, &input, 512, &mut |_, _| {});
         assert!(
             out[1..].iter().all(|stem| stem[0][..latency].iter().all(|&x| x == 0.0)),
             "stems silent while warming up"
@@ -533,5 +553,68 @@ mod tests {
         let (path, _) = model_path(&library, &settings("/nowhere/model.onnx", "")).unwrap();
         assert_eq!(path, PathBuf::from("/nowhere/model.onnx"));
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    use demixer_dsp::Stem;
+
+    /// A model engine that never delivers: its worker waits in its first block until `gate` closes.
+    struct Stalled {
+        gate: crossbeam_channel::Receiver<()>,
+    }
+
+    impl demixer_dsp::Separator for Stalled {
+        fn sources(&self) -> &[Stem] {
+            &Stem::ALL
+        }
+
+        fn latency_samples(&self) -> usize {
+            4096
+        }
+
+        fn process(&mut self, _: &[f32], _: &[f32], stems: &mut [StereoOut<'_>]) {
+            let _ = self.gate.recv();
+            stems.iter_mut().flat_map(|s| s.iter_mut()).for_each(|c| c.fill(0.0));
+        }
+
+        fn reset(&mut self) {}
+    }
+
+    #[test]
+    fn where_the_model_is_late_hpss_covers_and_the_panel_says_how_much() {
+        let (release, gate) = crossbeam_channel::bounded::<()>(0);
+        let params = DemixerParams::default();
+        let status = MixerStatus::default();
+        let engine = Engine::new(EngineKind::SegmentModel, Box::new(Stalled { gate }));
+        let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine };
+        let setup =
+            Setup { activation: 1, sample_rate: SR, max_block: 512, timing: Timing::Realtime, mono_input: false };
+        let mut running = Running::start(setup, &params, &status, Some(model)).unwrap();
+        let latency = running.reported_latency() as usize;
+        let input = chord(2 * latency + SR as usize);
+        // The cover's worker keeps up with each block (as it does in real time: it costs little).
+        let out = render(&mut running, &params, &input, 512, &mut |running, _| {
+            let cover = running.cover.as_ref().expect("a cover beside the model");
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !cover.caught_up() {
+                assert!(std::time::Instant::now() < deadline, "the cover's worker stopped");
+                std::thread::yield_now();
+            }
+        });
+        running.publish(&status);
+        drop(release);
+        drop(running);
+        // After the cover's warm-up the stems are HPSS's, summing to the delayed input, although
+        // the model never delivered a sample.
+        let settled = 2 * latency;
+        for channel in 0..2 {
+            let worst = (settled..input[0].len())
+                .map(|t| (out[1..].iter().map(|s| s[channel][t]).sum::<f32>() - input[channel][t - latency]).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "channel {channel}: the covered stems miss the delayed input by {worst}");
+            assert!(out[1][channel][settled..].iter().any(|x| x.abs() > 1e-3), "the stems are not silent");
+        }
+        let share = status.fallback_share.load(Ordering::Relaxed);
+        let covered_seconds = (input[0].len() - latency) as f32 / SR;
+        assert!(share > 0.5 * covered_seconds / 60.0 && share < covered_seconds / 60.0, "share {share}");
     }
 }

@@ -16,6 +16,9 @@ pub struct MixerStatus {
     pub underruns: AtomicU64,
     /// Seconds of audio the worker separates per second of its time.
     pub realtime_factor: AtomicF32,
+    /// While a model plays: the share (0 to 1) of about the last minute that HPSS covered because
+    /// the model was late; negative when no model plays.
+    pub fallback_share: AtomicF32,
     /// The last problem, in plain words, or empty.
     pub last_error: Mutex<String>,
     /// What each engine of the running stream is, in the stream's order.

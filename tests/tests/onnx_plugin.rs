@@ -128,6 +128,9 @@ fn a_streaming_model_plays_at_its_latency_plus_the_margin_for_every_block_size()
         let sum: Vec<f32> = (0..input[0].len()).map(|t| ports[1..].iter().map(|p| p[0][t]).sum()).collect();
         let peak = sum.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map(|(t, _)| t);
         assert_eq!(peak, Some(1000 + reported), "{block}-sample blocks: the impulse is where the latency says");
-        eprintln!("streaming model, {block}-sample blocks: {reported} samples = {:.1} ms", reported as f32 * 1000.0 / SR as f32);
+        eprintln!(
+            "streaming model, {block}-sample blocks: {reported} samples = {:.1} ms",
+            reported as f32 * 1000.0 / SR as f32
+        );
     }
 }
