@@ -26,8 +26,15 @@ use crate::{Stem, StereoOut};
 const CHANNELS: usize = 2;
 /// The most sources one engine can write: every known stem once.
 const MAX_SOURCES: usize = Stem::KNOWN.len();
-/// How long the worker sleeps when it has nothing to do.
+/// How long the worker sleeps when it has nothing to do, while audio flows.
 const POLL: Duration = Duration::from_millis(1);
+/// After this long without input (transport stopped, host not processing) the worker sleeps
+/// [`IDLE_POLL`] at a time: idle instances cost next to nothing, and the audio thread still never
+/// wakes it (no system call there). The first blocks after audio resumes may then be up to
+/// [`IDLE_POLL`] late (the mix plays them dry).
+const IDLE_AFTER: Duration = Duration::from_millis(250);
+/// How long an idle worker sleeps between looks at its input.
+const IDLE_POLL: Duration = Duration::from_millis(50);
 /// Frames the worker separates at a time.
 const CHUNK: usize = 1024;
 /// The longest an offline render waits for the worker before giving up on a block.
@@ -426,8 +433,10 @@ impl Worker {
     fn run(mut self) -> Vec<Engine> {
         crate::denormals::flush_to_zero();
         let mut acked = 0;
+        let mut last_work = Instant::now();
         loop {
-            match self.messages.recv_timeout(POLL) {
+            let wait = if last_work.elapsed() > IDLE_AFTER { IDLE_POLL } else { POLL };
+            match self.messages.recv_timeout(wait) {
                 Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return self.engines,
                 Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
             }
@@ -438,19 +447,25 @@ impl Worker {
                 self.engines[self.active].separator.reset();
                 acked = requested;
                 self.status.acked_generation.store(acked, Ordering::Release);
+                last_work = Instant::now();
             }
-            self.pump(acked);
+            if self.pump(acked) {
+                last_work = Instant::now();
+            }
         }
     }
 
-    /// Separates whatever input is waiting, chunk by chunk, until a restart is requested.
-    fn pump(&mut self, acked: u64) {
+    /// Separates whatever input is waiting, chunk by chunk, until a restart is requested. Returns
+    /// whether there was any.
+    fn pump(&mut self, acked: u64) -> bool {
+        let mut worked = false;
         while self.status.requested_generation.load(Ordering::Acquire) == acked {
             let out_frame = self.out_frame;
             let frames = (self.input.occupied_len() / CHANNELS).min(self.output.vacant_len() / out_frame).min(CHUNK);
             if frames == 0 {
-                return;
+                return worked;
             }
+            worked = true;
             self.input.pop_slice(&mut self.interleaved_in[..frames * CHANNELS]);
             for (t, frame) in self.interleaved_in[..frames * CHANNELS].chunks_exact(CHANNELS).enumerate() {
                 self.planar_in[0][t] = frame[0];
@@ -478,5 +493,6 @@ impl Worker {
             self.status.separated_frames.fetch_add(frames as u64, Ordering::Release);
             let _ = self.progress.try_send(());
         }
+        worked
     }
 }
