@@ -50,7 +50,7 @@ impl Preset {
         let base = HpssSettings::default();
         match self {
             Preset::Low => {
-                HpssSettings { window_ms: 23.2, lookahead_ms: 0.0, harmonic_ms: 150.0, percussive_hz: 400.0, ..base }
+                HpssSettings { window_ms: 23.2, lookahead_ms: 0.0, harmonic_ms: 64.0, percussive_hz: 650.0, ..base }
             }
             Preset::Normal => base,
             Preset::HighQuality => {
@@ -86,7 +86,7 @@ impl Default for HpssSettings {
         Self {
             window_ms: 46.4,
             lookahead_ms: 35.0,
-            harmonic_ms: 200.0,
+            harmonic_ms: 128.0,
             percussive_hz: 300.0,
             power: 2.0,
             margin_harmonic: 2.0,
