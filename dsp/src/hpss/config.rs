@@ -45,16 +45,31 @@ impl Preset {
         Preset::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 
-    /// The settings this preset stands for.
+    /// The settings this preset stands for (kernels and margins chosen on the development split of
+    /// `bench/songs.py dataset` with `bench/hpss_model.py`).
     pub fn settings(self) -> HpssSettings {
         let base = HpssSettings::default();
         match self {
             Preset::Low => {
-                HpssSettings { window_ms: 23.2, lookahead_ms: 0.0, harmonic_ms: 64.0, percussive_hz: 650.0, ..base }
+                HpssSettings {
+                window_ms: 23.2,
+                lookahead_ms: 0.0,
+                harmonic_ms: 64.0,
+                percussive_hz: 650.0,
+                margin_percussive: 2.0,
+                ..base
+            }
             }
             Preset::Normal => base,
             Preset::HighQuality => {
-                HpssSettings { window_ms: 92.9, lookahead_ms: 140.0, harmonic_ms: 300.0, percussive_hz: 250.0, ..base }
+                HpssSettings {
+                window_ms: 92.9,
+                lookahead_ms: 140.0,
+                harmonic_ms: 300.0,
+                percussive_hz: 250.0,
+                margin_percussive: 2.0,
+                ..base
+            }
             }
         }
     }
@@ -87,10 +102,10 @@ impl Default for HpssSettings {
             window_ms: 46.4,
             lookahead_ms: 35.0,
             harmonic_ms: 128.0,
-            percussive_hz: 300.0,
+            percussive_hz: 450.0,
             power: 2.0,
             margin_harmonic: 2.0,
-            margin_percussive: 2.0,
+            margin_percussive: 1.25,
         }
     }
 }
