@@ -94,6 +94,9 @@ pub struct HpssSettings {
     pub margin_harmonic: f32,
     /// How much stronger percussive content must be than harmonic to count as percussive (≥ 1).
     pub margin_percussive: f32,
+    /// Weight (≥ 0) of the low-frequency burst term (the kick) in the drums' power estimate of the
+    /// four-stem engine ([`super::masks::StemMapper::drums`]); 0 leaves drums plain HPSS.
+    pub kick: f32,
 }
 
 impl Default for HpssSettings {
@@ -106,6 +109,7 @@ impl Default for HpssSettings {
             power: 2.0,
             margin_harmonic: 2.0,
             margin_percussive: 1.25,
+            kick: 1.0,
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct HpssConfig {
     pub margin_harmonic: f32,
     /// Percussive margin (≥ 1).
     pub margin_percussive: f32,
+    /// Weight (≥ 0) of the kick term in the drums of the four-stem engine; see [`HpssSettings::kick`].
+    pub kick: f32,
 }
 
 fn nearest_odd(x: f32) -> usize {
@@ -177,6 +183,7 @@ impl HpssConfig {
             power: settings.power,
             margin_harmonic: settings.margin_harmonic,
             margin_percussive: settings.margin_percussive,
+            kick: settings.kick,
         };
         config.validate()?;
         Ok(config)
@@ -219,6 +226,9 @@ impl HpssConfig {
         }
         if !(self.margin_harmonic >= 1.0 && self.margin_percussive >= 1.0) {
             return invalid("margins must be at least 1".into());
+        }
+        if !(self.kick.is_finite() && self.kick >= 0.0) {
+            return invalid(format!("kick weight {} must be zero or positive", self.kick));
         }
         Ok(())
     }

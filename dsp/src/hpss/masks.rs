@@ -80,8 +80,9 @@ pub struct StemMapper {
 }
 
 impl StemMapper {
-    /// Weights for `bins` bins of an `fft_size`-point transform at `sample_rate`.
-    pub fn new(bins: usize, fft_size: usize, sample_rate: f32) -> Self {
+    /// Weights for `bins` bins of an `fft_size`-point transform at `sample_rate`; `kick` (≥ 0)
+    /// scales the kick term of [`StemMapper::drums`] (0 turns it off).
+    pub fn new(bins: usize, fft_size: usize, sample_rate: f32, kick: f32) -> Self {
         let hz = |b: usize| b as f32 * sample_rate / fft_size as f32;
         let below = |b: usize, (from, to): (f32, f32)| 1.0 - smooth_step(hz(b), from, to);
         let [a, b, c, d] = VOICE_BAND_HZ;
@@ -89,7 +90,7 @@ impl StemMapper {
             bass: (0..bins).map(|b| below(b, BASS_CROSSOVER_HZ)).collect(),
             bass_always: (0..bins).map(|b| below(b, BASS_ALWAYS_HZ)).collect(),
             voice: (0..bins).map(|k| smooth_step(hz(k), a, b) * (1.0 - smooth_step(hz(k), c, d))).collect(),
-            kick: (0..bins).map(|b| below(b, KICK_BAND_HZ)).collect(),
+            kick: (0..bins).map(|b| kick * below(b, KICK_BAND_HZ)).collect(),
         }
     }
 
@@ -115,12 +116,16 @@ impl StemMapper {
         power: impl MaskPower,
         split_zeros: bool,
     ) -> f32 {
+        let kick = self.kick[bin];
+        let burst = if kick > 0.0 { burst } else { 0.0 };
         let z = percussive.max(harmonic).max(burst);
-        if z < f32::MIN_POSITIVE {
+        // `total` is at least min(kick, 1) · 1 when z is not (near) zero: no 0/0.
+        let drums = if z < f32::MIN_POSITIVE { 0.0 } else { power.pow(percussive / z) + kick * power.pow(burst / z) };
+        let total = if z < f32::MIN_POSITIVE { 0.0 } else { drums + power.pow(harmonic / z) };
+        if total < f32::MIN_POSITIVE {
             return if split_zeros { 0.5 } else { 0.0 };
         }
-        let drums = power.pow(percussive / z) + self.kick[bin] * power.pow(burst / z);
-        drums / (drums + power.pow(harmonic / z))
+        drums / total
     }
 
     /// Masks of the four stems at `bin`, in [`Stem::ALL`] order; they sum to one.
@@ -168,7 +173,7 @@ mod tests {
 
     #[test]
     fn stem_masks_sum_to_one_and_follow_frequency() {
-        let m = StemMapper::new(1025, 2048, 44_100.0);
+        let m = StemMapper::new(1025, 2048, 44_100.0, 1.0);
         for bin in 0..1025 {
             for p in [0.0, 0.3, 1.0] {
                 for c in [0.0, 0.5, 1.0] {
@@ -186,7 +191,7 @@ mod tests {
 
     #[test]
     fn low_bursts_go_to_drums_and_elsewhere_drums_is_the_softmask() {
-        let m = StemMapper::new(1025, 2048, 44_100.0);
+        let m = StemMapper::new(1025, 2048, 44_100.0, 1.0);
         let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
         assert!(m.kick_bins() > bin_of(250.0) && m.kick_bins() <= bin_of(300.0) + 1);
         // A kick: no broadband percussive estimate, a burst well above the sustained level.
@@ -197,11 +202,14 @@ mod tests {
             assert!((drums - softmask(p, h, Squared, false)).abs() < 1e-6);
         }
         assert_eq!(m.drums(bin_of(60.0), 0.0, 0.0, 0.0, Squared, true), 0.5);
+        let off = StemMapper::new(1025, 2048, 44_100.0, 0.0);
+        assert_eq!(off.kick_bins(), 0);
+        assert_eq!(off.drums(bin_of(60.0), 0.0, 1.0, 3.0, Squared, false), 0.0);
     }
 
     #[test]
     fn bass_above_its_always_band_is_the_centre() {
-        let m = StemMapper::new(1025, 2048, 44_100.0);
+        let m = StemMapper::new(1025, 2048, 44_100.0, 1.0);
         let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
         assert!(m.masks(bin_of(300.0), 0.0, 1.0)[1] > 0.8, "centred low mids are bass");
         assert!(m.masks(bin_of(300.0), 0.0, 0.2)[1] < 0.01, "panned low mids are not");

@@ -66,7 +66,7 @@ impl HpssSeparator {
         let window: Arc<[f32]> = hann(n).into();
         let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
         Self {
-            mapper: StemMapper::new(bins, n, config.sample_rate),
+            mapper: StemMapper::new(bins, n, config.sample_rate, config.kick),
             analyzers: [analyzer(), analyzer()],
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
@@ -79,7 +79,7 @@ impl HpssSeparator {
             newest_spectrum: 0,
             harmonic: vec![0.0; bins.next_multiple_of(LANES)],
             percussive: vec![0.0; bins],
-            burst: vec![0.0; StemMapper::new(bins, n, config.sample_rate).kick_bins()],
+            burst: vec![0.0; StemMapper::new(bins, n, config.sample_rate, config.kick).kick_bins()],
             frequency_median: NetworkMedianFilter::new(config.percussive_bins, bins),
             masks: vec![[0.0; STEMS]; bins],
             stem_spectrum: vec![Complex::default(); bins],
