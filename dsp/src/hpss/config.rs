@@ -50,27 +50,23 @@ impl Preset {
     pub fn settings(self) -> HpssSettings {
         let base = HpssSettings::default();
         match self {
-            Preset::Low => {
-                HpssSettings {
+            Preset::Low => HpssSettings {
                 window_ms: 23.2,
                 lookahead_ms: 0.0,
                 harmonic_ms: 64.0,
                 percussive_hz: 650.0,
                 margin_percussive: 2.0,
                 ..base
-            }
-            }
+            },
             Preset::Normal => base,
-            Preset::HighQuality => {
-                HpssSettings {
+            Preset::HighQuality => HpssSettings {
                 window_ms: 92.9,
                 lookahead_ms: 140.0,
                 harmonic_ms: 300.0,
                 percussive_hz: 250.0,
                 margin_percussive: 2.0,
                 ..base
-            }
-            }
+            },
         }
     }
 }
