@@ -25,6 +25,7 @@ fn config(power: f32, margin_harmonic: f32, margin_percussive: f32) -> HpssConfi
         power,
         margin_harmonic,
         margin_percussive,
+        kick: 0.0,
     };
     config.validate().unwrap();
     config

@@ -45,17 +45,28 @@ impl Preset {
         Preset::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 
-    /// The settings this preset stands for.
+    /// The settings this preset stands for (kernels and margins chosen on the development split of
+    /// `bench/songs.py dataset` with `bench/hpss_model.py`).
     pub fn settings(self) -> HpssSettings {
         let base = HpssSettings::default();
         match self {
-            Preset::Low => {
-                HpssSettings { window_ms: 23.2, lookahead_ms: 0.0, harmonic_ms: 150.0, percussive_hz: 400.0, ..base }
-            }
+            Preset::Low => HpssSettings {
+                window_ms: 23.2,
+                lookahead_ms: 0.0,
+                harmonic_ms: 64.0,
+                percussive_hz: 650.0,
+                margin_percussive: 2.0,
+                ..base
+            },
             Preset::Normal => base,
-            Preset::HighQuality => {
-                HpssSettings { window_ms: 92.9, lookahead_ms: 140.0, harmonic_ms: 300.0, percussive_hz: 250.0, ..base }
-            }
+            Preset::HighQuality => HpssSettings {
+                window_ms: 92.9,
+                lookahead_ms: 140.0,
+                harmonic_ms: 300.0,
+                percussive_hz: 250.0,
+                margin_percussive: 2.0,
+                ..base
+            },
         }
     }
 }
@@ -79,6 +90,9 @@ pub struct HpssSettings {
     pub margin_harmonic: f32,
     /// How much stronger percussive content must be than harmonic to count as percussive (≥ 1).
     pub margin_percussive: f32,
+    /// Weight (≥ 0) of the low-frequency burst term (the kick) in the drums' power estimate of the
+    /// four-stem engine ([`super::masks::StemMapper::drums`]); 0 leaves drums plain HPSS.
+    pub kick: f32,
 }
 
 impl Default for HpssSettings {
@@ -86,11 +100,12 @@ impl Default for HpssSettings {
         Self {
             window_ms: 46.4,
             lookahead_ms: 35.0,
-            harmonic_ms: 200.0,
-            percussive_hz: 300.0,
+            harmonic_ms: 128.0,
+            percussive_hz: 450.0,
             power: 2.0,
             margin_harmonic: 2.0,
-            margin_percussive: 2.0,
+            margin_percussive: 1.25,
+            kick: 1.0,
         }
     }
 }
@@ -131,6 +146,8 @@ pub struct HpssConfig {
     pub margin_harmonic: f32,
     /// Percussive margin (≥ 1).
     pub margin_percussive: f32,
+    /// Weight (≥ 0) of the kick term in the drums of the four-stem engine; see [`HpssSettings::kick`].
+    pub kick: f32,
 }
 
 fn nearest_odd(x: f32) -> usize {
@@ -162,6 +179,7 @@ impl HpssConfig {
             power: settings.power,
             margin_harmonic: settings.margin_harmonic,
             margin_percussive: settings.margin_percussive,
+            kick: settings.kick,
         };
         config.validate()?;
         Ok(config)
@@ -204,6 +222,9 @@ impl HpssConfig {
         }
         if !(self.margin_harmonic >= 1.0 && self.margin_percussive >= 1.0) {
             return invalid("margins must be at least 1".into());
+        }
+        if !(self.kick.is_finite() && self.kick >= 0.0) {
+            return invalid(format!("kick weight {} must be zero or positive", self.kick));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::config::HpssConfig;
-use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure, softmask};
+use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
 use crate::Stem;
 use crate::delay::DelayLine;
 use crate::denormals::clean;
@@ -19,8 +19,9 @@ const STEMS: usize = Stem::ALL.len();
 /// (its mask is one minus theirs), for three inverse transforms per channel instead of four.
 const SYNTHESISED: [Stem; 3] = [Stem::Drums, Stem::Bass, Stem::Vocals];
 
-/// Real-time HPSS separator: drums from the percussive part, bass, vocals and other from the
-/// harmonic and residual parts (see [`StemMapper`]).
+/// Real-time HPSS separator: drums from the percussive part and the low-frequency bursts that do
+/// not hold (the kick), bass, vocals and other from the harmonic and residual parts by frequency
+/// and stereo position (see [`StemMapper`]).
 ///
 /// Each frame's time median spans `harmonic_frames` frames ending `lookahead_frames` after it, so
 /// the latency is one frame plus the look-ahead ([`HpssConfig::latency_samples`]). Output is
@@ -43,6 +44,8 @@ pub struct HpssSeparator {
     newest_spectrum: usize,
     harmonic: Vec<f32>,
     percussive: Vec<f32>,
+    /// Magnitude of the output frame's low bins above their sustained level (see [`Self::bursts`]).
+    burst: Vec<f32>,
     frequency_median: NetworkMedianFilter,
     masks: Vec<[f32; STEMS]>,
     stem_spectrum: Vec<Complex<f32>>,
@@ -63,7 +66,7 @@ impl HpssSeparator {
         let window: Arc<[f32]> = hann(n).into();
         let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
         Self {
-            mapper: StemMapper::new(bins, n, config.sample_rate),
+            mapper: StemMapper::new(bins, n, config.sample_rate, config.kick),
             analyzers: [analyzer(), analyzer()],
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
@@ -76,6 +79,7 @@ impl HpssSeparator {
             newest_spectrum: 0,
             harmonic: vec![0.0; bins.next_multiple_of(LANES)],
             percussive: vec![0.0; bins],
+            burst: vec![0.0; StemMapper::new(bins, n, config.sample_rate, config.kick).kick_bins()],
             frequency_median: NetworkMedianFilter::new(config.percussive_bins, bins),
             masks: vec![[0.0; STEMS]; bins],
             stem_spectrum: vec![Complex::default(); bins],
@@ -91,6 +95,24 @@ impl HpssSeparator {
         start..start + self.config.hop
     }
 
+    /// Fills `burst` for the frame `target` in `magnitudes`: the magnitude of each low bin above its
+    /// sustained level, `sqrt(max(M² − S², 0))`, where `S` is the larger of the time median and the
+    /// smallest magnitude from the frame through the look-ahead (a note holds, a kick decays; the
+    /// temporal-envelope cue needs look-ahead, so a causal preset uses the median alone).
+    #[inline(always)]
+    fn bursts(&mut self, target: usize) {
+        let (history, lookahead) = (self.config.harmonic_frames, self.config.lookahead_frames);
+        let stride = self.config.bins().next_multiple_of(LANES);
+        let kick_bins = self.burst.len();
+        let frame = |j: usize| &self.magnitudes[j * stride..j * stride + kick_bins];
+        self.burst.copy_from_slice(frame(target));
+        for (bin, burst) in self.burst.iter_mut().enumerate() {
+            let held = (1..=lookahead).fold(*burst, |held, j| held.min(frame((target + j) % history)[bin]));
+            let sustained = if lookahead > 0 { self.harmonic[bin].max(held) } else { self.harmonic[bin] };
+            *burst = (*burst * *burst - sustained * sustained).max(0.0).sqrt();
+        }
+    }
+
     #[inline(always)]
     /// Fills `masks` for the frame in spectrum slot `slot` from `harmonic` and `percussive`.
     fn compute_masks(&mut self, slot: usize, power: impl MaskPower) {
@@ -101,8 +123,9 @@ impl HpssSeparator {
         let (left, right) = frame.split_at(bins);
         for (bin, masks) in self.masks.iter_mut().enumerate() {
             let (h, p) = (self.harmonic[bin], self.percussive[bin]);
-            let percussive = softmask(p, h * c.margin_percussive, power, split_zeros);
-            *masks = self.mapper.masks(bin, percussive, centre_measure(left[bin], right[bin]));
+            let burst = self.burst.get(bin).copied().unwrap_or(0.0);
+            let drums = self.mapper.drums(bin, p, h * c.margin_percussive, burst, power, split_zeros);
+            *masks = self.mapper.masks(bin, drums, centre_measure(left[bin], right[bin]));
         }
     }
 
@@ -153,6 +176,7 @@ impl HpssSeparator {
         let target = (self.newest + history - self.config.lookahead_frames) % history;
         let target_slot = (slot + 1) % spectra_frames;
         self.frequency_median.apply(&self.magnitudes[target * stride..target * stride + bins], &mut self.percussive);
+        self.bursts(target);
         if self.config.power == 2.0 {
             self.compute_masks(target_slot, Squared);
         } else {
