@@ -9,19 +9,16 @@ Writes the table into BENCHMARKS.md.
     python3 bench/onnx_speed.py [--device cpu|cuda] [--seconds 30]
 """
 import argparse
-import glob
-import json
 import os
 import pathlib
 import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
 import onnxruntime as ort
 
-from benchmarks_md import replace_section
+from benchmarks_md import cargo_bench, replace_section
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dsp" / "tests" / "fixtures" / "onnx"))
@@ -31,14 +28,7 @@ SR = 44100
 
 
 def demixer(model, seconds, device):
-    env = dict(os.environ, DEMIXER_BENCH_MODEL=str(model), DEMIXER_BENCH_SECONDS=str(seconds),
-               DEMIXER_BENCH_DEVICE=device)
-    if "DEMIXER_ORT_DYLIB" not in env:
-        capi = pathlib.Path(ort.__file__).parent / "capi"
-        env["DEMIXER_ORT_DYLIB"] = sorted(glob.glob(str(capi / "libonnxruntime.so.*")))[-1]
-    out = subprocess.run(["cargo", "bench", "-p", "demixer-dsp", "--bench", "onnx"], cwd=ROOT, env=env,
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return cargo_bench("onnx", model=model, seconds=seconds, device=device)
 
 
 def reference(model, seconds, device):

@@ -162,18 +162,7 @@ def compose(style_name, seed, seconds):
 def render(tracks, bpm, font, seconds):
     """Renders each stem to a float stereo array of exactly `seconds`."""
     length = int(seconds * SR)
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, track in tracks.items():
-            mid, wav = f"{tmp}/{name}.mid", f"{tmp}/{name}.wav"
-            track.save(mid, bpm)
-            subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.4", "-r", str(SR), "-F", wav, font, mid],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            audio, sr = sf.read(wav, dtype="float32", always_2d=True)
-            assert sr == SR
-            audio = audio[:length]
-            out[name] = np.pad(audio, ((0, length - len(audio)), (0, 0)))
-    return out
+    return {name: render_part(track, bpm, font, length) for name, track in tracks.items()}
 
 
 def mix(stems, levels_db):

@@ -11,12 +11,9 @@ run once per hop, a dense layer to 4 x 2 x 128 mask logits, softmax over the sou
     python3 bench/streaming_speed.py [--seconds 20] [--device cpu|cuda]
 """
 import argparse
-import glob
-import json
 import os
 import pathlib
 import platform
-import subprocess
 import time
 
 import numpy as np
@@ -24,7 +21,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from benchmarks_md import replace_section
+from benchmarks_md import cargo_bench, replace_section
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = ROOT / "bench" / "out" / "streaming_9m.onnx"
@@ -80,14 +77,7 @@ def make_model(path):
 
 
 def demixer(seconds, device):
-    env = dict(os.environ, DEMIXER_BENCH_MODEL=str(MODEL), DEMIXER_BENCH_SECONDS=str(seconds),
-               DEMIXER_BENCH_DEVICE=device)
-    if "DEMIXER_ORT_DYLIB" not in env:
-        capi = pathlib.Path(ort.__file__).parent / "capi"
-        env["DEMIXER_ORT_DYLIB"] = sorted(glob.glob(str(capi / "libonnxruntime.so.*")))[-1]
-    out = subprocess.run(["cargo", "bench", "-p", "demixer-dsp", "--bench", "streaming"], cwd=ROOT, env=env,
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return cargo_bench("streaming", model=MODEL, seconds=seconds, device=device)
 
 
 def reference(seconds, device):

@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import json
 import pathlib
-import shutil
 import subprocess
 import threading
 
