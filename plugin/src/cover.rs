@@ -104,17 +104,29 @@ impl Cover {
             })
         };
         let covered = self.stream.process(left, right, &mut cover, Timing::Realtime);
+        // Where the model's stems stop inside this block, fade over to the cover before the gap.
+        let stops = separated.end < n && covered.contains(&separated.end);
+        if stops && separated.len() >= FADE && covered.start <= separated.end - FADE {
+            let fade = separated.end - FADE..separated.end;
+            for (stem, from) in stems.iter_mut().zip(&cover) {
+                for (out, c) in stem.iter_mut().zip(from) {
+                    crossfade(&mut out[fade.clone()], &c[fade.clone()], true);
+                }
+            }
+        }
         let mut count = 0;
         for t in 0..n {
             if separated.contains(&t) {
                 if self.covering {
                     (self.covering, self.fading) = (false, FADE);
                 }
+                // Back from the cover over FADE samples, across blocks if need be (the weights
+                // of `crossfade` back to the model).
                 if self.fading > 0 && covered.contains(&t) {
-                    let w = 1.0 - self.fading as f32 / (FADE + 1) as f32;
+                    let w = self.fading as f32 / (FADE + 1) as f32;
                     for (stem, from) in stems.iter_mut().zip(&cover) {
                         for (out, c) in stem.iter_mut().zip(from) {
-                            out[t] = w * out[t] + (1.0 - w) * c[t];
+                            out[t] = (1.0 - w) * out[t] + w * c[t];
                         }
                     }
                 }
@@ -133,6 +145,18 @@ impl Cover {
         let block = n as f32 / (SHARE_SECONDS * self.sample_rate);
         self.share += (count as f32 / n.max(1) as f32 - self.share) * block.min(1.0);
         union_or_longer(separated, covered)
+    }
+}
+
+/// Crossfades `model` (in place) with `cover` over its whole length: towards the cover when
+/// `to_cover`, else back to the model. Equal-gain linear ramps (the two are estimates of the same
+/// stems, highly correlated).
+fn crossfade(model: &mut [f32], cover: &[f32], to_cover: bool) {
+    let len = model.len();
+    for (i, (m, c)) in model.iter_mut().zip(cover).enumerate() {
+        let w = (i + 1) as f32 / (len + 1) as f32;
+        let w = if to_cover { w } else { 1.0 - w };
+        *m = (1.0 - w) * *m + w * c;
     }
 }
 
@@ -159,5 +183,16 @@ mod tests {
         assert_eq!(union_or_longer(0..100, 200..512), 200..512);
         assert_eq!(union_or_longer(0..400, 450..512), 0..400);
         assert_eq!(union_or_longer(0..0, 0..0), 0..0);
+    }
+
+    #[test]
+    fn a_fade_goes_from_one_to_the_other() {
+        let mut model = vec![1.0; 4];
+        crossfade(&mut model, &[0.0; 4], true);
+        let expected = [0.8, 0.6, 0.4, 0.2];
+        assert!(model.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{model:?}");
+        let mut back = vec![1.0; 4];
+        crossfade(&mut back, &[0.0; 4], false);
+        assert!(back.iter().zip(expected.iter().rev()).all(|(a, b)| (a - b).abs() < 1e-6), "{back:?}");
     }
 }

@@ -44,3 +44,48 @@ def music(sample_rate=44100, seconds=3.0, seed=3):
     left = 0.1 * chord + 0.3 * bass + 0.2 * hits
     right = 0.05 * chord + 0.3 * bass + 0.2 * hits
     return np.stack([left, right]).astype(np.float32)
+
+
+# JUCE's MemoryBlock base64 (`toBase64Encoding`): "<size>." then 6-bit groups, least significant bit
+# first, in JUCE's own alphabet. DawDreamer's `save_state` wraps a VST3 plugin's component state
+# in it, inside JUCE's binary XML ("VC2!", a little-endian size, the XML text).
+JUCE_BASE64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+
+
+def juce_base64_decode(text):
+    size, chars = text.split(".", 1)
+    out = bytearray(int(size))
+    for i, char in enumerate(chars):
+        value = JUCE_BASE64.index(char)
+        for bit in range(i * 6, i * 6 + 6):
+            if bit // 8 < len(out) and value >> (bit - i * 6) & 1:
+                out[bit // 8] |= 1 << (bit % 8)
+    return bytes(out)
+
+
+def juce_base64_encode(data):
+    chars = []
+    for i in range((len(data) * 8 + 5) // 6):
+        value = sum(1 << (bit - i * 6) for bit in range(i * 6, i * 6 + 6)
+                    if bit // 8 < len(data) and data[bit // 8] >> (bit % 8) & 1)
+        chars.append(JUCE_BASE64[value])
+    return f"{len(data)}." + "".join(chars)
+
+
+def choose_model(plugin, model, state_file):
+    """Points a DawDreamer plugin's saved model settings at `model` (a file or library name), the way
+    a project that chose it is restored: save the state, edit Demixer's JSON inside, load it."""
+    import json
+    import re
+    import struct
+    plugin.save_state(str(state_file))
+    blob = state_file.read_bytes()
+    xml = blob[8:8 + struct.unpack("<I", blob[4:8])[0]].decode()
+    encoded = re.search(r"<IComponent>([^<]*)</IComponent>", xml).group(1)
+    state = json.loads(juce_base64_decode(encoded))
+    settings = {"model": str(model), "sha256": "", "runtime": "", "device": "cpu", "threads": 1}
+    state["fields"]["model"] = json.dumps(settings)
+    xml = xml.replace(encoded, juce_base64_encode(json.dumps(state).encode()))
+    body = xml.encode()
+    state_file.write_bytes(blob[:4] + struct.pack("<I", len(body)) + body)
+    plugin.load_state(str(state_file))

@@ -4,19 +4,22 @@ import dawdreamer as daw
 import pytest
 import numpy as np
 
-from conftest import music
+from conftest import ROOT, choose_model, music
 
 SR, BLOCK = 44100, 512
 PORTS = ("mix", "drums", "bass", "other", "vocals")
 
 
-def render(vst3_path, audio, **params):
-    """Renders `audio` through the plugin with `params` (by name) set; returns (engine, plugin,
-    ports). The engine owns the plugin: keep it alive while using the plugin."""
+def render(vst3_path, audio, model=None, **params):
+    """Renders `audio` through the plugin with `params` (by name) set and, given `(model,
+    state_file)`, that model chosen; returns (engine, plugin, ports). The engine owns the plugin:
+    keep it alive while using the plugin."""
     engine = daw.RenderEngine(SR, BLOCK)
     source = engine.make_playback_processor("source", audio)
     plugin = engine.make_plugin_processor("demixer", vst3_path)
     plugin.enable_all_buses()
+    if model is not None:
+        choose_model(plugin, *model)
     names = {plugin.get_parameter_name(i): i for i in range(plugin.get_plugin_parameter_size())}
     for name, value in params.items():
         plugin.set_parameter(names[name], value)
@@ -109,3 +112,21 @@ def test_the_reference_delays_by_exactly_what_it_reports(reference_path):
     expected = np.pad(audio, ((0, 0), (latency, 0)))[:, :audio.shape[1]]
     assert np.abs(plugin.get_audio()[:2] - expected).max() < 1e-6
 
+
+
+def test_a_streaming_model_lines_up_exactly_on_every_output(vst3_path, tmp_path):
+    """A streaming model (the published HS-TasNet interface with random weights: hop 128, 256
+    samples of latency), chosen through the saved state as a restored project does: the plugin
+    reports the model's latency plus its worker margin (one block and 5 ms), and an impulse comes
+    out of every output exactly there, the stems summing to it."""
+    model = ROOT / "dsp" / "tests" / "fixtures" / "onnx" / "published_interface.onnx"
+    audio = np.zeros((2, SR // 2), dtype=np.float32)
+    audio[:, 5000] = 1.0
+    _engine, plugin, ports = render(vst3_path, audio, model=(model, tmp_path / "state.bin"))
+    latency = plugin.get_latency_samples()
+    assert latency == 256 + BLOCK + int(np.ceil(0.005 * SR)), latency
+    for name in PORTS:
+        assert int(np.argmax(np.abs(ports[name][0]))) == 5000 + latency, name
+    stems = sum(ports[name] for name in PORTS[1:])
+    assert abs(stems[0, 5000 + latency] - 1.0) < 1e-5
+    assert np.max(np.abs(np.delete(stems[0], 5000 + latency))) < 1e-5
