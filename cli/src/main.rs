@@ -278,6 +278,13 @@ fn print_presets(sample_rate: f32) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Piped into `head`, end quietly as other command-line tools do, rather than panic on the
+    // closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let (inputs, out, stems, engine_name, preset, onnx, format, fit, jobs) = match Cli::parse().command {
         Command::Separate { inputs, out, stems, engine, preset, onnx, format, fit, jobs } => {
             (inputs, out, stems, engine, preset, onnx, format, fit, jobs)
