@@ -1,21 +1,28 @@
 //! The audio thread's cost per block: the release plugin loaded through CLAP, fed in real time
 //! (the host paces blocks at the sample rate, so the worker runs as in a DAW), timing every
-//! `process` call. Prints the cost as a fraction of the block period.
+//! `process` call. Prints the cost as a fraction of the block period, with HPSS and with a
+//! streaming model (the published HS-TasNet interface fixture; its HPSS cover runs beside it: two
+//! streams on the audio thread). The model loads in the background during the first moments,
+//! while HPSS plays. ONNX Runtime comes from DEMIXER_ORT_DYLIB.
 //!
 //!     cargo bench -p demixer-host-tests --bench audio_thread
 
 use std::time::{Duration, Instant};
 
 use clack_extensions::render::RenderMode;
-use demixer_host_tests::{Build, DEFAULT_CONFIG, SR, load, music, render, set_mode};
+use demixer_host_tests::{Build, DEFAULT_CONFIG, SR, choose_model, load, music, render, set_mode};
 
 const SECONDS: usize = 10;
 
 fn main() {
-    println!("| block | period | mean | p99 | max | mean / period | p99 / period |");
-    println!("|---|---|---|---|---|---|---|");
-    for block in [64, 512] {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/published_interface.onnx");
+    println!("| engine | block | period | mean | p99 | max | mean / period | p99 / period |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (engine, block) in [("HPSS", 64), ("HPSS", 512), ("streaming model + cover", 64), ("streaming model + cover", 512)] {
         let (_entry, mut instance) = load(Build::Release);
+        if engine != "HPSS" {
+            choose_model(&mut instance, &model.to_string_lossy(), "");
+        }
         set_mode(&mut instance, RenderMode::Realtime);
         let len = SECONDS * SR as usize;
         let input = music(len);
@@ -44,7 +51,7 @@ fn main() {
         let max = *costs.last().unwrap();
         let ratio = |d: Duration| d.as_secs_f64() / period.as_secs_f64();
         println!(
-            "| {block} | {:.2} ms | {:.1} µs | {:.1} µs | {:.1} µs | {:.2}% | {:.2}% |",
+            "| {engine} | {block} | {:.2} ms | {:.1} µs | {:.1} µs | {:.1} µs | {:.2}% | {:.2}% |",
             period.as_secs_f64() * 1e3,
             mean.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
