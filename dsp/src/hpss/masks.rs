@@ -43,7 +43,7 @@ pub fn softmask(x: f32, reference: f32, power: impl MaskPower, split_zeros: bool
 }
 
 /// Raised-cosine step on a log-frequency axis: 0 at or below `from_hz`, 1 at or above `to_hz`.
-fn smooth_step(hz: f32, from_hz: f32, to_hz: f32) -> f32 {
+pub(crate) fn smooth_step(hz: f32, from_hz: f32, to_hz: f32) -> f32 {
     if hz <= from_hz {
         return 0.0;
     }
@@ -63,7 +63,7 @@ const BASS_CROSSOVER_HZ: (f32, f32) = (250.0, 800.0);
 /// the centre decides.
 const BASS_ALWAYS_HZ: (f32, f32) = (100.0, 200.0);
 /// Voice band: fades in between the first two frequencies and out between the last two.
-const VOICE_BAND_HZ: [f32; 4] = [150.0, 280.0, 5_000.0, 9_000.0];
+pub(crate) const VOICE_BAND_HZ: [f32; 4] = [150.0, 280.0, 5_000.0, 9_000.0];
 /// Band in which short low-frequency bursts (the kick drum) go to the drums: fully below the first
 /// frequency, not above the second.
 const KICK_BAND_HZ: (f32, f32) = (150.0, 300.0);

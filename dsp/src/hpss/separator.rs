@@ -5,7 +5,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::config::HpssConfig;
-use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
+use super::masks::{MaskPower, Power, Squared, StemMapper, VOICE_BAND_HZ, centre_measure};
+use super::voice_comb::VoiceComb;
 use crate::Stem;
 use crate::delay::DelayLine;
 use crate::denormals::clean;
@@ -29,6 +30,7 @@ const SYNTHESISED: [Stem; 3] = [Stem::Drums, Stem::Bass, Stem::Vocals];
 pub struct HpssSeparator {
     config: HpssConfig,
     mapper: StemMapper,
+    voice_comb: VoiceComb,
     analyzers: [Analyzer; CHANNELS],
     synthesizers: Vec<Synthesizer>,
     /// Spectra of the last `lookahead_frames + 1` frames, both channels: `[frame][channel][bin]`.
@@ -67,6 +69,7 @@ impl HpssSeparator {
         let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
         Self {
             mapper: StemMapper::new(bins, n, config.sample_rate, config.kick),
+            voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate, (VOICE_BAND_HZ[0], VOICE_BAND_HZ[1])),
             analyzers: [analyzer(), analyzer()],
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
@@ -114,8 +117,9 @@ impl HpssSeparator {
     }
 
     #[inline(always)]
-    /// Fills `masks` for the frame in spectrum slot `slot` from `harmonic` and `percussive`.
-    fn compute_masks(&mut self, slot: usize, power: impl MaskPower) {
+    /// Fills `masks` for the frame in spectrum slot `slot` (frame `target` in `magnitudes`) from
+    /// `harmonic` and `percussive`, then narrows the vocals to the voice's harmonic comb.
+    fn compute_masks(&mut self, slot: usize, target: usize, power: impl MaskPower) {
         let bins = self.config.bins();
         let c = &self.config;
         let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
@@ -127,6 +131,11 @@ impl HpssSeparator {
             let drums = self.mapper.drums(bin, p, h * c.margin_percussive, burst, power, split_zeros);
             *masks = self.mapper.masks(bin, drums, centre_measure(left[bin], right[bin]));
         }
+        let stride = bins.next_multiple_of(LANES);
+        let magnitudes = &self.magnitudes[target * stride..target * stride + bins];
+        let masks = &self.masks;
+        self.voice_comb.update(|bin| masks[bin][Stem::Vocals.index()] * magnitudes[bin]);
+        self.voice_comb.apply(&mut self.masks);
     }
 
     /// Analyses the hop just completed and synthesises the frame `lookahead_frames` before it,
@@ -178,9 +187,9 @@ impl HpssSeparator {
         self.frequency_median.apply(&self.magnitudes[target * stride..target * stride + bins], &mut self.percussive);
         self.bursts(target);
         if self.config.power == 2.0 {
-            self.compute_masks(target_slot, Squared);
+            self.compute_masks(target_slot, target, Squared);
         } else {
-            self.compute_masks(target_slot, Power(self.config.power));
+            self.compute_masks(target_slot, target, Power(self.config.power));
         }
         let frame = &self.spectra[target_slot * CHANNELS * bins..(target_slot + 1) * CHANNELS * bins];
         let (left, right) = frame.split_at(bins);
@@ -260,6 +269,7 @@ impl Separator for HpssSeparator {
         self.delayed_input.iter_mut().for_each(DelayLine::reset);
         self.spectra.fill(Complex::default());
         self.magnitudes.fill(0.0);
+        self.voice_comb.reset();
         self.ready.fill(0.0);
         self.fill = 0;
     }

@@ -1,0 +1,73 @@
+"""Prototype: a harmonic comb on the predominant pitch for the vocals (harmonic-summation salience,
+Klapuri 2006 / Salamon & Gómez 2012's melody salience): per frame the f0 in [fmin, fmax] whose
+weighted harmonics Σ α^(h−1)·S(h·f0) carry most of the centred tonal spectrum S (the vocal candidate
+mask times the magnitude) is the voice; bins off its harmonics give up vocals to other.
+
+    python3 bench/salience_proto.py [key=value ...]
+        (floor, width, rel, hold, ahead, compress, harmonics, alpha, fmin, fmax, boost, subset; the
+        defaults are what dsp/src/hpss/voice_comb.rs ships; floor=1.0 boost=0.0 turns the comb off)
+"""
+import sys
+
+import librosa
+import numpy as np
+
+import hpss_model
+import splits
+from wiener_proto import RELEASE
+
+
+def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=12, ahead=0, compress=1.0, harmonics=8, alpha=0.8, fmin=180.0, fmax=2400.0, steps=48):
+    """Per-bin weight in [floor, 1]: 1 on the harmonics of each frame's most salient f0."""
+    bins, frames = s.shape
+    s = s ** compress
+    f0 = fmin * 2 ** (np.arange(int(np.log2(fmax / fmin) * steps) + 1) / steps)  # (C,)
+    h = np.arange(1, harmonics + 1)
+    pos = (f0[:, None] * h[None, :]) / bin_hz  # (C, H) fractional bins
+    valid = pos < bins - 1
+    pos = np.minimum(pos, bins - 2)
+    lo = pos.astype(int)
+    frac = pos - lo
+    vals = s[lo] * (1 - frac)[..., None] + s[lo + 1] * frac[..., None]  # (C, H, T)
+    sal = np.einsum("cht,ch->ct", vals, valid * alpha ** (h - 1)[None, :])
+    best = np.argmax(sal, axis=0)  # (T,)
+    k = np.arange(bins)[:, None, None]
+    centres = pos[best].T[None] # (1, H, T)
+    widths = np.maximum(width, rel * centres)
+    tri = np.clip(1 - np.abs(k - centres) / widths, 0, 1) * valid[best].T[None]
+    g = tri.max(axis=1)  # (bins, T)
+    if hold:  # max over frames t-hold .. t+ahead
+        padded = np.pad(g, ((0, 0), (hold, ahead)))
+        g = np.max(np.stack([padded[:, j:j + frames] for j in range(hold + ahead + 1)]), axis=0)
+    return floor + (1 - floor) * g
+
+
+def separate(mixture, opts):
+    opts = dict(opts)
+    model = {k: opts.pop(k) for k in list(opts) if k in RELEASE or k in hpss_model.CURRENT}
+    masks, n, hop = hpss_model.separate(mixture, "normal", **{**RELEASE, **model}, return_masks=True)
+    x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
+    mag = np.sqrt((np.abs(x[0]) ** 2 + np.abs(x[1]) ** 2) / 2)
+    boost = opts.pop("boost", 0.35)
+    g = comb_weight(masks["vocals"] * mag, splits.SR / n, **{**opts, "floor": 0.0})
+    floor = opts.get("floor", 0.0)
+    v = masks["vocals"] * (floor + (1 - floor) * g) + boost * g * masks["other"] * hpss_model.smooth_step(
+        np.arange(len(g))[:, None] * splits.SR / n, 150.0, 280.0)
+    synth = lambda m: librosa.istft(x * m, hop_length=hop, length=len(mixture)).T.astype(np.float32)
+    out = {"drums": synth(masks["drums"]), "bass": synth(masks["bass"]), "vocals": synth(v)}
+    out["other"] = mixture - out["drums"] - out["bass"] - out["vocals"]
+    return out
+
+
+def main():
+    opts = hpss_model.parse(sys.argv[1:])
+    subset = opts.pop("subset", None)
+    per_song = []
+    for song in splits.song_dirs(splits.DEFAULT_DIR, "dev")[:subset]:
+        mix, refs = splits.load_song(song)
+        per_song.append(splits.score(refs, separate(mix, opts)))
+    print(splits.row(" ".join(sys.argv[1:]), splits.summarise(per_song)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

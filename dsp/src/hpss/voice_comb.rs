@@ -1,0 +1,162 @@
+//! A harmonic comb on the voice's pitch: the vocals keep the bins near the harmonics of the most
+//! salient pitch of the vocal candidate spectrum, and take part of the centred tonal content there
+//! from "other".
+//!
+//! Pitch salience by harmonic summation (Klapuri 2006; the melody salience of Salamon & Gómez
+//! 2012): per frame, the f0 whose weighted harmonics `Σ_h α^(h−1)·S(h·f0)` carry most of `S`, the
+//! magnitude times the vocals mask. The voice is monophonic; chords and pads panned to the centre
+//! are not, so off the comb the vocals mask gives way to "other". The comb holds over the recent
+//! frames (reverb tails, note changes) and widens with frequency (vibrato). Constants chosen on the
+//! development split of bench/songs.py (`bench/salience_proto.py`).
+
+use super::masks::smooth_step;
+
+/// Range of the voice's fundamental, in Hz.
+const F0_HZ: (f32, f32) = (180.0, 2_400.0);
+/// Candidate pitches per octave.
+const STEPS_PER_OCTAVE: f32 = 48.0;
+/// Harmonics summed per candidate, and the weight ratio from one to the next.
+const HARMONICS: usize = 8;
+const HARMONIC_DECAY: f32 = 0.8;
+/// Half-width of a comb tooth: at least this many Hz, or this fraction of the harmonic's frequency.
+const TOOTH_HZ: f32 = 43.0;
+const TOOTH_RELATIVE: f32 = 0.15;
+/// How long a pitch keeps its comb, in ms (the current frame and those before it).
+const HOLD_MS: f32 = 139.0;
+/// Share of "other" that goes to the vocals on the comb (above the voice band's fade-in).
+const BOOST: f32 = 0.35;
+
+/// One term of a candidate's salience: `weight · S` interpolated at `bin + fraction`.
+#[derive(Clone, Copy)]
+struct Tap {
+    bin: usize,
+    fraction: f32,
+    weight: f32,
+}
+
+/// Per-bin comb weights from the pitches of the last frames; all memory allocated in `new`.
+pub struct VoiceComb {
+    /// `HARMONICS` taps per candidate pitch.
+    taps: Vec<Tap>,
+    /// Best candidate of each recent frame (`None` before the stream starts), a ring.
+    recent: Vec<Option<usize>>,
+    newest: usize,
+    tooth_bins: f32,
+    /// Per bin: the comb weight in [0, 1] of the current frame.
+    comb: Vec<f32>,
+    /// Per bin: the share of "other" the comb hands to the vocals.
+    boost: Vec<f32>,
+}
+
+impl VoiceComb {
+    /// A comb for `bins` bins of an `fft_size`-point transform at `sample_rate`, hop `hop` samples;
+    /// `voice_from_hz` is where the voice band fades in (no boost below it).
+    pub fn new(bins: usize, fft_size: usize, hop: usize, sample_rate: f32, voice_from_hz: (f32, f32)) -> Self {
+        let bin_hz = sample_rate / fft_size as f32;
+        let candidates = ((F0_HZ.1 / F0_HZ.0).log2() * STEPS_PER_OCTAVE) as usize + 1;
+        let taps = (0..candidates)
+            .flat_map(|c| {
+                let f0 = F0_HZ.0 * (c as f32 / STEPS_PER_OCTAVE).exp2();
+                (1..=HARMONICS).map(move |h| {
+                    let position = h as f32 * f0 / bin_hz;
+                    let valid = position < (bins - 1) as f32;
+                    let position = position.min((bins - 2) as f32);
+                    let weight = if valid { HARMONIC_DECAY.powi(h as i32 - 1) } else { 0.0 };
+                    Tap { bin: position as usize, fraction: position.fract(), weight }
+                })
+            })
+            .collect();
+        let hold = (HOLD_MS * 1e-3 * sample_rate / hop as f32).round() as usize;
+        Self {
+            taps,
+            recent: vec![None; hold + 1],
+            newest: 0,
+            tooth_bins: TOOTH_HZ / bin_hz,
+            comb: vec![0.0; bins],
+            boost: (0..bins)
+                .map(|b| BOOST * smooth_step(b as f32 * bin_hz, voice_from_hz.0, voice_from_hz.1))
+                .collect(),
+        }
+    }
+
+    /// The candidate pitch with the largest harmonic sum over `spectrum`.
+    fn most_salient(&self, spectrum: impl Fn(usize) -> f32) -> usize {
+        let salience = |taps: &[Tap]| -> f32 {
+            taps.iter()
+                .map(|t| t.weight * (spectrum(t.bin) * (1.0 - t.fraction) + spectrum(t.bin + 1) * t.fraction))
+                .sum()
+        };
+        let mut best = (0, f32::NEG_INFINITY);
+        for (c, taps) in self.taps.chunks_exact(HARMONICS).enumerate() {
+            let s = salience(taps);
+            if s > best.1 {
+                best = (c, s);
+            }
+        }
+        best.0
+    }
+
+    /// Adds the frame whose vocal candidate spectrum is `spectrum(bin)` and recomputes the comb:
+    /// per bin the largest triangular tooth `1 − |bin − h·f0| / width` over the held pitches.
+    pub fn update(&mut self, spectrum: impl Fn(usize) -> f32) {
+        self.newest = (self.newest + 1) % self.recent.len();
+        self.recent[self.newest] = Some(self.most_salient(spectrum));
+        self.comb.fill(0.0);
+        let last = self.comb.len() as f32 - 1.0;
+        for &candidate in self.recent.iter().flatten() {
+            for tap in &self.taps[candidate * HARMONICS..(candidate + 1) * HARMONICS] {
+                if tap.weight == 0.0 {
+                    continue;
+                }
+                let centre = tap.bin as f32 + tap.fraction;
+                let width = self.tooth_bins.max(TOOTH_RELATIVE * centre);
+                let (from, to) =
+                    ((centre - width).ceil().max(0.0) as usize, (centre + width).floor().min(last) as usize);
+                for (bin, comb) in self.comb.iter_mut().enumerate().take(to + 1).skip(from) {
+                    *comb = comb.max(1.0 - (bin as f32 - centre).abs() / width);
+                }
+            }
+        }
+    }
+
+    /// Reshapes the masks `[drums, bass, other, vocals]` of the current frame: the vocals become
+    /// `comb · (vocals + boost · other)` and "other" the rest, so the four still sum to one.
+    pub fn apply(&self, masks: &mut [[f32; 4]]) {
+        for ((m, &comb), &boost) in masks.iter_mut().zip(&self.comb).zip(&self.boost) {
+            let [drums, bass, other, vocals] = *m;
+            let voice = comb * (vocals + boost * other);
+            *m = [drums, bass, (1.0 - drums - bass - voice).max(0.0), voice];
+        }
+    }
+
+    /// Forgets the held pitches.
+    pub fn reset(&mut self) {
+        self.recent.fill(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comb_follows_a_harmonic_tone_and_masks_still_sum_to_one() {
+        let (bins, n, sr) = (1025, 2048, 44_100.0);
+        let mut comb = VoiceComb::new(bins, n, 512, sr, (150.0, 280.0));
+        let bin_hz = sr / n as f32;
+        let f0 = 440.0;
+        let tone = |bin: usize| {
+            let hz = bin as f32 * bin_hz;
+            (1..=6).map(|h| (1.0 - (hz - h as f32 * f0).abs() / bin_hz).max(0.0)).sum::<f32>()
+        };
+        comb.update(tone);
+        let bin_of = |hz: f32| (hz / bin_hz).round() as usize;
+        assert!(comb.comb[bin_of(880.0)] > 0.9 && comb.comb[bin_of(1320.0)] > 0.9);
+        assert_eq!(comb.comb[bin_of(660.0)], 0.0, "between harmonics");
+        let mut masks = vec![[0.1, 0.2, 0.3, 0.4]; bins];
+        comb.apply(&mut masks);
+        assert!(masks.iter().all(|m| (m.iter().sum::<f32>() - 1.0).abs() < 1e-6 && m.iter().all(|&x| x >= 0.0)));
+        assert_eq!(masks[bin_of(660.0)][3], 0.0);
+        assert!(masks[bin_of(880.0)][3] > 0.4);
+    }
+}
