@@ -60,13 +60,7 @@ def separate(mixture, opts):
 
 
 def main():
-    opts = hpss_model.parse(sys.argv[1:])
-    subset = opts.pop("subset", None)
-    per_song = []
-    for song in splits.song_dirs(splits.DEFAULT_DIR, "dev")[:subset]:
-        mix, refs = splits.load_song(song)
-        per_song.append(splits.score(refs, separate(mix, opts)))
-    print(splits.row(" ".join(sys.argv[1:]), splits.summarise(per_song)), flush=True)
+    splits.score_prototype(separate, hpss_model.parse(sys.argv[1:]), " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,17 @@ BASELINES = {
 }
 
 
+def score_prototype(separate, opts, name):
+    """Prints the development split's scores of `separate(mixture, opts)` (an `opts["subset"]` of
+    N songs scores the first N only): what the prototype scripts compare."""
+    subset = opts.pop("subset", None)
+    per_song = []
+    for song in song_dirs(DEFAULT_DIR, "dev")[:subset]:
+        mix, refs = load_song(song)
+        per_song.append(score(refs, separate(mix, opts)))
+    print(row(name, summarise(per_song)), flush=True)
+
+
 def row(name, summary):
     cells = " | ".join(f"{summary[s]:.2f}" if s in summary else "—" for s in (*STEMS, "mean"))
     return f"| {name} | {cells} |"
