@@ -110,7 +110,7 @@ impl Cover {
             let fade = separated.end - FADE..separated.end;
             for (stem, from) in stems.iter_mut().zip(&cover) {
                 for (out, c) in stem.iter_mut().zip(from) {
-                    crossfade(&mut out[fade.clone()], &c[fade.clone()], true);
+                    crossfade(&mut out[fade.clone()], &c[fade.clone()]);
                 }
             }
         }
@@ -120,10 +120,10 @@ impl Cover {
                 if self.covering {
                     (self.covering, self.fading) = (false, FADE);
                 }
-                // Back from the cover over FADE samples, across blocks if need be (the weights
-                // of `crossfade` back to the model).
+                // Back from the cover over FADE samples, across blocks if need be: the cover's
+                // weight falls step by step.
                 if self.fading > 0 && covered.contains(&t) {
-                    let w = self.fading as f32 / (FADE + 1) as f32;
+                    let w = cover_weight(self.fading, FADE);
                     for (stem, from) in stems.iter_mut().zip(&cover) {
                         for (out, c) in stem.iter_mut().zip(from) {
                             out[t] = (1.0 - w) * out[t] + w * c[t];
@@ -148,14 +148,17 @@ impl Cover {
     }
 }
 
-/// Crossfades `model` (in place) with `cover` over its whole length: towards the cover when
-/// `to_cover`, else back to the model. Equal-gain linear ramps (the two are estimates of the same
-/// stems, highly correlated).
-fn crossfade(model: &mut [f32], cover: &[f32], to_cover: bool) {
+/// The cover's weight at `step` (1 to `len`) of a `len`-sample linear fade: `step / (len + 1)`.
+/// Equal-gain ramps: the two are estimates of the same stems, highly correlated.
+fn cover_weight(step: usize, len: usize) -> f32 {
+    step as f32 / (len + 1) as f32
+}
+
+/// Fades `model` (in place) over to `cover` across its whole length.
+fn crossfade(model: &mut [f32], cover: &[f32]) {
     let len = model.len();
     for (i, (m, c)) in model.iter_mut().zip(cover).enumerate() {
-        let w = (i + 1) as f32 / (len + 1) as f32;
-        let w = if to_cover { w } else { 1.0 - w };
+        let w = cover_weight(i + 1, len);
         *m = (1.0 - w) * *m + w * c;
     }
 }
@@ -188,11 +191,11 @@ mod tests {
     #[test]
     fn a_fade_goes_from_one_to_the_other() {
         let mut model = vec![1.0; 4];
-        crossfade(&mut model, &[0.0; 4], true);
+        crossfade(&mut model, &[0.0; 4]);
         let expected = [0.8, 0.6, 0.4, 0.2];
         assert!(model.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{model:?}");
-        let mut back = vec![1.0; 4];
-        crossfade(&mut back, &[0.0; 4], false);
+        // Back to the model: the cover's weight steps down from FADE, the model's rises.
+        let back: Vec<f32> = (1..=4).rev().map(|step| 1.0 - cover_weight(step, 4)).collect();
         assert!(back.iter().zip(expected.iter().rev()).all(|(a, b)| (a - b).abs() < 1e-6), "{back:?}");
     }
 }

@@ -15,10 +15,13 @@ use demixer_host_tests::{Build, DEFAULT_CONFIG, SR, choose_model, load, music, r
 const SECONDS: usize = 10;
 
 fn main() {
-    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/published_interface.onnx");
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/published_interface.onnx");
     println!("| engine | block | period | mean | p99 | max | mean / period | p99 / period |");
     println!("|---|---|---|---|---|---|---|---|");
-    for (engine, block) in [("HPSS", 64), ("HPSS", 512), ("streaming model + cover", 64), ("streaming model + cover", 512)] {
+    for (engine, block) in
+        [("HPSS", 64), ("HPSS", 512), ("streaming model + cover", 64), ("streaming model + cover", 512)]
+    {
         let (_entry, mut instance) = load(Build::Release);
         if engine != "HPSS" {
             choose_model(&mut instance, &model.to_string_lossy(), "");
