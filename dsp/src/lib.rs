@@ -22,6 +22,7 @@ mod separator;
 mod stem;
 mod stft;
 pub mod stream;
+pub mod timeline;
 
 pub use engine::{Engine, EngineKind};
 pub use registry::{EngineError, EngineSpec, build};

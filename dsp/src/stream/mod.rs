@@ -1,14 +1,27 @@
 //! Running separators on a worker thread behind lock-free rings, at a fixed, exact latency.
 //!
 //! The audio thread ([`RealtimeSide`]) writes its input into one SPSC ring and reads separated
-//! stems from another; the worker thread owns the engines. The stems come out delayed by the
-//! engine's latency plus a fixed margin, the time the worker has to keep up. The audio thread talks
-//! to the worker through atomics only (requests carry a generation number that the worker
-//! acknowledges), so it never locks, allocates or makes a system call in real-time mode.
+//! stems from another; the worker thread ([`worker`]) owns the engines. The stems come out
+//! delayed by the engine's latency plus a fixed margin, the time the worker has to keep up. The
+//! audio thread talks to the worker through atomics and rings only (requests carry a generation
+//! number that the worker acknowledges), so it never locks, allocates or makes a system call in
+//! real-time mode.
+//!
+//! The input is cut into *runs* at every jump of the host's timeline (and where the timeline
+//! starts or stops, or the timing changes): the audio thread marks each run's first frame with a
+//! [`Seam`]. A jump does not interrupt the stems: the engine finishes the run it has (padded with
+//! silence, as at the end of a file) and starts afresh on the next, so the output stays the
+//! stems of the input exactly one latency earlier, across the jump. With a
+//! [`crate::timeline::TimelineCache`], stems are also kept by timeline position: a run that
+//! revisits cached positions (a loop, a jump back) plays them from the cache while the engine
+//! rests, and the engine starts again where the cache ends.
 //!
 //! When the worker is late the missing stretch is silence (reported as not separated) and the
 //! same number of late frames is skipped when they arrive, so the alignment never drifts. In
-//! offline mode the audio thread may wait for the worker instead, so a bounce is exact.
+//! offline mode the audio thread may wait for the worker instead, and the cache is not read, so
+//! a bounce is exact.
+
+mod worker;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -16,27 +29,25 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::engine::{Engine, EngineKind};
+use crate::timeline::CacheShared;
 use crate::{Stem, StereoOut};
+use worker::Worker;
 
 const CHANNELS: usize = 2;
 /// The most sources one engine can write: every known stem once.
 const MAX_SOURCES: usize = Stem::KNOWN.len();
 /// How long the worker sleeps when it has nothing to do, while audio flows.
 const POLL: Duration = Duration::from_millis(1);
-/// After this long without input (transport stopped, host not processing) the worker sleeps
-/// [`IDLE_POLL`] at a time: idle instances cost next to nothing, and the audio thread still never
-/// wakes it (no system call there). The first blocks after audio resumes may then be up to
-/// [`IDLE_POLL`] late (the mix plays them dry).
-const IDLE_AFTER: Duration = Duration::from_millis(250);
-/// How long an idle worker sleeps between looks at its input.
-const IDLE_POLL: Duration = Duration::from_millis(50);
 /// Frames the worker separates at a time.
 const CHUNK: usize = 1024;
+/// Runs the audio thread can mark before the worker takes them (more jumps than this within one
+/// worker poll restart the stream).
+const SEAMS: usize = 64;
 /// The longest an offline render waits for the worker before giving up on a block.
 const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -111,6 +122,9 @@ pub struct Status {
     underruns: AtomicU64,
     separated_frames: AtomicU64,
     busy_nanos: AtomicU64,
+    /// `generation << 40 | frames`: the worker had taken `frames` frames of input since the
+    /// restart of `generation` and could do nothing more without further input.
+    settled: AtomicU64,
 }
 
 impl Status {
@@ -132,6 +146,21 @@ impl Status {
     }
 }
 
+/// Where a run of input begins: the audio thread marks every frame at which the timeline jumps,
+/// starts or stops, or the timing changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Seam {
+    /// The run's first frame, counted from the stream's (re)start.
+    at: u64,
+    /// The host timeline position of that frame, in samples, if the transport plays and says.
+    position: Option<i64>,
+    /// Whether the run may play stems from the cache (real time; never offline).
+    cached: bool,
+    /// Whether the input goes on from the last run without a jump (only the timing changed):
+    /// the engine runs on.
+    continues: bool,
+}
+
 enum Message {
     /// Offline mode: input is waiting.
     Wake,
@@ -140,7 +169,8 @@ enum Message {
 
 /// Starts a worker thread that owns `engines` (at most one of each [`EngineKind`]) and runs
 /// `initial`; every engine's sources reach the stream's outputs through `routing`. Returns the
-/// audio thread's end and the handle that stops the worker.
+/// audio thread's end and the handle that stops the worker. Stems are not kept by timeline
+/// position (see [`spawn_cached`]).
 ///
 /// # Errors
 /// The operating system's error when the thread cannot start.
@@ -154,6 +184,25 @@ pub fn spawn(
     config: StreamConfig,
     routing: Routing,
 ) -> std::io::Result<(RealtimeSide, WorkerHandle)> {
+    spawn_cached(engines, initial, config, routing, None)
+}
+
+/// [`spawn`], keeping the running engine's stems by timeline position in a
+/// [`crate::timeline::TimelineCache`] within `cache`'s budget (see the module docs). The cache
+/// holds one engine's stems: a switch of engine clears it.
+///
+/// # Errors
+/// The operating system's error when the thread cannot start.
+///
+/// # Panics
+/// As [`spawn`].
+pub fn spawn_cached(
+    engines: Vec<Engine>,
+    initial: EngineKind,
+    config: StreamConfig,
+    routing: Routing,
+    cache: Option<Arc<CacheShared>>,
+) -> std::io::Result<(RealtimeSide, WorkerHandle)> {
     assert!(config.margin >= config.max_block, "the margin must cover a maximum block");
     assert!(routing.outputs() > 0, "a stream needs an output");
     let kinds: Vec<EngineKind> = engines.iter().map(|e| e.kind).collect();
@@ -161,34 +210,31 @@ pub fn spawn(
     let initial = kinds.iter().position(|&k| k == initial).expect("the initial engine is among the engines");
     let latencies: Vec<usize> = engines.iter().map(|e| e.separator.latency_samples()).collect();
     let margins: Vec<usize> = engines.iter().map(|e| config.margin + e.separator.burst_samples()).collect();
-    let routes = engines.iter().map(|e| e.sources().iter().map(|&s| routing.target(s)).collect()).collect();
     let max_burst = engines.iter().map(|e| e.separator.burst_samples()).max().unwrap_or(0);
     let ring_frames = config.ring_frames(latencies.iter().copied().max().unwrap_or(0), max_burst);
     let out_frame = routing.outputs() * CHANNELS;
     let (input_producer, input_consumer) = HeapRb::<f32>::new(ring_frames * CHANNELS).split();
     let (output_producer, output_consumer) = HeapRb::<f32>::new(ring_frames * out_frame).split();
+    let (seam_producer, seam_consumer) = HeapRb::<Seam>::new(SEAMS).split();
     let (control, messages) = bounded(4);
     let (progress_sender, progress) = bounded(1);
     let status = Arc::new(Status::default());
     status.requested_engine.store(initial, Ordering::Relaxed);
-    let worker = Worker {
+    let worker = Worker::new(
         engines,
-        routes,
-        out_frame,
-        active: initial,
-        input: input_consumer,
-        output: output_producer,
+        &routing,
+        initial,
+        ring_frames,
+        worker::Rings { input: input_consumer, seams: seam_consumer, output: output_producer },
         messages,
-        progress: progress_sender,
-        status: status.clone(),
-        interleaved_in: vec![0.0; CHUNK * CHANNELS],
-        interleaved_out: vec![0.0; CHUNK * out_frame],
-        planar_in: [vec![0.0; CHUNK], vec![0.0; CHUNK]],
-        planar_out: std::array::from_fn(|_| [vec![0.0; CHUNK], vec![0.0; CHUNK]]),
-    };
+        progress_sender,
+        status.clone(),
+        cache,
+    );
     let thread = std::thread::Builder::new().name("demixer-worker".into()).spawn(move || worker.run())?;
     let mut side = RealtimeSide {
         input: input_producer,
+        seams: seam_producer,
         output: output_consumer,
         control: control.clone(),
         progress,
@@ -204,6 +250,9 @@ pub fn spawn(
         silence_owed: 0,
         debt: 0,
         sent: 0,
+        since_restart: 0,
+        run: None,
+        expected: None,
         interleaved_in: vec![0.0; config.max_block * CHANNELS],
         interleaved_out: vec![0.0; config.max_block * out_frame],
     };
@@ -249,6 +298,7 @@ pub enum Timing {
 /// The audio thread's end of the stream.
 pub struct RealtimeSide {
     input: HeapProd<f32>,
+    seams: HeapProd<Seam>,
     output: HeapCons<f32>,
     control: Sender<Message>,
     progress: Receiver<()>,
@@ -268,10 +318,16 @@ pub struct RealtimeSide {
     waiting: bool,
     /// Frames of silence still to output before the worker's stream begins.
     silence_owed: usize,
-    /// Frames to skip when they arrive: delivered too late, or the engine's warm-up.
+    /// Frames to skip when they arrive: delivered too late.
     debt: usize,
     /// Frames handed to the worker since the stream began.
     sent: u64,
+    /// Frames handed to the worker since the last restart.
+    since_restart: u64,
+    /// The current run's kind: whether it may play cached stems. `None` before its first frame.
+    run: Option<bool>,
+    /// The timeline position the next block has if the transport plays on.
+    expected: Option<i64>,
     interleaved_in: Vec<f32>,
     interleaved_out: Vec<f32>,
 }
@@ -308,8 +364,9 @@ impl RealtimeSide {
     /// switch engines (the latency may change). Real-time safe. Returns `false`, and changes
     /// nothing, when the stream has no engine of that kind.
     ///
-    /// The engine's first `latency` frames after a restart are its warm-up (they stand for input
-    /// before the restart, which it never saw): they are skipped and count as not separated.
+    /// The first `latency` frames after a restart stand for input before it, which the new
+    /// stream never saw: they are silence and count as not separated. (A jump of the timeline is
+    /// not a restart: see [`RealtimeSide::process_at`].)
     pub fn restart(&mut self, kind: EngineKind) -> bool {
         let Some(engine) = self.kinds.iter().position(|&k| k == kind) else { return false };
         self.restart_slot(engine);
@@ -322,25 +379,46 @@ impl RealtimeSide {
         self.status.requested_engine.store(engine, Ordering::Relaxed);
         self.status.requested_generation.store(self.generation, Ordering::Release);
         self.waiting = true;
-        let warm_up = self.latencies[engine];
-        self.silence_owed = self.margins[engine] + warm_up;
-        self.debt = warm_up;
+        self.silence_owed = self.latencies[engine] + self.margins[engine];
+        self.debt = 0;
+        self.since_restart = 0;
+        (self.run, self.expected) = (None, None);
+    }
+
+    /// Whether the worker has done all it can with the input sent so far (tests wait on this
+    /// instead of sleeping).
+    pub fn settled(&self) -> bool {
+        self.status.settled.load(Ordering::Acquire) == self.generation << 40 | self.since_restart
     }
 
     fn available_frames(&self) -> usize {
         self.output.occupied_len() / self.out_frame
     }
 
-    /// Feeds one block (at most `max_block` frames) and writes the stems for it into `stems`, one
-    /// [`StereoOut`] per output of the stream's [`Routing`]. Returns the range of the block that
-    /// holds separated audio; outside it the stems are silence (start-up, restart, or a late
-    /// worker).
+    /// [`RealtimeSide::process_at`] without a timeline (nothing is cached).
     pub fn process(
         &mut self,
         left: &[f32],
         right: &[f32],
         stems: &mut [StereoOut<'_>],
         timing: Timing,
+    ) -> Range<usize> {
+        self.process_at(left, right, stems, timing, None)
+    }
+
+    /// Feeds one block (at most `max_block` frames) that starts at host timeline `position` (in
+    /// samples; `None` while the transport is stopped or the host does not say) and writes the
+    /// stems for it into `stems`, one [`StereoOut`] per output of the stream's [`Routing`].
+    /// Returns the range of the block that holds separated audio; outside it the stems are
+    /// silence (start-up, restart, or a late worker). A block whose position is not where the
+    /// last one ended begins a new run (see the module docs). Real-time safe.
+    pub fn process_at(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        stems: &mut [StereoOut<'_>],
+        timing: Timing,
+        position: Option<i64>,
     ) -> Range<usize> {
         let n = left.len();
         assert!(n <= self.config.max_block && right.len() == n, "block larger than max_block");
@@ -364,11 +442,27 @@ impl RealtimeSide {
             self.restart_slot(self.engine);
             return 0..0;
         }
+        if n == 0 {
+            return 0..0;
+        }
+        let cached = timing == Timing::Realtime;
+        if self.run != Some(cached) || position != self.expected {
+            let continues = self.run.is_some() && position == self.expected;
+            let seam = Seam { at: self.since_restart, position, cached, continues };
+            if self.seams.try_push(seam).is_err() {
+                // Jumps faster than the worker polls: start over.
+                self.restart_slot(self.engine);
+                return 0..0;
+            }
+            self.run = Some(cached);
+        }
+        self.expected = position.map(|p| p + n as i64);
         for (frame, (&l, &r)) in self.interleaved_in.chunks_exact_mut(CHANNELS).zip(left.iter().zip(right)) {
             frame.copy_from_slice(&[l, r]);
         }
         self.input.push_slice(&self.interleaved_in[..n * CHANNELS]);
         self.sent += n as u64;
+        self.since_restart += n as u64;
 
         let head = self.silence_owed.min(n);
         self.silence_owed -= head;
@@ -407,92 +501,5 @@ impl RealtimeSide {
             }
             let _ = self.progress.recv_timeout(left.min(POLL * 10));
         }
-    }
-}
-
-struct Worker {
-    engines: Vec<Engine>,
-    /// Per engine, per source: the output it is added into.
-    routes: Vec<Vec<Option<usize>>>,
-    /// Samples per output frame.
-    out_frame: usize,
-    active: usize,
-    input: HeapCons<f32>,
-    output: HeapProd<f32>,
-    messages: Receiver<Message>,
-    progress: Sender<()>,
-    status: Arc<Status>,
-    interleaved_in: Vec<f32>,
-    interleaved_out: Vec<f32>,
-    planar_in: [Vec<f32>; CHANNELS],
-    planar_out: [[Vec<f32>; CHANNELS]; MAX_SOURCES],
-}
-
-impl Worker {
-    /// Serves the stream until shut down, then returns the engines.
-    fn run(mut self) -> Vec<Engine> {
-        crate::denormals::flush_to_zero();
-        let mut acked = 0;
-        let mut last_work = Instant::now();
-        loop {
-            let wait = if last_work.elapsed() > IDLE_AFTER { IDLE_POLL } else { POLL };
-            match self.messages.recv_timeout(wait) {
-                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return self.engines,
-                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
-            }
-            let requested = self.status.requested_generation.load(Ordering::Acquire);
-            if requested != acked {
-                self.active = self.status.requested_engine.load(Ordering::Relaxed);
-                self.input.clear();
-                self.engines[self.active].separator.reset();
-                acked = requested;
-                self.status.acked_generation.store(acked, Ordering::Release);
-                last_work = Instant::now();
-            }
-            if self.pump(acked) {
-                last_work = Instant::now();
-            }
-        }
-    }
-
-    /// Separates whatever input is waiting, chunk by chunk, until a restart is requested. Returns
-    /// whether there was any.
-    fn pump(&mut self, acked: u64) -> bool {
-        let mut worked = false;
-        while self.status.requested_generation.load(Ordering::Acquire) == acked {
-            let out_frame = self.out_frame;
-            let frames = (self.input.occupied_len() / CHANNELS).min(self.output.vacant_len() / out_frame).min(CHUNK);
-            if frames == 0 {
-                return worked;
-            }
-            worked = true;
-            self.input.pop_slice(&mut self.interleaved_in[..frames * CHANNELS]);
-            for (t, frame) in self.interleaved_in[..frames * CHANNELS].chunks_exact(CHANNELS).enumerate() {
-                self.planar_in[0][t] = frame[0];
-                self.planar_in[1][t] = frame[1];
-            }
-            let started = Instant::now();
-            let route = &self.routes[self.active];
-            let mut outs: [StereoOut<'_>; MAX_SOURCES] =
-                self.planar_out.each_mut().map(|[l, r]| [&mut l[..frames], &mut r[..frames]]);
-            let separator = &mut self.engines[self.active].separator;
-            separator.process(&self.planar_in[0][..frames], &self.planar_in[1][..frames], &mut outs[..route.len()]);
-            self.status.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let interleaved = &mut self.interleaved_out[..frames * out_frame];
-            interleaved.fill(0.0);
-            for (frame, t) in interleaved.chunks_exact_mut(out_frame).zip(0..) {
-                for ([l, r], output) in self.planar_out.iter().zip(route) {
-                    if let Some(output) = output {
-                        frame[output * CHANNELS] += l[t];
-                        frame[output * CHANNELS + 1] += r[t];
-                    }
-                }
-            }
-            self.output.push_slice(interleaved);
-            // Counted once delivered, so that a count that has caught up means output is there.
-            self.status.separated_frames.fetch_add(frames as u64, Ordering::Release);
-            let _ = self.progress.try_send(());
-        }
-        worked
     }
 }

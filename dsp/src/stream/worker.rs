@@ -1,0 +1,484 @@
+//! The worker thread's side of a stream: takes the input and its [`Seam`]s, runs the engine run
+//! by run, keeps stems by timeline position, and hands the audio thread one stem frame per
+//! input frame, in order.
+//!
+//! Two cursors walk the input, counted in frames since the stream's (re)start: `fed`, the next
+//! frame for the engine, and `emitted`, the next frame whose stems go to the audio thread. A frame
+//! is emitted from the engine when the engine has separated it, else from the cache once the
+//! input its stems looked ahead at (one engine latency) has arrived unchanged. The engine starts
+//! lazily, afresh, at the first frame the cache cannot serve (the start of a run, the end of a
+//! cached stretch), and rests (is parked) while the cache covers what lies ahead. At the end of a
+//! run the engine is flushed with one latency of silence, so every frame of the run gets stems.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use ringbuf::traits::{Consumer, Observer, Producer};
+use ringbuf::{HeapCons, HeapProd};
+
+use super::{CHANNELS, CHUNK, MAX_SOURCES, Message, POLL, Routing, Seam, Status};
+use crate::engine::Engine;
+use crate::timeline::{CacheShared, TimelineCache, fingerprint};
+use crate::StereoOut;
+
+/// After this long without input (transport stopped, host not processing) the worker sleeps
+/// [`IDLE_POLL`] at a time: idle instances cost next to nothing, and the audio thread still never
+/// wakes it (no system call there). The first blocks after audio resumes may then be up to
+/// [`IDLE_POLL`] late (the mix plays them dry).
+const IDLE_AFTER: Duration = Duration::from_millis(250);
+/// How long an idle worker sleeps between looks at its input.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+/// Frames beyond an engine's latency over which a changed input frame also drops cached stems:
+/// the history an HPSS engine's median filters look back at.
+const HISTORY_REACH: usize = 8192;
+
+/// The worker's ends of the stream's rings.
+pub(super) struct Rings {
+    pub input: HeapCons<f32>,
+    pub seams: HeapCons<Seam>,
+    pub output: HeapProd<f32>,
+}
+
+/// The recent input, by frame: samples and fingerprints, in a ring.
+struct History {
+    samples: Vec<f32>,
+    prints: Vec<u16>,
+}
+
+impl History {
+    fn frames(&self) -> usize {
+        self.prints.len()
+    }
+
+    fn push(&mut self, at: u64, left: f32, right: f32) {
+        let i = (at % self.frames() as u64) as usize;
+        self.samples[2 * i] = left;
+        self.samples[2 * i + 1] = right;
+        self.prints[i] = fingerprint(left, right);
+    }
+
+    fn frame(&self, at: u64) -> (f32, f32) {
+        let i = (at % self.frames() as u64) as usize;
+        (self.samples[2 * i], self.samples[2 * i + 1])
+    }
+
+    fn print(&self, at: u64) -> u16 {
+        self.prints[(at % self.frames() as u64) as usize]
+    }
+}
+
+/// Where the engine is.
+#[derive(Debug, Clone, Copy)]
+enum EngineRun {
+    /// Not running: the cache serves, or nothing needs it yet.
+    Parked,
+    /// Separating from frame `start` on, until the input jumps.
+    Running {
+        start: u64,
+        /// The next frame to feed.
+        fed: u64,
+        /// Outputs still to drop: the engine's warm-up after its reset.
+        skip: usize,
+        /// The frame the engine's next kept output belongs to.
+        next_out: u64,
+    },
+}
+
+pub(super) struct Worker {
+    engines: Vec<Engine>,
+    /// Per engine, per source: the output it is added into.
+    routes: Vec<Vec<Option<usize>>>,
+    /// Samples per output frame.
+    out_frame: usize,
+    active: usize,
+    rings: Rings,
+    messages: Receiver<Message>,
+    progress: Sender<()>,
+    status: Arc<Status>,
+    cache_shared: Option<Arc<CacheShared>>,
+    cache: Option<TimelineCache>,
+    /// The engine the cache holds stems of.
+    cache_engine: usize,
+    generation: u64,
+    history: History,
+    /// Runs from the one being emitted on, by first frame.
+    runs: VecDeque<Seam>,
+    arrived: u64,
+    emitted: u64,
+    engine: EngineRun,
+    /// Stems the engine has separated and that are not emitted yet, interleaved frames from
+    /// `pending_first` on.
+    pending: VecDeque<f32>,
+    pending_first: u64,
+    planar_in: [Vec<f32>; CHANNELS],
+    planar_out: [[Vec<f32>; CHANNELS]; MAX_SOURCES],
+    interleaved: Vec<f32>,
+    prints: Vec<u16>,
+    frame: Vec<f32>,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        engines: Vec<Engine>,
+        routing: &Routing,
+        active: usize,
+        history_frames: usize,
+        rings: Rings,
+        messages: Receiver<Message>,
+        progress: Sender<()>,
+        status: Arc<Status>,
+        cache_shared: Option<Arc<CacheShared>>,
+    ) -> Self {
+        let routes = engines.iter().map(|e| e.sources().iter().map(|&s| routing.target(s)).collect()).collect();
+        let out_frame = routing.outputs() * CHANNELS;
+        Self {
+            engines,
+            routes,
+            out_frame,
+            active,
+            rings,
+            messages,
+            progress,
+            status,
+            cache_shared,
+            cache: None,
+            cache_engine: usize::MAX,
+            generation: 0,
+            history: History { samples: vec![0.0; 2 * history_frames], prints: vec![0; history_frames] },
+            runs: VecDeque::new(),
+            arrived: 0,
+            emitted: 0,
+            engine: EngineRun::Parked,
+            pending: VecDeque::new(),
+            pending_first: 0,
+            planar_in: [vec![0.0; CHUNK], vec![0.0; CHUNK]],
+            planar_out: std::array::from_fn(|_| [vec![0.0; CHUNK], vec![0.0; CHUNK]]),
+            interleaved: vec![0.0; CHUNK * out_frame],
+            prints: vec![0; CHUNK],
+            frame: vec![0.0; out_frame],
+        }
+    }
+
+    /// Serves the stream until shut down, then returns the engines.
+    pub(super) fn run(mut self) -> Vec<Engine> {
+        crate::denormals::flush_to_zero();
+        let mut last_work = Instant::now();
+        loop {
+            let wait = if last_work.elapsed() > IDLE_AFTER { IDLE_POLL } else { POLL };
+            match self.messages.recv_timeout(wait) {
+                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return self.engines,
+                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            }
+            let requested = self.status.requested_generation.load(Ordering::Acquire);
+            if requested != self.generation {
+                self.restart(requested);
+                last_work = Instant::now();
+            }
+            if self.pump() {
+                last_work = Instant::now();
+            }
+        }
+    }
+
+    /// Starts over for `generation`, with the engine it asks for.
+    fn restart(&mut self, generation: u64) {
+        self.active = self.status.requested_engine.load(Ordering::Relaxed);
+        self.rings.input.clear();
+        self.rings.seams.clear();
+        self.runs.clear();
+        (self.arrived, self.emitted, self.engine) = (0, 0, EngineRun::Parked);
+        self.pending.clear();
+        if self.cache_engine != self.active {
+            let separator = &self.engines[self.active].separator;
+            let reach = separator.latency_samples() + separator.burst_samples() + HISTORY_REACH;
+            self.cache = self.cache_shared.clone().map(|shared| TimelineCache::new(self.out_frame, reach, shared));
+            if let Some(cache) = &mut self.cache {
+                cache.clear();
+            }
+            self.cache_engine = self.active;
+        }
+        self.generation = generation;
+        self.status.acked_generation.store(generation, Ordering::Release);
+    }
+
+    /// Does whatever the input allows until a restart is requested or nothing is left. Returns
+    /// whether there was anything.
+    fn pump(&mut self) -> bool {
+        let mut worked = false;
+        while self.status.requested_generation.load(Ordering::Acquire) == self.generation {
+            if let Some(cache) = &mut self.cache {
+                cache.maintain();
+            }
+            let mut progressed = self.arrive();
+            progressed |= self.feed();
+            progressed |= self.emit();
+            if !progressed {
+                self.status.settled.store(self.generation << 40 | self.arrived, Ordering::Release);
+                return worked;
+            }
+            worked = true;
+        }
+        worked
+    }
+
+    fn latency(&self) -> u64 {
+        self.engines[self.active].separator.latency_samples() as u64
+    }
+
+    /// The run that frame `at` belongs to, and the first frame after it where the input jumps,
+    /// if known.
+    fn run_of(&self, at: u64) -> (Seam, Option<u64>) {
+        let i = self.runs.partition_point(|seam| seam.at <= at);
+        let run = self.runs[i.checked_sub(1).expect("every frame is in a run")];
+        (run, self.runs.range(i..).find(|next| !next.continues).map(|next| next.at))
+    }
+
+    fn position(run: &Seam, at: u64) -> Option<i64> {
+        run.position.map(|p| p + (at - run.at) as i64)
+    }
+
+    /// Takes the waiting input (as much as the history holds beside what is not yet fed or
+    /// emitted) and its seams; checks it against the cache. Returns whether there was any.
+    fn arrive(&mut self) -> bool {
+        let waiting = self.rings.input.occupied_len() / CHANNELS;
+        // Seams come before their frames: all of those for the waiting input are here now.
+        while let Some(seam) = self.rings.seams.try_pop() {
+            self.runs.push_back(seam);
+        }
+        let oldest = match self.engine {
+            EngineRun::Running { fed, next_out, .. } => self.emitted.min(fed).min(next_out),
+            EngineRun::Parked => self.emitted,
+        };
+        let room = self.history.frames() as u64 - (self.arrived - oldest);
+        let n = (waiting as u64).min(room).min(CHUNK as u64) as usize;
+        if n == 0 {
+            return false;
+        }
+        let samples = &mut self.interleaved[..n * CHANNELS];
+        self.rings.input.pop_slice(samples);
+        for (t, frame) in samples.chunks_exact(CHANNELS).enumerate() {
+            self.history.push(self.arrived + t as u64, frame[0], frame[1]);
+        }
+        // Check the input against the cache, run by run.
+        let mut at = self.arrived;
+        let end = self.arrived + n as u64;
+        self.arrived = end;
+        while at < end {
+            let (run, next) = self.run_of(at);
+            let to = next.map_or(end, |next| next.min(end));
+            if let (Some(position), Some(cache)) = (Self::position(&run, at), &mut self.cache) {
+                let prints = &mut self.prints[..(to - at) as usize];
+                for (print, t) in prints.iter_mut().zip(at..) {
+                    *print = self.history.print(t);
+                }
+                cache.check_input(position, prints);
+            }
+            at = to;
+        }
+        true
+    }
+
+    /// Feeds the engine up to a chunk of input, or flushes it at the end of its run. Returns
+    /// whether it did.
+    fn feed(&mut self) -> bool {
+        let EngineRun::Running { fed, .. } = self.engine else { return false };
+        let EngineRun::Running { start, .. } = self.engine else { return false };
+        let (_, run_end) = self.run_of(start);
+        if run_end == Some(fed) {
+            self.flush();
+            self.engine = EngineRun::Parked;
+            return true;
+        }
+        // Stems wait for the output ring; so many waiting is enough.
+        if self.pending.len() >= self.history.frames() * self.out_frame {
+            return false;
+        }
+        let until = run_end.map_or(self.arrived, |end| end.min(self.arrived));
+        let n = (until - fed).min(CHUNK as u64) as usize;
+        if n == 0 {
+            return false;
+        }
+        for t in 0..n {
+            let (l, r) = self.history.frame(fed + t as u64);
+            self.planar_in[0][t] = l;
+            self.planar_in[1][t] = r;
+        }
+        self.separate(n);
+        if let EngineRun::Running { fed, .. } = &mut self.engine {
+            *fed += n as u64;
+        }
+        true
+    }
+
+    /// Feeds the engine one latency of silence, so that the last frames of its run come out.
+    fn flush(&mut self) {
+        let mut owed = self.latency() as usize;
+        while owed > 0 {
+            let n = owed.min(CHUNK);
+            self.planar_in.iter_mut().for_each(|channel| channel[..n].fill(0.0));
+            self.separate(n);
+            owed -= n;
+        }
+    }
+
+    /// Runs the engine on the first `n` frames of `planar_in` and keeps what it outputs: routed
+    /// into `pending`, and into the cache by timeline position.
+    fn separate(&mut self, n: usize) {
+        let started = Instant::now();
+        let route = &self.routes[self.active];
+        let mut outs: [StereoOut<'_>; MAX_SOURCES] =
+            self.planar_out.each_mut().map(|[l, r]| [&mut l[..n], &mut r[..n]]);
+        let separator = &mut self.engines[self.active].separator;
+        separator.process(&self.planar_in[0][..n], &self.planar_in[1][..n], &mut outs[..route.len()]);
+        self.status.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let EngineRun::Running { skip, next_out, .. } = &mut self.engine else { unreachable!("the engine runs") };
+        let dropped = (*skip).min(n);
+        *skip -= dropped;
+        let kept = n - dropped;
+        let first = *next_out;
+        *next_out += kept as u64;
+        if kept == 0 {
+            return;
+        }
+        let out_frame = self.out_frame;
+        let interleaved = &mut self.interleaved[..kept * out_frame];
+        interleaved.fill(0.0);
+        for (frame, t) in interleaved.chunks_exact_mut(out_frame).zip(dropped..) {
+            for ([l, r], output) in self.planar_out.iter().zip(route) {
+                if let Some(output) = output {
+                    frame[output * CHANNELS] += l[t];
+                    frame[output * CHANNELS + 1] += r[t];
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            self.pending_first = first;
+        }
+        self.pending.extend(interleaved.iter());
+        self.store(first, kept);
+    }
+
+    /// Stores the `n` frames of separated stems in `interleaved`, which belong to frames from
+    /// `first` on, in the cache by timeline position.
+    fn store(&mut self, first: u64, n: usize) {
+        let Some(cache) = &mut self.cache else { return };
+        let mut at = first;
+        let end = first + n as u64;
+        while at < end {
+            let i = self.runs.partition_point(|seam| seam.at <= at);
+            let run = self.runs[i - 1];
+            let to = self.runs.get(i).map_or(end, |next| next.at.min(end));
+            if let Some(position) = Self::position(&run, at) {
+                let prints = &mut self.prints[..(to - at) as usize];
+                for (print, t) in prints.iter_mut().zip(at..) {
+                    *print = self.history.print(t);
+                }
+                let from = (at - first) as usize * self.out_frame;
+                let until = (to - first) as usize * self.out_frame;
+                cache.write(position, &self.interleaved[from..until], prints);
+            }
+            at = to;
+        }
+    }
+
+    /// Hands the audio thread the stems of as many frames as are ready, in order. Returns
+    /// whether it handed any, or started the engine.
+    fn emit(&mut self) -> bool {
+        let mut progressed = false;
+        let out_frame = self.out_frame;
+        while self.emitted < self.arrived && self.rings.output.vacant_len() >= out_frame {
+            let at = self.emitted;
+            // Separated stems for frames the cache already served are not needed any more.
+            while self.pending_first < at && !self.pending.is_empty() {
+                self.pending.drain(..out_frame);
+                self.pending_first += 1;
+            }
+            if self.pending_first == at && !self.pending.is_empty() {
+                for (slot, sample) in self.frame.iter_mut().zip(self.pending.drain(..out_frame)) {
+                    *slot = sample;
+                }
+                self.pending_first += 1;
+            } else if let Some(ready) = self.cached(at) {
+                if !ready {
+                    break;
+                }
+            } else if matches!(self.engine, EngineRun::Parked) {
+                self.start_engine(at);
+                progressed = true;
+                break;
+            } else {
+                break;
+            }
+            self.rings.output.push_slice(&self.frame);
+            self.emitted += 1;
+            self.status.separated_frames.fetch_add(1, Ordering::Release);
+            progressed = true;
+        }
+        if progressed {
+            let _ = self.progress.try_send(());
+            if self.emitted < self.arrived {
+                self.park_if_covered(self.emitted);
+            }
+        }
+        self.forget_runs();
+        progressed
+    }
+
+    /// Drops the runs that lie wholly behind both cursors.
+    fn forget_runs(&mut self) {
+        let oldest = match self.engine {
+            EngineRun::Running { start, .. } => self.emitted.min(start),
+            EngineRun::Parked => self.emitted,
+        };
+        while self.runs.len() > 1 && self.runs[1].at <= oldest {
+            self.runs.pop_front();
+        }
+    }
+
+    /// Whether the cache holds stems for frame `at` that may play: `None` when it holds none (or
+    /// the run may not play cached stems), `Some(false)` while the input they looked ahead at has
+    /// not all arrived, `Some(true)` with the stems in `frame`.
+    fn cached(&mut self, at: u64) -> Option<bool> {
+        let (run, next) = self.run_of(at);
+        let position = Self::position(&run, at).filter(|_| run.cached)?;
+        let latency = self.latency();
+        let cache = self.cache.as_mut()?;
+        if cache.covered(position, 1) == 0 {
+            return None;
+        }
+        // The stems looked one latency ahead, within their run.
+        let ahead = at + latency + 1;
+        if next.map_or(ahead, |next| next.min(ahead)) > self.arrived {
+            return Some(false);
+        }
+        Some(cache.read(position, &mut self.frame))
+    }
+
+    /// Parks the engine where the cache covers what it would separate next, from frame `at` on
+    /// (beyond what the engine has separated: stems cached earlier).
+    fn park_if_covered(&mut self, at: u64) {
+        let EngineRun::Running { start, .. } = self.engine else { return };
+        let (run, end) = self.run_of(at);
+        let same_run = end == self.run_of(start).1;
+        let Some(position) = Self::position(&run, at).filter(|_| run.cached && same_run) else { return };
+        let separator = &self.engines[self.active].separator;
+        let ahead = separator.latency_samples() + separator.burst_samples() + CHUNK;
+        if self.cache.as_ref().is_some_and(|cache| cache.covered(position, ahead) == ahead) {
+            self.engine = EngineRun::Parked;
+            self.pending.clear();
+        }
+    }
+
+    /// Starts the engine afresh at frame `at`.
+    fn start_engine(&mut self, at: u64) {
+        self.engines[self.active].separator.reset();
+        let skip = self.latency() as usize;
+        self.engine = EngineRun::Running { start: at, fed: at, skip, next_out: at };
+        self.pending.clear();
+        self.pending_first = at;
+    }
+}

@@ -1,0 +1,311 @@
+//! Streams with a timeline cache, driven like a host's transport: loops whose stems equal the
+//! offline separation of the looped section, a model-like engine whose latency is longer than the
+//! loop, jumps to cached and uncached places, changed input inside a loop, the memory budget, and
+//! offline rendering that never reads the cache. After every block the test waits until the
+//! worker has done all it can (`RealtimeSide::settled`), so real-time mode runs deterministically.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::music;
+use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
+use demixer_dsp::render::separate_aligned;
+use demixer_dsp::segments::{InferenceError, OverlapAdd, SegmentModel};
+use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
+use demixer_dsp::timeline::{CacheShared, PAGE};
+use demixer_dsp::{Engine, EngineKind, Routing, Separator, Stem, StereoOut, Timing};
+
+const SR: f32 = 44_100.0;
+const CONFIG: StreamConfig = StreamConfig { max_block: 512, margin: 1500 };
+const BUDGET: u64 = 256 << 20;
+
+fn hpss() -> HpssSeparator {
+    HpssSeparator::new(HpssConfig::preset(Preset::Normal, SR).unwrap())
+}
+
+/// A segment model whose two sources share each segment by its mean level (so every output
+/// sample depends on the whole segment, as with a real model) and sum to the mix.
+struct LevelModel {
+    segment: usize,
+    /// Segments run, shared with the test.
+    runs: Arc<AtomicUsize>,
+}
+
+impl SegmentModel for LevelModel {
+    fn segment_len(&self) -> usize {
+        self.segment
+    }
+
+    fn sources(&self) -> &[Stem] {
+        &Stem::ALL[..2]
+    }
+
+    fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), InferenceError> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let level = mix.iter().map(|x| x.abs()).sum::<f32>() / mix.len() as f32;
+        let share = 1.0 / (1.0 + 10.0 * level);
+        let (first, second) = out.split_at_mut(mix.len());
+        for ((a, b), &x) in first.iter_mut().zip(second.iter_mut()).zip(mix) {
+            (*a, *b) = (share * x, (1.0 - share) * x);
+        }
+        Ok(())
+    }
+}
+
+/// An engine that counts the frames it is given.
+struct Counted<S: Separator> {
+    inner: S,
+    frames: Arc<AtomicUsize>,
+}
+
+impl<S: Separator> Separator for Counted<S> {
+    fn sources(&self) -> &[Stem] {
+        self.inner.sources()
+    }
+    fn latency_samples(&self) -> usize {
+        self.inner.latency_samples()
+    }
+    fn burst_samples(&self) -> usize {
+        self.inner.burst_samples()
+    }
+    fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {
+        self.frames.fetch_add(left.len(), Ordering::Relaxed);
+        self.inner.process(left, right, stems);
+    }
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+}
+
+/// A stream with a cache of `budget` bytes around `separator`, and what came out of it.
+struct Host {
+    side: RealtimeSide,
+    _worker: WorkerHandle,
+    cache: Arc<CacheShared>,
+    outputs: usize,
+    /// `[output][channel]` as played.
+    stems: Vec<[Vec<f32>; 2]>,
+    /// Per played frame: whether it holds separated stems.
+    separated: Vec<bool>,
+    /// Every input frame sent, in order.
+    sent: [Vec<f32>; 2],
+}
+
+impl Host {
+    fn new(separator: Box<dyn Separator>, budget: u64) -> Self {
+        let outputs = separator.sources().len();
+        let routing = Routing::identity(separator.sources());
+        let engine = Engine::new(EngineKind::SegmentModel, separator);
+        let cache = Arc::new(CacheShared::new(budget));
+        let (mut side, worker) =
+            stream::spawn_cached(vec![engine], EngineKind::SegmentModel, CONFIG, routing, Some(cache.clone()))
+                .unwrap();
+        // An empty offline block waits until the worker has taken up the stream.
+        let mut none: Vec<StereoOut<'_>> = (0..outputs).map(|_| [&mut [][..], &mut [][..]]).collect();
+        side.process(&[], &[], &mut none, Timing::Offline);
+        Self {
+            side,
+            _worker: worker,
+            cache,
+            outputs,
+            stems: (0..outputs).map(|_| [Vec::new(), Vec::new()]).collect(),
+            separated: Vec::new(),
+            sent: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn latency(&self) -> usize {
+        self.side.latency_samples()
+    }
+
+    /// Plays `input[range]` starting at timeline `position` (`None`: transport stopped), in
+    /// blocks of `block`, waiting after each for the worker to settle.
+    fn play(&mut self, input: &[Vec<f32>; 2], range: std::ops::Range<usize>, position: Option<i64>, timing: Timing) {
+        let mut start = range.start;
+        while start < range.end {
+            let n = (range.end - start).min(CONFIG.max_block - 89);
+            let mut block: Vec<[Vec<f32>; 2]> = (0..self.outputs).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
+            let mut outs: Vec<StereoOut<'_>> = block.iter_mut().map(|[l, r]| [&mut l[..], &mut r[..]]).collect();
+            let at = position.map(|p| p + (start - range.start) as i64);
+            let (l, r) = (&input[0][start..start + n], &input[1][start..start + n]);
+            let separated = self.side.process_at(l, r, &mut outs, timing, at);
+            for (all, part) in self.stems.iter_mut().zip(&block) {
+                all[0].extend_from_slice(&part[0]);
+                all[1].extend_from_slice(&part[1]);
+            }
+            self.separated.extend((0..n).map(|t| separated.contains(&t)));
+            self.sent[0].extend_from_slice(l);
+            self.sent[1].extend_from_slice(r);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !self.side.settled() {
+                assert!(Instant::now() < deadline, "the worker stopped");
+                std::thread::yield_now();
+            }
+            start += n;
+        }
+    }
+
+    /// The played stems of frame `t` for input frame `t - latency`.
+    fn frame(&self, output: usize, channel: usize, t: usize) -> f32 {
+        self.stems[output][channel][t]
+    }
+}
+
+/// The offline separation of `input[range]` as a file of its own.
+fn offline(separator: &mut dyn Separator, input: &[Vec<f32>; 2], range: std::ops::Range<usize>) -> Vec<[Vec<f32>; 2]> {
+    separate_aligned(separator, &input[0][range.clone()], &input[1][range], &mut |_| {})
+}
+
+/// Loops `section` of `input` at timeline `position`, `passes` times, and checks that every
+/// frame played after the latency is separated and equals the offline separation of the section
+/// (to 1e-6 of full scale: the cache is exact). Returns the host.
+fn assert_loop_plays_the_offline_separation(separator: Box<dyn Separator>, reference: &mut dyn Separator) -> Host {
+    let input = music(SR, 3.0);
+    let section = 20_000..20_000 + 9000;
+    let mut host = Host::new(separator, BUDGET);
+    let passes = 4;
+    for _ in 0..passes {
+        host.play(&input, section.clone(), Some(1_000_000), Timing::Realtime);
+    }
+    let want = offline(reference, &input, section.clone());
+    let latency = host.latency();
+    let len = section.len();
+    assert!(host.separated[latency..].iter().all(|&s| s), "a dry stretch after the latency");
+    for t in latency..passes * len {
+        let offset = (t - latency) % len;
+        for (output, stem) in want.iter().enumerate() {
+            for (channel, signal) in stem.iter().enumerate() {
+                let (got, expected) = (host.frame(output, channel, t), signal[offset]);
+                assert!((got - expected).abs() < 1e-6, "output {output} at {t} (offset {offset}): {got} != {expected}");
+            }
+        }
+    }
+    host
+}
+
+#[test]
+fn a_looped_section_plays_its_offline_separation_from_the_first_pass_with_hpss() {
+    let frames = Arc::new(AtomicUsize::new(0));
+    let engine = Counted { inner: hpss(), frames: frames.clone() };
+    let host = assert_loop_plays_the_offline_separation(Box::new(engine), &mut hpss());
+    // The engine separated the first pass and flushed it; the cache served the other three.
+    let first_pass = 9000 + hpss().latency_samples();
+    assert_eq!(frames.load(Ordering::Relaxed), first_pass, "the engine rests while the cache plays");
+    assert_eq!(host.cache.cached_frames(), 9000);
+}
+
+#[test]
+fn a_model_whose_latency_exceeds_the_loop_plays_the_loop_separated_from_the_second_pass() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let model = OverlapAdd::new(LevelModel { segment: 16_384, runs: runs.clone() }).unwrap();
+    assert!(model.latency_samples() > 9000, "the model's latency is longer than the loop");
+    let mut reference = OverlapAdd::new(LevelModel { segment: 16_384, runs: Arc::new(AtomicUsize::new(0)) }).unwrap();
+    let before = runs.load(Ordering::Relaxed);
+    assert_loop_plays_the_offline_separation(Box::new(model), &mut reference);
+    let segments_of_one_pass = runs.load(Ordering::Relaxed) - before;
+    assert!(segments_of_one_pass <= 3, "the model ran {segments_of_one_pass} segments: it should run one pass only");
+}
+
+#[test]
+fn a_jump_back_into_cached_stems_plays_them_and_an_uncached_place_starts_the_engine() {
+    let input = music(SR, 3.0);
+    let frames = Arc::new(AtomicUsize::new(0));
+    let mut host = Host::new(Box::new(Counted { inner: hpss(), frames: frames.clone() }), BUDGET);
+    let latency = host.latency();
+    host.play(&input, 0..40_000, Some(0), Timing::Realtime);
+    // An uncached place, then back into the first stretch (cached), running past its end.
+    host.play(&input, 80_000..100_000, Some(80_000), Timing::Realtime);
+    let engine_before = frames.load(Ordering::Relaxed);
+    let back = host.separated.len();
+    host.play(&input, 10_000..60_000, Some(10_000), Timing::Realtime);
+    assert!(host.separated[latency..].iter().all(|&s| s), "a dry stretch after a jump");
+    // The cached stretch 10 000..40 000 replays the first pass's stems exactly.
+    for t in back + latency..back + latency + 30_000 {
+        let first_t = t - back + 10_000;
+        for stem in &host.stems {
+            assert_eq!(stem[0][t], stem[0][first_t], "at {t}");
+        }
+    }
+    // The engine started again only where the cache ended: it separated 20 000 frames (and its
+    // flush), not the 30 000 cached ones.
+    let engine_after = frames.load(Ordering::Relaxed) - engine_before;
+    assert!(engine_after < 20_000 + 2 * latency, "the engine separated {engine_after} frames");
+    // Everywhere, the stems sum to the input one latency earlier.
+    assert_sums_to_input(&host);
+}
+
+fn assert_sums_to_input(host: &Host) {
+    let latency = host.latency();
+    for t in latency..host.separated.len() {
+        for channel in 0..2 {
+            let sum: f32 = (0..host.outputs).map(|o| host.frame(o, channel, t)).sum();
+            let input = host.sent[channel][t - latency];
+            assert!((sum - input).abs() < 1e-4, "at {t}, channel {channel}: stems sum to {sum}, input was {input}");
+        }
+    }
+}
+
+#[test]
+fn changed_input_inside_a_loop_never_plays_stale_stems() {
+    let input = music(SR, 3.0);
+    let mut changed = input.clone();
+    for channel in &mut changed {
+        for (t, x) in channel[24_000..26_000].iter_mut().enumerate() {
+            *x = 0.4 * (t as f32 * 0.05).sin();
+        }
+    }
+    let section = 20_000..29_000;
+    let mut host = Host::new(Box::new(hpss()), BUDGET);
+    for pass in 0..5 {
+        let source = if pass < 2 { &input } else { &changed };
+        host.play(source, section.clone(), Some(0), Timing::Realtime);
+    }
+    assert!(host.separated[host.latency()..].iter().all(|&s| s), "a dry stretch");
+    // Stale stems would sum to the old input where it changed.
+    assert_sums_to_input(&host);
+    // From the pass after the change on, the loop replays the same stems.
+    let len = section.len();
+    let latency = host.latency();
+    for t in 3 * len + latency..4 * len {
+        assert_eq!(host.stems[0][0][t], host.stems[0][0][t + len], "passes 4 and 5 differ at {t}");
+    }
+}
+
+#[test]
+fn the_cache_stays_within_its_budget_keeping_the_latest_stems() {
+    let input = music(SR, 3.0);
+    let probe = 3 * (PAGE * (4 * 2 * 4 + 2) + 4096) as u64;
+    let mut host = Host::new(Box::new(hpss()), probe);
+    for _ in 0..2 {
+        host.play(&input, 0..40_000, Some(0), Timing::Realtime);
+        assert!(host.cache.used_bytes() <= probe, "{} bytes used of {probe}", host.cache.used_bytes());
+        assert!(host.cache.cached_frames() <= 3 * PAGE as u64);
+    }
+    assert!(host.cache.cached_frames() > 0);
+    assert_sums_to_input(&host);
+    // Once the last run is flushed (the transport stopped), a clear empties the cache.
+    host.play(&input, 0..1000, None, Timing::Realtime);
+    host.cache.clear();
+    host.play(&input, 0..1000, None, Timing::Realtime);
+    assert_eq!((host.cache.cached_frames(), host.cache.used_bytes()), (0, 0), "cleared");
+}
+
+#[test]
+fn offline_rendering_never_plays_cached_stems() {
+    let input = music(SR, 1.0);
+    let frames = Arc::new(AtomicUsize::new(0));
+    let mut host = Host::new(Box::new(Counted { inner: hpss(), frames: frames.clone() }), BUDGET);
+    for _ in 0..3 {
+        host.play(&input, 0..10_000, Some(0), Timing::Offline);
+    }
+    let flush = hpss().latency_samples();
+    assert!(frames.load(Ordering::Relaxed) >= 2 * (10_000 + flush), "every offline pass is separated afresh");
+    let want = offline(&mut hpss(), &input, 0..10_000);
+    let latency = host.latency();
+    for t in latency..30_000 {
+        assert_eq!(host.stems[1][1][t], want[1][1][(t - latency) % 10_000], "at {t}");
+    }
+}
