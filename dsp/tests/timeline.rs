@@ -101,8 +101,7 @@ impl Host {
         let engine = Engine::new(EngineKind::SegmentModel, separator);
         let cache = Arc::new(CacheShared::new(budget));
         let (mut side, worker) =
-            stream::spawn_cached(vec![engine], EngineKind::SegmentModel, CONFIG, routing, Some(cache.clone()))
-                .unwrap();
+            stream::spawn_cached(vec![engine], EngineKind::SegmentModel, CONFIG, routing, Some(cache.clone())).unwrap();
         // An empty offline block waits until the worker has taken up the stream.
         let mut none: Vec<StereoOut<'_>> = (0..outputs).map(|_| [&mut [][..], &mut [][..]]).collect();
         side.process(&[], &[], &mut none, Timing::Offline);

@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::ResizeHint;
 use nice_plug::editor::dpi::LogicalSize;
-use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam};
+use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam, IntParam};
 use nice_plug_egui::{EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor};
 
 mod meter;
@@ -61,6 +61,8 @@ pub trait MixerParams: Send + Sync + 'static {
     fn aux_post_fader(&self) -> &BoolParam;
     /// Bypass.
     fn bypass(&self) -> &BoolParam;
+    /// Memory the loop cache may take, in MB.
+    fn cache_megabytes(&self) -> &IntParam;
     /// The model engine's model, runtime and device, which the model panel edits.
     fn model_settings(&self) -> &RwLock<ModelSettings>;
 }

@@ -187,6 +187,7 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
             ui.label(if share > 0.01 { RichText::new(text).color(Color32::YELLOW) } else { RichText::new(text) });
         }
     });
+    cache_line(ui, params, status, setter);
     let problem_colour = Color32::from_rgb(250, 120, 100);
     let model = status.model_state.lock().clone();
     if !model.text.is_empty() {
@@ -200,6 +201,34 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
     if !stored.is_empty() {
         ui.label(RichText::new(stored).color(problem_colour));
     }
+}
+
+/// How much of the song the loop cache holds, its size setting, and "Clear".
+fn cache_line<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, setter: &ParamSetter<'_>) {
+    ui.horizontal_wrapped(|ui| {
+        let seconds = status.cached_seconds.load(Ordering::Relaxed);
+        let megabytes = status.cache_bytes.load(Ordering::Relaxed) as f32 / (1 << 20) as f32;
+        ui.label(format!("Loop cache: {}:{:04.1} of the song cached", (seconds / 60.0) as u32, seconds % 60.0))
+            .on_hover_text(
+                "Separated stems are kept by song position: a loop or a jump back plays them at once. \
+                 Input that changed (an edit, another take) is separated again.",
+            );
+        let param = params.cache_megabytes();
+        let mut budget = param.value();
+        let size = egui::DragValue::new(&mut budget)
+            .range(0..=4096)
+            .speed(8.0)
+            .prefix(format!("{megabytes:.0} of "))
+            .suffix(" MB");
+        if ui.add(size).changed() {
+            setter.begin_set_parameter(param);
+            setter.set_parameter(param, budget);
+            setter.end_set_parameter(param);
+        }
+        if ui.button("Clear").clicked() {
+            status.cache_clear_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    });
 }
 
 #[cfg(test)]

@@ -68,16 +68,16 @@ impl Cover {
         Some(Cover { stream, _worker: worker, scratch, fading: 0, covering: false, share: 0.0, sample_rate })
     }
 
-    /// Starts the cover afresh, with the model stream (a seek, a reset). Real-time safe.
+    /// Starts the cover afresh, with the model stream (a reset, an engine switch). Real-time safe.
     pub fn restart(&mut self) {
         self.stream.restart(EngineKind::Hpss(Preset::Low));
         (self.fading, self.covering) = (0, false);
     }
 
-    /// Whether the cover's worker has separated everything it was sent (tests wait on it).
+    /// Whether the cover's worker has done all it can with what it was sent (tests wait on it).
     #[cfg(test)]
     pub fn caught_up(&self) -> bool {
-        self.stream.status().separated_frames() >= self.stream.frames_sent()
+        self.stream.settled()
     }
 
     /// Share of about the last minute's samples that the cover played, from 0 to 1.
@@ -85,13 +85,15 @@ impl Cover {
         self.share
     }
 
-    /// Separates the block (`left`, `right`) and fills what the model left out of `stems` (the
-    /// model's stems are in `separated`) with the cover's; returns the range that now holds stems.
-    /// Real-time safe: the cover never waits.
+    /// Separates the block (`left`, `right`, at host timeline `position`, so that the cover
+    /// plays on across jumps as the model stream does) and fills what the model left out of
+    /// `stems` (the model's stems are in `separated`) with the cover's; returns the range that now
+    /// holds stems. Real-time safe: the cover never waits.
     pub fn fill(
         &mut self,
         left: &[f32],
         right: &[f32],
+        position: Option<i64>,
         stems: &mut [StereoOut<'_>; STEM_COUNT],
         separated: Range<usize>,
     ) -> Range<usize> {
@@ -103,7 +105,7 @@ impl Cover {
                 [&mut l[..n], &mut r[..n]]
             })
         };
-        let covered = self.stream.process(left, right, &mut cover, Timing::Realtime);
+        let covered = self.stream.process_at(left, right, &mut cover, Timing::Realtime, position);
         // Where the model's stems stop inside this block, fade over to the cover before the gap.
         let stops = separated.end < n && covered.contains(&separated.end);
         if stops && separated.len() >= FADE && covered.start <= separated.end - FADE {

@@ -240,7 +240,7 @@ impl Plugin for Demixer {
         let mut stems = stem_ports(aux);
         let transport = context.transport();
         let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
-        if let Some(latency) = running.prepare(&self.params, playhead, buffer.samples()) {
+        if let Some(latency) = running.prepare(&self.params, playhead) {
             report_latency(context, latency);
             self.status.latency_samples.store(latency, Ordering::Relaxed);
         }

@@ -159,6 +159,9 @@ pub struct DemixerParams {
     /// Passes the input through, delayed by the reported latency; the stem outputs are silent.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// Memory the loop cache may take, in MB (0: no cache).
+    #[id = "cache_mb"]
+    pub cache_megabytes: IntParam,
     /// The model engine's model, runtime library and device (saved with the project).
     #[persist = "model"]
     pub model: Arc<RwLock<ModelSettings>>,
@@ -172,6 +175,9 @@ impl Default for DemixerParams {
             preset: EnumParam::new("Preset", PresetChoice::Normal),
             aux_post_fader: BoolParam::new("Stem Outputs Post-Fader", false),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            cache_megabytes: IntParam::new("Loop Cache", 256, IntRange::Linear { min: 0, max: 4096 })
+                .with_unit(" MB")
+                .non_automatable(),
             model: Arc::default(),
         }
     }
@@ -218,6 +224,10 @@ impl MixerParams for DemixerParams {
         &self.bypass
     }
 
+    fn cache_megabytes(&self) -> &IntParam {
+        &self.cache_megabytes
+    }
+
     fn model_settings(&self) -> &RwLock<ModelSettings> {
         &self.model
     }
@@ -257,6 +267,6 @@ mod tests {
         let ids: Vec<(&str, &str)> = map.iter().map(|(id, _, group)| (id.as_str(), group.as_str())).collect();
         assert_eq!(&ids[..3], [("drums_gain", "Drums"), ("drums_mute", "Drums"), ("drums_solo", "Drums")]);
         assert_eq!(ids[9..12], [("vocals_gain", "Vocals"), ("vocals_mute", "Vocals"), ("vocals_solo", "Vocals")]);
-        assert_eq!(ids[12..], [("engine", ""), ("preset", ""), ("aux_post", ""), ("bypass", "")]);
+        assert_eq!(ids[12..], [("engine", ""), ("preset", ""), ("aux_post", ""), ("bypass", ""), ("cache_mb", "")]);
     }
 }

@@ -5,6 +5,7 @@
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use demixer_dsp::delay::DelayLine;
 use demixer_dsp::hpss::Preset;
 use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
+use demixer_dsp::timeline::CacheShared;
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
 use demixer_models::library::{Library, LibraryError, Resolved, looks_like_file};
 use demixer_state::{MixerStatus, ModelSettings};
@@ -199,8 +201,12 @@ pub struct Running {
     spare: Vec<Vec<f32>>,
     /// The latency last reported to the host.
     reported_latency: u32,
-    /// Where the transport should be at the next block if it keeps playing.
-    expected_position: Option<i64>,
+    /// The loop cache's budget and figures (the cache itself lives on the worker).
+    cache: Arc<CacheShared>,
+    /// The window's clear requests passed on to the cache.
+    clears_seen: u64,
+    /// The host's timeline position of the block being processed.
+    position: Option<i64>,
 }
 
 impl Running {
@@ -234,7 +240,9 @@ impl Running {
         *status.engine_names.lock() = engines.iter().map(|e| e.name.clone()).collect();
         let max_block = setup.max_block;
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
-        let (stream, worker) = stream::spawn(engines, initial, config, stems::routing())?;
+        let cache = Arc::new(CacheShared::new(cache_budget(params)));
+        let routing = stems::routing();
+        let (stream, worker) = stream::spawn_cached(engines, initial, config, routing, Some(cache.clone()))?;
         let latency = stream.latency_samples();
         let cover = match (&model, &no_hpss) {
             (Some(_), None) => Cover::start(latency, config, setup.sample_rate),
@@ -253,7 +261,9 @@ impl Running {
             dry_out: [vec![0.0; max_block], vec![0.0; max_block]],
             spare: vec![vec![0.0; 2 * max_block]; STEM_COUNT + 1],
             reported_latency: latency as u32,
-            expected_position: None,
+            cache,
+            clears_seen: status.cache_clear_requests.load(Ordering::Relaxed),
+            position: None,
         })
     }
 
@@ -289,13 +299,13 @@ impl Running {
         }
     }
 
-    /// Starts the running engine afresh, as after a host reset.
+    /// Starts the running engine afresh, as after a host reset (the loop cache stays: its
+    /// fingerprints keep it honest).
     pub fn reset(&mut self) {
         self.restart(self.stream.engine());
-        self.expected_position = None;
     }
 
-    /// Starts `engine` afresh (a seek, a reset, a switch) with the dry path matching its latency.
+    /// Starts `engine` afresh (a reset, a switch) with the dry path matching its latency.
     fn restart(&mut self, engine: EngineKind) {
         self.stream.restart(engine);
         if let Some(cover) = &mut self.cover {
@@ -305,17 +315,17 @@ impl Running {
         self.dry.iter_mut().for_each(|d| d.set_delay(latency));
     }
 
-    /// First step of a block of `len` samples: restarts the stream after a jump of the playhead
-    /// or to switch to the engine the parameters want. Returns the latency to report to the host
-    /// when it changed. Real-time safe.
-    pub fn prepare(&mut self, params: &DemixerParams, playhead: Playhead, len: usize) -> Option<u32> {
+    /// First step of a block: notes where the block lies on the host's timeline (a jump there is
+    /// handled by the stream, which plays on across it: see [`demixer_dsp::stream`]), restarts
+    /// the stream to switch to the engine the parameters want, and passes the cache size on.
+    /// Returns the latency to report to the host when it changed. Real-time safe.
+    pub fn prepare(&mut self, params: &DemixerParams, playhead: Playhead) -> Option<u32> {
         let wanted = self.wanted(params);
-        let jumped = playhead.playing
-            && matches!((playhead.position, self.expected_position), (Some(at), Some(expected)) if at != expected);
-        if wanted != self.stream.engine() || jumped {
+        if wanted != self.stream.engine() {
             self.restart(wanted);
         }
-        self.expected_position = if playhead.playing { playhead.position.map(|p| p + len as i64) } else { None };
+        self.position = playhead.position.filter(|_| playhead.playing);
+        self.cache.set_budget(cache_budget(params));
         let latency = self.stream.latency_samples() as u32;
         (latency != self.reported_latency).then(|| {
             self.reported_latency = latency;
@@ -353,13 +363,14 @@ impl Running {
             let [in_l, in_r] = &self.input;
             let stream = &mut self.stream;
             let timing = block_timing(self.setup.timing);
-            let mut separate = || stream.process(&in_l[..n], &in_r[..n], &mut stems, timing);
+            let position = self.position.map(|p| p + start as i64);
+            let mut separate = || stream.process_at(&in_l[..n], &in_r[..n], &mut stems, timing, position);
             // Offline, waiting for the worker may allocate (the channel registers this thread once);
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
             let mut separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
             let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == stream.engine());
             if let Some(cover) = self.cover.as_mut().filter(|_| model_plays) {
-                separated = cover.fill(&in_l[..n], &in_r[..n], &mut stems, separated);
+                separated = cover.fill(&in_l[..n], &in_r[..n], position, &mut stems, separated);
             }
             let [dry_l, dry_r] = &self.dry_out;
             let buffers =
@@ -383,8 +394,16 @@ impl Running {
         }
     }
 
-    /// Last step of a block: what the window shows about the stream.
-    pub fn publish(&self, status: &MixerStatus) {
+    /// Last step of a block: what the window shows about the stream; passes a clear request
+    /// from the window on to the cache.
+    pub fn publish(&mut self, status: &MixerStatus) {
+        let clears = status.cache_clear_requests.load(Ordering::Relaxed);
+        if clears != self.clears_seen {
+            self.clears_seen = clears;
+            self.cache.clear();
+        }
+        status.cached_seconds.store(self.cache.cached_frames() as f32 / self.setup.sample_rate, Ordering::Relaxed);
+        status.cache_bytes.store(self.cache.used_bytes(), Ordering::Relaxed);
         let worker = self.stream.status();
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
         status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
@@ -400,6 +419,11 @@ impl Running {
         let engine = self.worker.stop().into_iter().find(|engine| engine.kind == kind)?;
         Some(Model { key, engine })
     }
+}
+
+/// The loop cache's budget in bytes, from its parameter in MB.
+fn cache_budget(params: &DemixerParams) -> u64 {
+    params.cache_megabytes.value().max(0) as u64 * (1 << 20)
 }
 
 /// `range` of a port's channels as a stereo pair: its two channels, or its one channel and part
@@ -450,7 +474,7 @@ mod tests {
                 [&mut l[start..end], &mut r[start..end]]
             });
             let mut stems = channels.each_mut().map(|pair| &mut pair[..]);
-            running.prepare(params, Playhead::default(), end - start);
+            running.prepare(params, Playhead::default());
             running.process(params, &mut main, &mut stems);
             after_block(running, end);
         }
@@ -487,33 +511,57 @@ mod tests {
         let params = DemixerParams::default();
         let mut running = running(Timing::Realtime, &params);
         let normal = running.reported_latency();
-        assert_eq!(running.prepare(&params, Playhead::default(), 64), None);
+        assert_eq!(running.prepare(&params, Playhead::default()), None);
         let preset = EnumParam::new("Preset", crate::params::PresetChoice::Low);
         let low_params = DemixerParams { preset, ..DemixerParams::default() };
-        let low = running.prepare(&low_params, Playhead::default(), 64).expect("a new latency to report");
+        let low = running.prepare(&low_params, Playhead::default()).expect("a new latency to report");
         assert!(low < normal);
-        assert_eq!(running.prepare(&low_params, Playhead::default(), 64), None, "reported once");
+        assert_eq!(running.prepare(&low_params, Playhead::default()), None, "reported once");
     }
 
     #[test]
-    fn a_jump_of_the_playhead_restarts_the_stream() {
+    fn a_jump_of_the_playhead_plays_on_with_the_stems_of_the_input_one_latency_earlier() {
         let params = DemixerParams::default();
         let mut running = running(Timing::Offline, &params);
         let latency = running.reported_latency() as usize;
-        let input = chord(latency + 4096);
-        render(&mut running, &params, &input, 512, &mut |_, _| {});
-        let playing = |position| Playhead { playing: true, position: Some(position) };
-        running.prepare(&params, playing(0), 512);
-        running.prepare(&params, playing(512), 512);
-        assert_eq!(running.expected_position, Some(1024));
-        running.prepare(&params, playing(10_000), 512);
-        assert_eq!(running.expected_position, Some(10_512));
-        // After the restart the stream plays the dry input until the engine has warmed up.
-        let out = render(&mut running, &params, &input, 512, &mut |_, _| {});
-        assert!(
-            out[1..].iter().all(|stem| stem[0][..latency].iter().all(|&x| x == 0.0)),
-            "stems silent while warming up"
-        );
+        let input = chord(4 * latency);
+        let (jump, block) = (2 * latency + 7, 512);
+        // Played from timeline 0, then from 100 000 on at `jump`.
+        let mut out: Vec<[Vec<f32>; 2]> = (0..STEM_COUNT + 1).map(|_| [Vec::new(), Vec::new()]).collect();
+        let mut start = 0;
+        while start < input[0].len() {
+            let end = (start + block).min(input[0].len()).min(if start < jump { jump } else { usize::MAX });
+            let position = if start < jump { start as i64 } else { 100_000 + (start - jump) as i64 };
+            running.prepare(&params, Playhead { playing: true, position: Some(position) });
+            let mut buffers: Vec<[Vec<f32>; 2]> = (0..=STEM_COUNT)
+                .map(|i| {
+                    if i == 0 {
+                        [input[0][start..end].to_vec(), input[1][start..end].to_vec()]
+                    } else {
+                        [vec![0.0; end - start], vec![0.0; end - start]]
+                    }
+                })
+                .collect();
+            let (main, ports) = buffers.split_at_mut(1);
+            let [l, r] = &mut main[0];
+            let mut main = [&mut l[..], &mut r[..]];
+            let mut channels: Vec<[&mut [f32]; 2]> = ports.iter_mut().map(|[l, r]| [&mut l[..], &mut r[..]]).collect();
+            let mut ports: [&mut [&mut [f32]]; STEM_COUNT] = {
+                let mut it = channels.iter_mut();
+                std::array::from_fn(|_| &mut it.next().unwrap()[..])
+            };
+            running.process(&params, &mut main, &mut ports);
+            for (all, part) in out.iter_mut().zip(&buffers) {
+                all[0].extend_from_slice(&part[0]);
+                all[1].extend_from_slice(&part[1]);
+            }
+            start = end;
+        }
+        // No dry stretch at the jump: the stems go on summing to the input one latency earlier.
+        for t in latency..input[0].len() {
+            let sum: f32 = out[1..].iter().map(|stem| stem[0][t]).sum();
+            assert!((sum - input[0][t - latency]).abs() < 1e-4, "stems at {t}: {sum}");
+        }
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub struct MixerStatus {
     /// While a model plays: the share (0 to 1) of about the last minute that HPSS covered because
     /// the model was late; negative when no model plays.
     pub fallback_share: AtomicF32,
+    /// Seconds of the timeline whose stems the loop cache holds.
+    pub cached_seconds: AtomicF32,
+    /// Bytes the loop cache takes.
+    pub cache_bytes: AtomicU64,
+    /// Incremented by the window's "Clear" button; the audio thread passes it on to the cache.
+    pub cache_clear_requests: AtomicU64,
     /// The last problem, in plain words, or empty.
     pub last_error: Mutex<String>,
     /// What each engine of the running stream is, in the stream's order.

@@ -20,9 +20,9 @@ use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 
 use super::{CHANNELS, CHUNK, MAX_SOURCES, Message, POLL, Routing, Seam, Status};
+use crate::StereoOut;
 use crate::engine::Engine;
 use crate::timeline::{CacheShared, TimelineCache, fingerprint};
-use crate::StereoOut;
 
 /// After this long without input (transport stopped, host not processing) the worker sleeps
 /// [`IDLE_POLL`] at a time: idle instances cost next to nothing, and the audio thread still never
