@@ -142,16 +142,20 @@ pub enum Build {
     Checked,
     /// Release, as shipped: for timing.
     Release,
+    /// Release with `assert_process_allocs`: for tests that play in real time (a debug build's
+    /// HPSS runs at about real time, too slow to keep up).
+    CheckedRelease,
 }
 
 /// Builds the plugin (once per process and build) and returns its library. The builds get a
 /// target directory of their own, so that they neither wait for the `cargo test` that runs us
 /// nor overwrite the workspace's plugin build.
 pub fn plugin_library(build: Build) -> &'static Path {
-    static LIBRARIES: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+    static LIBRARIES: [OnceLock<PathBuf>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     LIBRARIES[build as usize].get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let target = workspace.join("target/host-tests");
+        let target =
+            workspace.join(if build == Build::CheckedRelease { "target/host-tests-rt" } else { "target/host-tests" });
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(cargo);
         command.current_dir(workspace).args(["build", "-p", "demixer", "--target-dir"]).arg(&target);
@@ -162,6 +166,10 @@ pub fn plugin_library(build: Build) -> &'static Path {
             }
             Build::Release => {
                 command.arg("--release");
+                "release"
+            }
+            Build::CheckedRelease => {
+                command.args(["--release", "--features", "assert_process_allocs"]);
                 "release"
             }
         };
@@ -244,6 +252,13 @@ impl Processing {
 
     /// Processes one block with `events` and returns the five stereo output ports.
     pub fn block(&mut self, input: [&[f32]; 2], events: &[ParamValueEvent]) -> Ports {
+        self.block_at(input, events, None)
+    }
+
+    /// Processes one block with `events`, the transport playing at timeline `position` (in
+    /// samples at [`SR`], sent as CLAP's seconds timeline) or stopped (`None`), and returns the
+    /// five stereo output ports.
+    pub fn block_at(&mut self, input: [&[f32]; 2], events: &[ParamValueEvent], position: Option<i64>) -> Ports {
         let n = input[0].len();
         let mut ins: [Vec<f32>; 2] = input.map(<[f32]>::to_vec);
         let mut outs: Ports = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
@@ -260,7 +275,14 @@ impl Processing {
         let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
         let started = std::time::Instant::now();
         self.processor
-            .process(&inputs, &mut output_buffers, &input_events, &mut output_events, None, None)
+            .process(
+                &inputs,
+                &mut output_buffers,
+                &input_events,
+                &mut output_events,
+                None,
+                transport(position).as_ref(),
+            )
             .expect("process");
         self.last_duration = started.elapsed();
         outs
@@ -275,6 +297,50 @@ impl Processing {
     pub fn stop(self, instance: &mut PluginInstance<Host>) {
         instance.deactivate(self.processor.stop_processing());
         assert_latency_protocol(instance);
+    }
+}
+
+/// A playing transport at `position` samples, or a stopped one.
+fn transport(position: Option<i64>) -> Option<clack_host::events::event_types::TransportEvent> {
+    use clack_host::events::event_types::{TransportEvent, TransportFlags};
+    use clack_host::utils::{BeatTime, SecondsTime};
+    let flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO;
+    Some(TransportEvent {
+        header: clack_host::events::EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
+        flags: if position.is_some() { flags | TransportFlags::IS_PLAYING } else { flags },
+        song_pos_beats: BeatTime::from_int(0),
+        song_pos_seconds: SecondsTime::from_float(position.unwrap_or(0) as f64 / SR),
+        tempo: 120.0,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_int(0),
+        loop_end_beats: BeatTime::from_int(0),
+        loop_start_seconds: SecondsTime::from_int(0),
+        loop_end_seconds: SecondsTime::from_int(0),
+        bar_start: BeatTime::from_int(0),
+        bar_number: 0,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    })
+}
+
+/// An audio interface's clock: [`RealtimeClock::wait`] returns when the next block is due, so
+/// that the plugin runs exactly as fast as in a DAW playing in real time.
+pub struct RealtimeClock {
+    start: std::time::Instant,
+    frames: u64,
+}
+
+impl RealtimeClock {
+    /// Starts the clock now.
+    pub fn start() -> Self {
+        Self { start: std::time::Instant::now(), frames: 0 }
+    }
+
+    /// Waits until the block of `frames` after everything counted so far is due.
+    pub fn wait(&mut self, frames: usize) {
+        let due = self.start + std::time::Duration::from_secs_f64(self.frames as f64 / SR);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        self.frames += frames as u64;
     }
 }
 

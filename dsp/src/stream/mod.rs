@@ -256,7 +256,8 @@ pub fn spawn_cached(
         interleaved_in: vec![0.0; config.max_block * CHANNELS],
         interleaved_out: vec![0.0; config.max_block * out_frame],
     };
-    side.restart_slot(initial);
+    // The worker starts on generation 0 with the initial engine: the first block is sent at once.
+    side.silence_owed = side.latency_samples();
     Ok((side, WorkerHandle { control, thread: Some(thread) }))
 }
 
@@ -369,7 +370,12 @@ impl RealtimeSide {
     /// not a restart: see [`RealtimeSide::process_at`].)
     pub fn restart(&mut self, kind: EngineKind) -> bool {
         let Some(engine) = self.kinds.iter().position(|&k| k == kind) else { return false };
-        self.restart_slot(engine);
+        // A stream that has been sent nothing since it (re)started has nothing to forget (hosts
+        // reset right after activating).
+        let fresh = engine == self.engine && self.since_restart == 0 && !self.waiting;
+        if !fresh {
+            self.restart_slot(engine);
+        }
         true
     }
 

@@ -135,7 +135,7 @@ impl Worker {
     ) -> Self {
         let routes = engines.iter().map(|e| e.sources().iter().map(|&s| routing.target(s)).collect()).collect();
         let out_frame = routing.outputs() * CHANNELS;
-        Self {
+        let mut worker = Self {
             engines,
             routes,
             out_frame,
@@ -160,7 +160,9 @@ impl Worker {
             interleaved: vec![0.0; CHUNK * out_frame],
             prints: vec![0; CHUNK],
             frame: vec![0.0; out_frame],
-        }
+        };
+        worker.take_up_engine();
+        worker
     }
 
     /// Serves the stream until shut down, then returns the engines.
@@ -192,6 +194,13 @@ impl Worker {
         self.runs.clear();
         (self.arrived, self.emitted, self.engine) = (0, 0, EngineRun::Parked);
         self.pending.clear();
+        self.take_up_engine();
+        self.generation = generation;
+        self.status.acked_generation.store(generation, Ordering::Release);
+    }
+
+    /// Prepares the cache for the active engine: a new, empty one if it held another engine's.
+    fn take_up_engine(&mut self) {
         if self.cache_engine != self.active {
             let separator = &self.engines[self.active].separator;
             let reach = separator.latency_samples() + separator.burst_samples() + HISTORY_REACH;
@@ -201,8 +210,6 @@ impl Worker {
             }
             self.cache_engine = self.active;
         }
-        self.generation = generation;
-        self.status.acked_generation.store(generation, Ordering::Release);
     }
 
     /// Does whatever the input allows until a restart is requested or nothing is left. Returns
