@@ -12,7 +12,7 @@
 //!
 //! Memory is bounded by a budget in bytes, read from [`CacheShared`] (the host side may change it
 //! or ask for a clear at any time); the least recently used pages go first. At 44.1 kHz with four
-//! stereo stems a minute takes 86.7 MB (stems, fingerprints and page headers).
+//! stereo stems a minute takes 90 MB (stems, fingerprints and page headers).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -382,6 +382,19 @@ mod tests {
         cache.shared.clear();
         cache.maintain();
         assert_eq!((cache.frames(), cache.shared.cached_frames(), cache.shared.used_bytes()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_minute_of_four_stereo_stems_at_44_1_khz_takes_90_mb() {
+        let shared = Arc::new(CacheShared::new(u64::MAX));
+        let mut cache = TimelineCache::new(8, 0, shared.clone());
+        let minute = 60 * 44_100;
+        let (stems, inputs) = (vec![0.25; 8 * PAGE], vec![7; PAGE]);
+        for page in 0..minute.div_ceil(PAGE) {
+            cache.write((page * PAGE) as i64, &stems, &inputs);
+        }
+        let megabytes = shared.used_bytes() as f64 / 1e6;
+        assert!((89.0..91.0).contains(&megabytes), "{megabytes} MB per minute");
     }
 
     #[test]

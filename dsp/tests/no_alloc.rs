@@ -66,11 +66,13 @@ fn the_audio_side_of_a_stream_does_not_allocate() {
     use demixer_dsp::{Engine, EngineKind, Routing, Stem, Timing};
     let engine = HpssSeparator::new(HpssConfig::preset(Preset::Normal, 44_100.0).unwrap());
     let config = StreamConfig { max_block: 512, margin: 2048 };
-    let (mut side, _worker) = stream::spawn(
+    let cache = std::sync::Arc::new(demixer_dsp::timeline::CacheShared::new(64 << 20));
+    let (mut side, _worker) = stream::spawn_cached(
         vec![Engine::new(EngineKind::Hpss(Preset::Normal), Box::new(engine))],
         EngineKind::Hpss(Preset::Normal),
         config,
         Routing::identity(&Stem::ALL),
+        Some(cache.clone()),
     )
     .unwrap();
     let input = music(44_100.0, 1.0);
@@ -81,8 +83,13 @@ fn the_audio_side_of_a_stream_does_not_allocate() {
         if block == 40 {
             side.restart(EngineKind::Hpss(Preset::Normal));
         }
+        if block == 60 {
+            cache.clear();
+        }
         let mut outs: [StereoOut<'_>; 4] = buffers.each_mut().map(|[a, b]| [&mut a[..l.len()], &mut b[..l.len()]]);
-        side.process(l, r, &mut outs, Timing::Realtime);
+        // A loop of 20 blocks on the timeline, and the transport stopped for a while.
+        let position = (block % 50 < 45).then_some((block % 20 * 512) as i64);
+        side.process_at(l, r, &mut outs, Timing::Realtime, position);
     }
     WATCHING.with(|w| w.set(false));
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "the audio side allocated");

@@ -6,7 +6,8 @@
 //! From the second pass on (HPSS: from the first repeat on) the stems equal the offline
 //! separation of the looped section to −80 dB, with no dry stretch, even for a segment model
 //! whose latency is longer than the loop; changed input inside the loop never plays stale stems;
-//! several instances loop at once.
+//! several instances loop at once. The tests run one at a time, so that each plays as in a DAW
+//! and not beside five others.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,6 +22,13 @@ use demixer_host_tests::{
     Build, DEFAULT_CONFIG, Host, PORTS, Ports, Processing, RealtimeClock, SR, activate, activate_until_settled,
     choose_model, latency, load, music, restart_requested,
 };
+
+/// The tests run one at a time: each needs its worker to keep pace in real time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The loop's length: 4 s.
 const LOOP: usize = 4 * SR as usize;
@@ -102,6 +110,7 @@ fn sent(passes: &[&[Vec<f32>; 2]]) -> [Vec<f32>; 2] {
 
 #[test]
 fn with_hpss_a_loop_plays_the_offline_separation_of_the_section_from_the_first_repeat() {
+    let _serial = serial();
     let input = section(0.0);
     let (_entry, mut instance) = load(Build::CheckedRelease);
     let passes = [&input; 3];
@@ -117,6 +126,7 @@ fn with_hpss_a_loop_plays_the_offline_separation_of_the_section_from_the_first_r
 
 #[test]
 fn a_model_whose_latency_exceeds_the_loop_plays_it_separated_from_the_second_pass() {
+    let _serial = serial();
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/long_segment.onnx");
     let (_entry, mut instance) = load(Build::CheckedRelease);
     choose_model(&mut instance, &model.to_string_lossy(), "");
@@ -125,8 +135,10 @@ fn a_model_whose_latency_exceeds_the_loop_plays_it_separated_from_the_second_pas
     let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
     let deadline = Instant::now() + Duration::from_secs(120);
     let silence = vec![0.0; BLOCK];
+    let mut clock = RealtimeClock::start();
     while !restart_requested(&mut instance) {
         assert!(Instant::now() < deadline, "the model never loaded");
+        clock.wait(BLOCK);
         processing.block([&silence, &silence], &[]);
     }
     processing.stop(&mut instance);
@@ -151,6 +163,7 @@ fn a_model_whose_latency_exceeds_the_loop_plays_it_separated_from_the_second_pas
 
 #[test]
 fn changed_input_inside_the_loop_never_plays_stale_stems() {
+    let _serial = serial();
     let input = section(0.5);
     let mut changed = input.clone();
     for channel in &mut changed {
@@ -175,6 +188,7 @@ fn changed_input_inside_the_loop_never_plays_stale_stems() {
 
 #[test]
 fn several_instances_loop_at_once_each_with_its_own_stems() {
+    let _serial = serial();
     let results: Vec<f64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..3)
             .map(|i| {
@@ -194,6 +208,7 @@ fn several_instances_loop_at_once_each_with_its_own_stems() {
 
 #[test]
 fn an_offline_bounce_of_a_loop_is_separated_afresh_each_pass() {
+    let _serial = serial();
     // A bounce never plays cached stems; it is the engine's output for each pass (fresh at the
     // loop start, as a file): the same as the loop's offline separation.
     let input = section(0.2);
@@ -223,6 +238,7 @@ fn an_offline_bounce_of_a_loop_is_separated_afresh_each_pass() {
 
 #[test]
 fn jumps_to_cached_and_uncached_places_play_on_without_a_dry_stretch() {
+    let _serial = serial();
     let song = music(12 * SR as usize);
     let (_entry, mut instance) = load(Build::CheckedRelease);
     let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
