@@ -388,7 +388,7 @@ mod tests {
     fn a_minute_of_four_stereo_stems_at_44_1_khz_takes_90_mb() {
         let shared = Arc::new(CacheShared::new(u64::MAX));
         let mut cache = TimelineCache::new(8, 0, shared.clone());
-        let minute = 60 * 44_100;
+        let minute: usize = 60 * 44_100;
         let (stems, inputs) = (vec![0.25; 8 * PAGE], vec![7; PAGE]);
         for page in 0..minute.div_ceil(PAGE) {
             cache.write((page * PAGE) as i64, &stems, &inputs);
