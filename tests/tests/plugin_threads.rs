@@ -8,6 +8,10 @@ use demixer_host_tests::{Build, activate, latency, load, music, set_mode};
 #[test]
 fn every_rate_and_block_size_works_and_deactivation_stops_the_worker() {
     let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    let names = || -> Vec<String> {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        tasks.map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default()).collect()
+    };
     let (_entry, mut instance) = load(Build::Checked);
     set_mode(&mut instance, RenderMode::Offline);
     // DXD (705.6, 768 kHz) and the validators' odd and low rates are resampled for HPSS; at 500 Hz
@@ -32,7 +36,13 @@ fn every_rate_and_block_size_works_and_deactivation_stops_the_worker() {
                 assert_eq!(threads(), before + 1, "one worker thread while active");
             },
         );
-        assert_eq!(threads(), before, "deactivation left the worker running at {sample_rate} Hz");
+        // A joined thread leaves /proc/self/task a moment after `pthread_join` returns (the
+        // kernel unhashes it after waking the joiner), so look until it has gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while threads() > before && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(threads(), before, "deactivation left the worker running at {sample_rate} Hz: {:?}", names());
         assert!(ports.iter().flatten().flatten().all(|x| x.is_finite()));
         let sounding = |port: usize| ports[port][0].iter().any(|&x| x != 0.0);
         let processor = activate(&mut instance, config);
