@@ -5,7 +5,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::config::HpssConfig;
-use super::masks::{MaskPower, Power, Squared, StemMapper, VOICE_BAND_HZ, centre_measure};
+use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
 use super::voice_comb::VoiceComb;
 use crate::Stem;
 use crate::delay::DelayLine;
@@ -69,7 +69,7 @@ impl HpssSeparator {
         let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
         Self {
             mapper: StemMapper::new(bins, n, config.sample_rate, config.kick),
-            voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate, (VOICE_BAND_HZ[0], VOICE_BAND_HZ[1])),
+            voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate),
             analyzers: [analyzer(), analyzer()],
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
@@ -133,8 +133,7 @@ impl HpssSeparator {
         }
         let stride = bins.next_multiple_of(LANES);
         let magnitudes = &self.magnitudes[target * stride..target * stride + bins];
-        let masks = &self.masks;
-        self.voice_comb.update(|bin| masks[bin][Stem::Vocals.index()] * magnitudes[bin]);
+        self.voice_comb.update(&self.masks, magnitudes);
         self.voice_comb.apply(&mut self.masks);
     }
 
