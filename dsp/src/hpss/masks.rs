@@ -98,6 +98,11 @@ impl StemMapper {
         }
     }
 
+    /// Number of low bins in which tonal content may be bass (the rest have no bass share).
+    pub fn bass_bins(&self) -> usize {
+        self.bass.iter().rposition(|&w| w > 0.0).map_or(0, |last| last + 1)
+    }
+
     /// Number of low bins whose drums estimate includes the kick term (the rest have weight 0).
     pub fn kick_bins(&self) -> usize {
         self.kick.iter().rposition(|&w| w > 0.0).map_or(0, |last| last + 1)

@@ -84,7 +84,9 @@ impl VoiceComb {
             tooth_bins: TOOTH_HZ / bin_hz,
             comb: vec![0.0; bins],
             // No boost below the voice band's fade-in.
-            boost: (0..bins).map(|b| BOOST * smooth_step(b as f32 * bin_hz, VOICE_BAND_HZ[0], VOICE_BAND_HZ[1])).collect(),
+            boost: (0..bins)
+                .map(|b| BOOST * smooth_step(b as f32 * bin_hz, VOICE_BAND_HZ[0], VOICE_BAND_HZ[1]))
+                .collect(),
             voice: (0..bins).map(|b| voice_band(b as f32 * bin_hz)).collect(),
             power: vec![0.0; bins],
         }
