@@ -45,6 +45,7 @@ def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=8, ahead=0, comp
 
 def separate(mixture, opts):
     opts = dict(opts)
+    return_masks = opts.pop("return_masks", False)
     model = {k: opts.pop(k) for k in list(opts) if k in RELEASE or k in hpss_model.CURRENT}
     masks, n, hop = hpss_model.separate(mixture, "normal", **{**RELEASE, **model}, return_masks=True)
     x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
@@ -59,6 +60,9 @@ def separate(mixture, opts):
     floor = opts.get("floor", 0.0)
     v = masks["vocals"] * (floor + (1 - floor) * g) + boost * g * masks["other"] * hpss_model.smooth_step(
         np.arange(len(g))[:, None] * splits.SR / n, 150.0, 280.0)
+    if return_masks:
+        return {"drums": masks["drums"], "bass": masks["bass"], "vocals": v,
+                "other": 1 - masks["drums"] - masks["bass"] - v}, n, hop
     synth = lambda m: librosa.istft(x * m, hop_length=hop, length=len(mixture)).T.astype(np.float32)
     out = {"drums": synth(masks["drums"]), "bass": synth(masks["bass"]), "vocals": synth(v)}
     out["other"] = mixture - out["drums"] - out["bass"] - out["vocals"]
