@@ -79,6 +79,8 @@ impl DrumsBassWiener {
     /// and the drums and bass masks `masks[bin] = [drums, bass, ..]`, and writes each re-split bin's
     /// drums filter: the drums are `filters[bin] · [x_L, x_R]ᵀ` (rows: output channel), and the bass
     /// is `(m_d + m_b)·x` minus the drums.
+    /// Inlined so that it compiles with the caller's target features (the engine's AVX2 frame).
+    #[inline(always)]
     pub fn update(
         &mut self,
         left: &[Complex<f32>],

@@ -93,6 +93,7 @@ impl VoiceComb {
     }
 
     /// The candidate pitch with the largest harmonic sum over `power`.
+    #[inline(always)]
     fn most_salient(&self) -> usize {
         let p = &self.power;
         let salience = |taps: &[Tap]| -> f32 {
@@ -114,6 +115,8 @@ impl VoiceComb {
     /// `centre²`, other = the rest of the tonal content) and `magnitudes` its magnitude spectrum.
     /// The salience spectrum is `(M · (w·voice·(other + vocals) + (1 − w)·vocals))²`, `w` =
     /// [`SIDE_WEIGHT`]: voice-band tonal content weighted `w + (1 − w)·centre²`.
+    /// Inlined so that it compiles with the caller's target features (the engine's AVX2 frame).
+    #[inline(always)]
     pub fn update(&mut self, masks: &[[f32; 4]], magnitudes: &[f32]) {
         for (((p, m), &magnitude), &voice) in self.power.iter_mut().zip(masks).zip(magnitudes).zip(&self.voice) {
             let [_, _, other, vocals] = *m;
@@ -124,7 +127,11 @@ impl VoiceComb {
         self.recent[self.newest] = Some(self.most_salient());
         self.comb.fill(0.0);
         let last = self.comb.len() as f32 - 1.0;
-        for &candidate in self.recent.iter().flatten() {
+        for (i, &candidate) in self.recent.iter().enumerate() {
+            // Each held pitch once: a held note fills the ring with the same candidate.
+            let Some(candidate) = candidate.filter(|c| !self.recent[..i].contains(&Some(*c))) else {
+                continue;
+            };
             for tap in &self.taps[candidate * HARMONICS..(candidate + 1) * HARMONICS] {
                 if tap.weight == 0.0 {
                     continue;
@@ -133,8 +140,10 @@ impl VoiceComb {
                 let width = self.tooth_bins.max(TOOTH_RELATIVE * centre);
                 let (from, to) =
                     ((centre - width).ceil().max(0.0) as usize, (centre + width).floor().min(last) as usize);
-                for (bin, comb) in self.comb.iter_mut().enumerate().take(to + 1).skip(from) {
-                    *comb = comb.max(1.0 - (bin as f32 - centre).abs() / width);
+                // A plain slice loop (no division) so that it vectorises.
+                let (start, slope) = (from as f32 - centre, 1.0 / width);
+                for (k, comb) in self.comb[from..=to].iter_mut().enumerate() {
+                    *comb = comb.max(1.0 - (start + k as f32).abs() * slope);
                 }
             }
         }
