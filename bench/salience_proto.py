@@ -1,10 +1,11 @@
 """Prototype: a harmonic comb on the predominant pitch for the vocals (harmonic-summation salience,
 Klapuri 2006 / Salamon & Gómez 2012's melody salience): per frame the f0 in [fmin, fmax] whose
-weighted harmonics Σ α^(h−1)·S(h·f0) carry most of the centred tonal spectrum S (the vocal candidate
-mask times the magnitude) is the voice; bins off its harmonics give up vocals to other.
+weighted harmonics Σ α^(h−1)·S(h·f0) carry most of S is the voice; bins off its harmonics give up
+vocals to other. S is the voice-band tonal magnitude weighted side + (1 − side)·centre² (side=0 is the
+vocal candidate mask times the magnitude), raised to `compress` (2: a power spectrum).
 
     python3 bench/salience_proto.py [key=value ...]
-        (floor, width, rel, hold, ahead, compress, harmonics, alpha, fmin, fmax, boost, subset; the
+        (floor, width, rel, hold, ahead, compress, side, harmonics, alpha, fmin, fmax, boost, subset; the
         defaults are what dsp/src/hpss/voice_comb.rs ships; floor=1.0 boost=0.0 turns the comb off)
 """
 import sys
@@ -17,7 +18,7 @@ import splits
 from wiener_proto import RELEASE
 
 
-def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=12, ahead=0, compress=1.0, harmonics=8, alpha=0.8, fmin=180.0, fmax=2400.0, steps=48):
+def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=8, ahead=0, compress=2.0, harmonics=8, alpha=0.8, fmin=180.0, fmax=2400.0, steps=48):
     """Per-bin weight in [floor, 1]: 1 on the harmonics of each frame's most salient f0."""
     bins, frames = s.shape
     s = s ** compress
@@ -44,15 +45,24 @@ def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=12, ahead=0, com
 
 def separate(mixture, opts):
     opts = dict(opts)
+    return_masks = opts.pop("return_masks", False)
     model = {k: opts.pop(k) for k in list(opts) if k in RELEASE or k in hpss_model.CURRENT}
     masks, n, hop = hpss_model.separate(mixture, "normal", **{**RELEASE, **model}, return_masks=True)
     x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
     mag = np.sqrt((np.abs(x[0]) ** 2 + np.abs(x[1]) ** 2) / 2)
     boost = opts.pop("boost", 0.35)
-    g = comb_weight(masks["vocals"] * mag, splits.SR / n, **{**opts, "floor": 0.0})
+    side = opts.pop("side", 0.3)
+    hz = np.arange(mag.shape[0])[:, None] * splits.SR / n
+    a, b, c, d = hpss_model.CURRENT["voice"]
+    voice_tonal = (1 - masks["drums"] - masks["bass"]) * hpss_model.smooth_step(hz, a, b) * (1 - hpss_model.smooth_step(hz, c, d))
+    candidate = side * voice_tonal + (1 - side) * masks["vocals"]
+    g = comb_weight(candidate * mag, splits.SR / n, **{**opts, "floor": 0.0})
     floor = opts.get("floor", 0.0)
     v = masks["vocals"] * (floor + (1 - floor) * g) + boost * g * masks["other"] * hpss_model.smooth_step(
         np.arange(len(g))[:, None] * splits.SR / n, 150.0, 280.0)
+    if return_masks:
+        return {"drums": masks["drums"], "bass": masks["bass"], "vocals": v,
+                "other": 1 - masks["drums"] - masks["bass"] - v}, n, hop
     synth = lambda m: librosa.istft(x * m, hop_length=hop, length=len(mixture)).T.astype(np.float32)
     out = {"drums": synth(masks["drums"]), "bass": synth(masks["bass"]), "vocals": synth(v)}
     out["other"] = mixture - out["drums"] - out["bass"] - out["vocals"]

@@ -5,7 +5,12 @@ W_j = v_j R_j (Σ_k v_k R_k)⁻¹ (they sum to the identity, so the stems still 
 R_j is averaged causally (exponential, `tau` frames) as a streaming engine must, or over the whole
 song (`tau=0`, an upper bound).
 
-    python3 bench/wiener_proto.py [key=value ...]   (iters, tau, vpow, eps, subset)
+`resplit=1` re-splits only the drums and bass, within their joint estimate (m_d + m_b)·x, with
+each R_j loaded by eps·I (relative to its trace), on the release masks including the voice comb
+(`salience_proto.separate`'s): other and vocals are untouched. What the engine ships
+(dsp/src/hpss/spatial_wiener.rs): `resplit=1 tau=500 eps=1e-3` (500 frames = 5.8 s).
+
+    python3 bench/wiener_proto.py [key=value ...]   (resplit, iters, tau, vpow, eps, subset)
 """
 import sys
 
@@ -63,7 +68,29 @@ def wiener(x, masks, iters=1, tau=0, vpow=2.0, eps=1e-3):
     return dict(zip(STEMS, ys))
 
 
+def drums_bass(x, masks, tau=500, eps=1e-3):
+    """(drums, bass) spectra: the drums/bass Wiener re-split of their joint estimate, as the engine."""
+    mix_power = 0.5 * (np.abs(x[0]) ** 2 + np.abs(x[1]) ** 2)
+    md, mb = masks["drums"], masks["bass"]
+    loaded = lambda r, v: v[..., None, None] * (r + eps * np.eye(2))
+    cd, cb = loaded(covariance(md * x, tau)[0], md * mix_power), loaded(covariance(mb * x, tau)[0], mb * mix_power)
+    joint = np.moveaxis((md + mb) * x, 0, -1)[..., None]
+    drums = np.moveaxis((cd @ inv2(cd + cb) @ joint)[..., 0], -1, 0)
+    return drums, (md + mb) * x - drums
+
+
 def separate(mixture, opts):
+    opts = dict(opts)  # shared by every song
+    if opts.pop("resplit", 0):
+        import salience_proto  # its masks include the voice comb
+        masks, n, hop = salience_proto.separate(mixture, {"return_masks": True})
+        x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
+        drums, bass = drums_bass(x, masks, **opts)
+        vocals = x * masks["vocals"]
+        out = {s: librosa.istft(y, hop_length=hop, length=len(mixture)).T.astype(np.float32)
+               for s, y in (("drums", drums), ("bass", bass), ("vocals", vocals))}
+        out["other"] = mixture - out["drums"] - out["bass"] - out["vocals"]
+        return out
     masks, n, hop = hpss_model.separate(mixture, "normal", **RELEASE, return_masks=True)
     x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
     ys = wiener(x, masks, **opts)

@@ -64,6 +64,11 @@ const BASS_CROSSOVER_HZ: (f32, f32) = (250.0, 800.0);
 const BASS_ALWAYS_HZ: (f32, f32) = (100.0, 200.0);
 /// Voice band: fades in between the first two frequencies and out between the last two.
 pub(crate) const VOICE_BAND_HZ: [f32; 4] = [150.0, 280.0, 5_000.0, 9_000.0];
+/// Weight in [0, 1] of the voice band ([`VOICE_BAND_HZ`]) at `hz`.
+pub(crate) fn voice_band(hz: f32) -> f32 {
+    let [a, b, c, d] = VOICE_BAND_HZ;
+    smooth_step(hz, a, b) * (1.0 - smooth_step(hz, c, d))
+}
 /// Band in which short low-frequency bursts (the kick drum) go to the drums: fully below the first
 /// frequency, not above the second.
 const KICK_BAND_HZ: (f32, f32) = (150.0, 300.0);
@@ -85,13 +90,17 @@ impl StemMapper {
     pub fn new(bins: usize, fft_size: usize, sample_rate: f32, kick: f32) -> Self {
         let hz = |b: usize| b as f32 * sample_rate / fft_size as f32;
         let below = |b: usize, (from, to): (f32, f32)| 1.0 - smooth_step(hz(b), from, to);
-        let [a, b, c, d] = VOICE_BAND_HZ;
         Self {
             bass: (0..bins).map(|b| below(b, BASS_CROSSOVER_HZ)).collect(),
             bass_always: (0..bins).map(|b| below(b, BASS_ALWAYS_HZ)).collect(),
-            voice: (0..bins).map(|k| smooth_step(hz(k), a, b) * (1.0 - smooth_step(hz(k), c, d))).collect(),
+            voice: (0..bins).map(|k| voice_band(hz(k))).collect(),
             kick: (0..bins).map(|b| kick * below(b, KICK_BAND_HZ)).collect(),
         }
+    }
+
+    /// Number of low bins in which tonal content may be bass (the rest have no bass share).
+    pub fn bass_bins(&self) -> usize {
+        self.bass.iter().rposition(|&w| w > 0.0).map_or(0, |last| last + 1)
     }
 
     /// Number of low bins whose drums estimate includes the kick term (the rest have weight 0).

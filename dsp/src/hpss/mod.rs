@@ -5,6 +5,7 @@ pub mod config;
 pub mod masks;
 pub mod offline;
 pub mod separator;
+pub mod spatial_wiener;
 pub mod voice_comb;
 
 pub use config::{ConfigError, HpssConfig, HpssSettings, Preset};

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::config::HpssConfig;
-use super::masks::{MaskPower, Power, Squared, StemMapper, VOICE_BAND_HZ, centre_measure};
+use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
+use super::spatial_wiener::DrumsBassWiener;
 use super::voice_comb::VoiceComb;
 use crate::Stem;
 use crate::delay::DelayLine;
@@ -31,6 +32,10 @@ pub struct HpssSeparator {
     config: HpssConfig,
     mapper: StemMapper,
     voice_comb: VoiceComb,
+    /// Re-splits the drums and bass in the bins they share by their stereo images.
+    wiener: DrumsBassWiener,
+    /// The drums' 2×2 filter per re-split bin ([`DrumsBassWiener::update`]).
+    drums_filters: Vec<[[Complex<f32>; 2]; 2]>,
     analyzers: [Analyzer; CHANNELS],
     synthesizers: Vec<Synthesizer>,
     /// Spectra of the last `lookahead_frames + 1` frames, both channels: `[frame][channel][bin]`.
@@ -67,9 +72,13 @@ impl HpssSeparator {
         let fft = FftPair::new(n);
         let window: Arc<[f32]> = hann(n).into();
         let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
+        let mapper = StemMapper::new(bins, n, config.sample_rate, config.kick);
+        let (bass_bins, kick_bins) = (mapper.bass_bins(), mapper.kick_bins());
         Self {
-            mapper: StemMapper::new(bins, n, config.sample_rate, config.kick),
-            voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate, (VOICE_BAND_HZ[0], VOICE_BAND_HZ[1])),
+            mapper,
+            voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate),
+            wiener: DrumsBassWiener::new(bass_bins, hop, config.sample_rate),
+            drums_filters: vec![[[Complex::default(); 2]; 2]; bass_bins],
             analyzers: [analyzer(), analyzer()],
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
@@ -82,7 +91,7 @@ impl HpssSeparator {
             newest_spectrum: 0,
             harmonic: vec![0.0; bins.next_multiple_of(LANES)],
             percussive: vec![0.0; bins],
-            burst: vec![0.0; StemMapper::new(bins, n, config.sample_rate, config.kick).kick_bins()],
+            burst: vec![0.0; kick_bins],
             frequency_median: NetworkMedianFilter::new(config.percussive_bins, bins),
             masks: vec![[0.0; STEMS]; bins],
             stem_spectrum: vec![Complex::default(); bins],
@@ -133,8 +142,7 @@ impl HpssSeparator {
         }
         let stride = bins.next_multiple_of(LANES);
         let magnitudes = &self.magnitudes[target * stride..target * stride + bins];
-        let masks = &self.masks;
-        self.voice_comb.update(|bin| masks[bin][Stem::Vocals.index()] * magnitudes[bin]);
+        self.voice_comb.update(&self.masks, magnitudes);
         self.voice_comb.apply(&mut self.masks);
     }
 
@@ -193,15 +201,39 @@ impl HpssSeparator {
         }
         let frame = &self.spectra[target_slot * CHANNELS * bins..(target_slot + 1) * CHANNELS * bins];
         let (left, right) = frame.split_at(bins);
+        self.wiener.update(left, right, &self.masks, &mut self.drums_filters);
         for (k, stem) in SYNTHESISED.into_iter().enumerate() {
             for (channel, spectrum) in [left, right].into_iter().enumerate() {
                 for ((out, x), m) in self.stem_spectrum.iter_mut().zip(spectrum).zip(&self.masks) {
                     *out = x * m[stem.index()];
                 }
+                if matches!(stem, Stem::Drums | Stem::Bass) {
+                    let filters = &self.drums_filters;
+                    resplit_drums_bass(stem, channel, [left, right], &self.masks, filters, &mut self.stem_spectrum);
+                }
                 let range = self.ready_range(k, channel);
                 self.synthesizers[k * CHANNELS + channel].synthesize(&mut self.stem_spectrum, &mut self.ready[range]);
             }
         }
+    }
+}
+
+/// Overwrites the re-split bins of `out` (the drums or bass spectrum of `channel`) with the Wiener
+/// re-split ([`DrumsBassWiener::update`]): drums = the drums filter applied to both channels of the
+/// mixture `x`, bass = `(m_d + m_b)·x` of the channel minus the drums.
+#[inline(always)]
+fn resplit_drums_bass(
+    stem: Stem,
+    channel: usize,
+    x: [&[Complex<f32>]; CHANNELS],
+    masks: &[[f32; STEMS]],
+    filters: &[[[Complex<f32>; 2]; 2]],
+    out: &mut [Complex<f32>],
+) {
+    for (bin, (out, filter)) in out.iter_mut().zip(filters).enumerate() {
+        let drums = filter[channel][0] * x[0][bin] + filter[channel][1] * x[1][bin];
+        let [d, b, ..] = masks[bin];
+        *out = if stem == Stem::Drums { drums } else { x[channel][bin] * (d + b) - drums };
     }
 }
 
@@ -270,6 +302,7 @@ impl Separator for HpssSeparator {
         self.spectra.fill(Complex::default());
         self.magnitudes.fill(0.0);
         self.voice_comb.reset();
+        self.wiener.reset();
         self.ready.fill(0.0);
         self.fill = 0;
     }

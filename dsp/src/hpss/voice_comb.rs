@@ -1,15 +1,19 @@
 //! A harmonic comb on the voice's pitch: the vocals keep the bins near the harmonics of the most
-//! salient pitch of the vocal candidate spectrum, and take part of the centred tonal content there
+//! salient pitch of the voice-band tonal spectrum, and take part of the centred tonal content there
 //! from "other".
 //!
 //! Pitch salience by harmonic summation (Klapuri 2006; the melody salience of Salamon & Gómez
-//! 2012): per frame, the f0 whose weighted harmonics `Σ_h α^(h−1)·S(h·f0)` carry most of `S`, the
-//! magnitude times the vocals mask. The voice is monophonic; chords and pads panned to the centre
-//! are not, so off the comb the vocals mask gives way to "other". The comb holds over the recent
-//! frames (reverb tails, note changes) and widens with frequency (vibrato). Constants chosen on the
-//! development split of bench/songs.py (`bench/salience_proto.py`).
+//! 2012): per frame, the f0 whose weighted harmonics `Σ_h α^(h−1)·P(h·f0)` carry most of `P`, the
+//! power spectrum of the voice-band tonal content. Centre-panned content counts fully and the rest
+//! with a smaller weight: a voice sampled in stereo (a choir patch) is not centred, yet its pitch is
+//! usually the strongest; summing powers rather than magnitudes lets the strongest partials decide
+//! (Salamon & Gómez use magnitude compression for the same trade-off). The voice is monophonic;
+//! chords and pads panned to the centre are not, so off the comb the vocals mask gives way to
+//! "other". The comb holds over the recent frames (reverb tails, note changes) and widens with
+//! frequency (vibrato). Constants chosen on the development split of bench/songs.py
+//! (`bench/salience_proto.py`).
 
-use super::masks::smooth_step;
+use super::masks::{VOICE_BAND_HZ, smooth_step, voice_band};
 
 /// Range of the voice's fundamental, in Hz.
 const F0_HZ: (f32, f32) = (180.0, 2_400.0);
@@ -22,7 +26,10 @@ const HARMONIC_DECAY: f32 = 0.8;
 const TOOTH_HZ: f32 = 43.0;
 const TOOTH_RELATIVE: f32 = 0.15;
 /// How long a pitch keeps its comb, in ms (the current frame and those before it).
-const HOLD_MS: f32 = 139.0;
+const HOLD_MS: f32 = 93.0;
+/// Weight of tonal content that is not centre-panned in the salience spectrum, relative to
+/// centred content (the vocals' centre gate `centre²` blends from this weight to 1).
+const SIDE_WEIGHT: f32 = 0.3;
 /// Share of "other" that goes to the vocals on the comb (above the voice band's fade-in).
 const BOOST: f32 = 0.35;
 
@@ -46,12 +53,15 @@ pub struct VoiceComb {
     comb: Vec<f32>,
     /// Per bin: the share of "other" the comb hands to the vocals.
     boost: Vec<f32>,
+    /// Per bin: the voice band's weight ([`voice_band`]).
+    voice: Vec<f32>,
+    /// Per bin: the salience spectrum of the current frame (a power).
+    power: Vec<f32>,
 }
 
 impl VoiceComb {
-    /// A comb for `bins` bins of an `fft_size`-point transform at `sample_rate`, hop `hop` samples;
-    /// `voice_from_hz` is where the voice band fades in (no boost below it).
-    pub fn new(bins: usize, fft_size: usize, hop: usize, sample_rate: f32, voice_from_hz: (f32, f32)) -> Self {
+    /// A comb for `bins` bins of an `fft_size`-point transform at `sample_rate`, hop `hop` samples.
+    pub fn new(bins: usize, fft_size: usize, hop: usize, sample_rate: f32) -> Self {
         let bin_hz = sample_rate / fft_size as f32;
         let candidates = ((F0_HZ.1 / F0_HZ.0).log2() * STEPS_PER_OCTAVE) as usize + 1;
         let taps = (0..candidates)
@@ -73,18 +83,21 @@ impl VoiceComb {
             newest: 0,
             tooth_bins: TOOTH_HZ / bin_hz,
             comb: vec![0.0; bins],
+            // No boost below the voice band's fade-in.
             boost: (0..bins)
-                .map(|b| BOOST * smooth_step(b as f32 * bin_hz, voice_from_hz.0, voice_from_hz.1))
+                .map(|b| BOOST * smooth_step(b as f32 * bin_hz, VOICE_BAND_HZ[0], VOICE_BAND_HZ[1]))
                 .collect(),
+            voice: (0..bins).map(|b| voice_band(b as f32 * bin_hz)).collect(),
+            power: vec![0.0; bins],
         }
     }
 
-    /// The candidate pitch with the largest harmonic sum over `spectrum`.
-    fn most_salient(&self, spectrum: impl Fn(usize) -> f32) -> usize {
+    /// The candidate pitch with the largest harmonic sum over `power`.
+    #[inline(always)]
+    fn most_salient(&self) -> usize {
+        let p = &self.power;
         let salience = |taps: &[Tap]| -> f32 {
-            taps.iter()
-                .map(|t| t.weight * (spectrum(t.bin) * (1.0 - t.fraction) + spectrum(t.bin + 1) * t.fraction))
-                .sum()
+            taps.iter().map(|t| t.weight * (p[t.bin] * (1.0 - t.fraction) + p[t.bin + 1] * t.fraction)).sum()
         };
         let mut best = (0, f32::NEG_INFINITY);
         for (c, taps) in self.taps.chunks_exact(HARMONICS).enumerate() {
@@ -96,14 +109,29 @@ impl VoiceComb {
         best.0
     }
 
-    /// Adds the frame whose vocal candidate spectrum is `spectrum(bin)` and recomputes the comb:
-    /// per bin the largest triangular tooth `1 − |bin − h·f0| / width` over the held pitches.
-    pub fn update(&mut self, spectrum: impl Fn(usize) -> f32) {
+    /// Adds a frame and recomputes the comb: per bin the largest triangular tooth
+    /// `1 − |bin − h·f0| / width` over the held pitches. `masks` are the frame's stem masks
+    /// `[drums, bass, other, vocals]` before the comb (vocals = voice-band tonal content times
+    /// `centre²`, other = the rest of the tonal content) and `magnitudes` its magnitude spectrum.
+    /// The salience spectrum is `(M · (w·voice·(other + vocals) + (1 − w)·vocals))²`, `w` =
+    /// [`SIDE_WEIGHT`]: voice-band tonal content weighted `w + (1 − w)·centre²`.
+    /// Inlined so that it compiles with the caller's target features (the engine's AVX2 frame).
+    #[inline(always)]
+    pub fn update(&mut self, masks: &[[f32; 4]], magnitudes: &[f32]) {
+        for (((p, m), &magnitude), &voice) in self.power.iter_mut().zip(masks).zip(magnitudes).zip(&self.voice) {
+            let [_, _, other, vocals] = *m;
+            let candidate = magnitude * (SIDE_WEIGHT * voice * (other + vocals) + (1.0 - SIDE_WEIGHT) * vocals);
+            *p = candidate * candidate;
+        }
         self.newest = (self.newest + 1) % self.recent.len();
-        self.recent[self.newest] = Some(self.most_salient(spectrum));
+        self.recent[self.newest] = Some(self.most_salient());
         self.comb.fill(0.0);
         let last = self.comb.len() as f32 - 1.0;
-        for &candidate in self.recent.iter().flatten() {
+        for (i, &candidate) in self.recent.iter().enumerate() {
+            // Each held pitch once: a held note fills the ring with the same candidate.
+            let Some(candidate) = candidate.filter(|c| !self.recent[..i].contains(&Some(*c))) else {
+                continue;
+            };
             for tap in &self.taps[candidate * HARMONICS..(candidate + 1) * HARMONICS] {
                 if tap.weight == 0.0 {
                     continue;
@@ -112,8 +140,10 @@ impl VoiceComb {
                 let width = self.tooth_bins.max(TOOTH_RELATIVE * centre);
                 let (from, to) =
                     ((centre - width).ceil().max(0.0) as usize, (centre + width).floor().min(last) as usize);
-                for (bin, comb) in self.comb.iter_mut().enumerate().take(to + 1).skip(from) {
-                    *comb = comb.max(1.0 - (bin as f32 - centre).abs() / width);
+                // A plain slice loop (no division) so that it vectorises.
+                let (start, slope) = (from as f32 - centre, 1.0 / width);
+                for (k, comb) in self.comb[from..=to].iter_mut().enumerate() {
+                    *comb = comb.max(1.0 - (start + k as f32).abs() * slope);
                 }
             }
         }
@@ -142,14 +172,17 @@ mod tests {
     #[test]
     fn comb_follows_a_harmonic_tone_and_masks_still_sum_to_one() {
         let (bins, n, sr) = (1025, 2048, 44_100.0);
-        let mut comb = VoiceComb::new(bins, n, 512, sr, (150.0, 280.0));
+        let mut comb = VoiceComb::new(bins, n, 512, sr);
         let bin_hz = sr / n as f32;
         let f0 = 440.0;
         let tone = |bin: usize| {
             let hz = bin as f32 * bin_hz;
             (1..=6).map(|h| (1.0 - (hz - h as f32 * f0).abs() / bin_hz).max(0.0)).sum::<f32>()
         };
-        comb.update(tone);
+        let magnitudes: Vec<f32> = (0..bins).map(tone).collect();
+        // Centred tonal content: all of it vocals in the voice band.
+        let centred: Vec<[f32; 4]> = comb.voice.iter().map(|&v| [0.0, 0.0, 1.0 - v, v]).collect();
+        comb.update(&centred, &magnitudes);
         let bin_of = |hz: f32| (hz / bin_hz).round() as usize;
         assert!(comb.comb[bin_of(880.0)] > 0.9 && comb.comb[bin_of(1320.0)] > 0.9);
         assert_eq!(comb.comb[bin_of(660.0)], 0.0, "between harmonics");
