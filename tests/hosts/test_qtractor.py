@@ -35,5 +35,6 @@ def test_qtractor_instantiates_the_clap_plugin(clap_path, tmp_path):
     assert (name, filename, index) == ("Demixer", clap_path, "0")
     assert audio == "2:2", "main input and output, stereo (Qtractor ignores the stem ports)"
     assert midi == "0:0"
-    assert controls == "16:0", "sixteen automatable parameters, no read-only ones"
+    # Qtractor counts every input parameter, the non-automatable Loop Cache size too.
+    assert controls == "17:0", "seventeen parameters, no read-only ones"
     assert set(flags.split(",")) == {"GUI", "EXT", "RT"}, "an editor and the state extension"
