@@ -208,7 +208,11 @@ def write_set(out_dir, songs, seconds, font=None):
 # own soundfont, and the parts are summed into the four stems.
 
 FONTS = {"fluid": SOUNDFONTS[0], "timgm": SOUNDFONTS[1], "musescore": SOUNDFONTS[2]}
-SPLITS = {"dev": (12, 2000), "heldout": (8, 3000)}  # songs, first seed; the seeds never overlap
+# Songs and first seed per split; the seeds never overlap. "fit" trains what the engine learns from
+# data (the voice comb's voicing detector, bench/voicing_fit.py), "dev" chooses constants and checks
+# the fit, "heldout" is only measured.
+SPLITS = {"fit": (36, 4000), "dev": (12, 2000), "heldout": (8, 3000)}
+REPORTED = ("dev", "heldout")
 RIM, CLAP, COWBELL, SHAKER, CONGA_HI, CONGA_LO = 37, 39, 56, 70, 62, 64
 
 # Style: tempo range, swing, drum patterns (one per bar variant; 16 steps, letters: K kick, S snare,
@@ -435,10 +439,10 @@ def main():
     st.add_argument("out")
     st.add_argument("--songs", type=int, default=8)
     st.add_argument("--seconds", type=float, default=20.0)
-    ds = sub.add_parser("dataset", help="render the development and held-out sets: OUT/{dev,heldout}/NN-style/*.wav")
+    ds = sub.add_parser("dataset", help="render the fitting, development and held-out sets: OUT/{fit,dev,heldout}/NN-style/*.wav")
     ds.add_argument("out", nargs="?", default=str(pathlib.Path(__file__).parent / "out" / "dataset"))
     ds.add_argument("--seconds", type=float, default=16.0)
-    ds.add_argument("--split", choices=tuple(SPLITS), action="append", help="only these splits (default: both)")
+    ds.add_argument("--split", choices=tuple(SPLITS), action="append", help="only these splits (default: all)")
     args = parser.parse_args()
     if shutil.which("fluidsynth") is None:
         raise SystemExit("fluidsynth not found: apt-get install fluidsynth")

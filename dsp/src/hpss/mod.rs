@@ -7,6 +7,7 @@ pub mod offline;
 pub mod separator;
 pub mod spatial_wiener;
 pub mod voice_comb;
+mod voicing;
 
 pub use config::{ConfigError, HpssConfig, HpssSettings, Preset};
 pub use separator::HpssSeparator;

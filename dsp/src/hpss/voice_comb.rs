@@ -14,6 +14,8 @@
 //! (`bench/salience_proto.py`).
 
 use super::masks::{VOICE_BAND_HZ, smooth_step, voice_band};
+use super::voicing::{Frame, PROFILE, Voicing};
+use crate::median_network::LANES;
 
 /// Range of the voice's fundamental, in Hz.
 const F0_HZ: (f32, f32) = (180.0, 2_400.0);
@@ -53,10 +55,14 @@ pub struct VoiceComb {
     comb: Vec<f32>,
     /// Per bin: the share of "other" the comb hands to the vocals.
     boost: Vec<f32>,
-    /// Per bin: the voice band's weight ([`voice_band`]).
+    /// Per bin: the voice band's weight ([`voice_band`]), and the bins where it is not zero.
     voice: Vec<f32>,
+    band: std::ops::Range<usize>,
     /// Per bin: the salience spectrum of the current frame (a power).
     power: Vec<f32>,
+    /// Whether the comb's pitch is a voice ([`Voicing`]), and the current frame's verdict.
+    voicing: Voicing,
+    gate: f32,
 }
 
 impl VoiceComb {
@@ -88,13 +94,17 @@ impl VoiceComb {
                 .map(|b| BOOST * smooth_step(b as f32 * bin_hz, VOICE_BAND_HZ[0], VOICE_BAND_HZ[1]))
                 .collect(),
             voice: (0..bins).map(|b| voice_band(b as f32 * bin_hz)).collect(),
+            band: (VOICE_BAND_HZ[0] / bin_hz).floor() as usize
+                ..((VOICE_BAND_HZ[3] / bin_hz).ceil() as usize + 1).min(bins),
             power: vec![0.0; bins],
+            voicing: Voicing::new(hop, sample_rate),
+            gate: 1.0,
         }
     }
 
-    /// The candidate pitch with the largest harmonic sum over `power`.
+    /// The candidate pitch with the largest harmonic sum over `power`, and that sum.
     #[inline(always)]
-    fn most_salient(&self) -> usize {
+    fn most_salient(&self) -> (usize, f32) {
         let p = &self.power;
         let salience = |taps: &[Tap]| -> f32 {
             taps.iter().map(|t| t.weight * (p[t.bin] * (1.0 - t.fraction) + p[t.bin + 1] * t.fraction)).sum()
@@ -106,7 +116,7 @@ impl VoiceComb {
                 best = (c, s);
             }
         }
-        best.0
+        best
     }
 
     /// Adds a frame and recomputes the comb: per bin the largest triangular tooth
@@ -124,7 +134,8 @@ impl VoiceComb {
             *p = candidate * candidate;
         }
         self.newest = (self.newest + 1) % self.recent.len();
-        self.recent[self.newest] = Some(self.most_salient());
+        let (best, salience) = self.most_salient();
+        self.recent[self.newest] = Some(best);
         self.comb.fill(0.0);
         let last = self.comb.len() as f32 - 1.0;
         for (i, &candidate) in self.recent.iter().enumerate() {
@@ -147,14 +158,52 @@ impl VoiceComb {
                 }
             }
         }
+        let frame = self.measure(best, salience, masks, magnitudes);
+        self.gate = self.voicing.gate(&frame);
+    }
+
+    /// What [`Voicing`] needs to know about the frame whose salient pitch is `best`. Kept out of
+    /// line: inlined into the engine's AVX2 frame it stops the comb's tooth loop from vectorising.
+    #[inline(never)]
+    fn measure(&self, best: usize, salience: f32, masks: &[[f32; 4]], magnitudes: &[f32]) -> Frame {
+        let p = &self.power;
+        let taps = &self.taps[best * HARMONICS..(best + 1) * HARMONICS];
+        let profile: [f32; PROFILE] =
+            std::array::from_fn(|h| p[taps[h].bin] * (1.0 - taps[h].fraction) + p[taps[h].bin + 1] * taps[h].fraction);
+        // Outside the voice band every term is zero. Eight partial sums per term, so that the
+        // additions do not wait on each other.
+        let band = self.band.clone();
+        let mut sums = [[0.0f32; LANES]; 5];
+        let bins = masks[band.clone()].iter().zip(&magnitudes[band.clone()]).zip(&self.voice[band.clone()]);
+        for (i, (((m, &magnitude), &voice), (&comb, &p))) in
+            bins.zip(self.comb[band.clone()].iter().zip(&p[band])).enumerate()
+        {
+            let [_, _, other, vocals] = *m;
+            let power = magnitude * magnitude;
+            let tonal = voice * (other + vocals) * power;
+            for (sum, term) in sums.iter_mut().zip([comb * tonal, comb * vocals * power, tonal, voice * power, p]) {
+                sum[i % LANES] += term;
+            }
+        }
+        let [on_comb, centred_on_comb, tonal, band, total] = sums.map(|lanes| lanes.iter().sum::<f32>());
+        Frame {
+            profile,
+            f0_hz: F0_HZ.0 * (best as f32 / STEPS_PER_OCTAVE).exp2(),
+            share: salience / (total + 1e-20),
+            on_comb,
+            centred_on_comb,
+            tonal,
+            band,
+        }
     }
 
     /// Reshapes the masks `[drums, bass, other, vocals]` of the current frame: the vocals become
-    /// `comb · (vocals + boost · other)` and "other" the rest, so the four still sum to one.
+    /// `gate · comb · (vocals + boost · other)`, `gate` the voicing verdict in [0, 1], and "other"
+    /// the rest, so the four still sum to one.
     pub fn apply(&self, masks: &mut [[f32; 4]]) {
         for ((m, &comb), &boost) in masks.iter_mut().zip(&self.comb).zip(&self.boost) {
             let [drums, bass, other, vocals] = *m;
-            let voice = comb * (vocals + boost * other);
+            let voice = self.gate * comb * (vocals + boost * other);
             *m = [drums, bass, (1.0 - drums - bass - voice).max(0.0), voice];
         }
     }
@@ -162,6 +211,8 @@ impl VoiceComb {
     /// Forgets the held pitches.
     pub fn reset(&mut self) {
         self.recent.fill(None);
+        self.voicing.reset();
+        self.gate = 1.0;
     }
 }
 

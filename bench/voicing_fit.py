@@ -1,0 +1,143 @@
+"""Voicing detection for the voice comb: is the comb's pitch a voice? A logistic regression on per-frame
+features of the comb (the harmonic profile of the salient pitch, its salience share, how centred and
+how monophonic the comb's content is, pitch stability, onsets) and their causal running means, fit
+on the "fit" split of `songs.py dataset` (label: the true vocals carry more of the comb's energy
+than the true "other"), checked on the development split, never on the held-out one. In the spirit
+of Melodia's contour voicing (Salamon & Gómez 2012), which keeps a pitch contour by its salience,
+pitch and vibrato statistics; here the statistics feed a classifier.
+
+The engine (dsp/src/hpss/voicing.rs) computes the same features and scales the comb's vocals by
+clip((p − from) / (to − from), 0, 1). The features use the normal preset's STFT.
+
+    python3 bench/voicing_fit.py [c=0.003] [gate=(0.15,0.45)]     the development split without / with
+    python3 bench/voicing_fit.py --rust [c=...]                 the Rust constants
+"""
+import sys
+
+import librosa
+import numpy as np
+import scipy.optimize
+import scipy.signal
+
+import hpss_model
+import salience_proto
+import splits
+from wiener_proto import RELEASE
+
+HARMONICS, STABLE_FRAMES, PITCH_STEP, RUNNING_FRAMES = 8, 6, 0.05, 100
+C = 0.003  # inverse L2 strength, as scikit-learn's LogisticRegression(C)
+GATE = (0.15, 0.45)
+BOOST = 0.35
+
+
+def frame_features(mixture):
+    """(features (T, 32), comb (bins, T), masks, x): what the engine computes per frame."""
+    masks, n, hop = hpss_model.separate(mixture, "normal", **RELEASE, return_masks=True)
+    x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
+    mag2 = (np.abs(x[0]) ** 2 + np.abs(x[1]) ** 2) / 2
+    hz = np.arange(mag2.shape[0])[:, None] * splits.SR / n
+    a, b, c, d = hpss_model.CURRENT["voice"]
+    band = hpss_model.smooth_step(hz, a, b) * (1 - hpss_model.smooth_step(hz, c, d))
+    voice_tonal = (1 - masks["drums"] - masks["bass"]) * band
+    candidate = 0.3 * voice_tonal + 0.7 * masks["vocals"]
+    comb = salience_proto.comb_weight(candidate * np.sqrt(mag2), splits.SR / n)
+    power = candidate ** 2 * mag2
+    bins, frames = power.shape
+    # Salience of each candidate pitch (as salience_proto.comb_weight) and the harmonics of the best.
+    f0 = 180.0 * 2 ** (np.arange(int(np.log2(2400.0 / 180.0) * 48) + 1) / 48)
+    h = np.arange(1, HARMONICS + 1)
+    pos = np.minimum(f0[:, None] * h / (splits.SR / n), bins - 2)
+    lo, frac = pos.astype(int), pos - pos.astype(int)
+    vals = power[lo] * (1 - frac)[..., None] + power[lo + 1] * frac[..., None]  # (C, H, T)
+    salience = np.einsum("cht,h->ct", vals, 0.8 ** (h - 1))
+    best = np.argmax(salience, 0)
+    at_best = vals[best, :, np.arange(frames)]  # (T, H)
+    profile = np.log10(at_best / (at_best.sum(1, keepdims=True) + 1e-20) + 1e-6)
+    pitch = np.log2(f0[best] / 440.0)
+    share = salience[best, np.arange(frames)] / (power.sum(0) + 1e-20)
+    total = lambda m: m.sum(0) + 1e-12
+    tonal, centred = voice_tonal * mag2, masks["vocals"] * mag2
+    on_comb = total(comb * tonal)
+    jump = np.abs(np.diff(pitch, prepend=pitch[0]))
+    stable = scipy.signal.lfilter(np.ones(STABLE_FRAMES) / STABLE_FRAMES, [1], (jump < PITCH_STEP).astype(float))
+    rise = np.log10(on_comb / np.concatenate([on_comb[:1], on_comb[:-1]]))
+    now = np.column_stack([profile, pitch, share, total(comb * centred) / on_comb, on_comb / total(tonal),
+                           total(tonal) / total(band * mag2), stable, np.minimum(jump, 1.0), rise])
+    a = np.exp(-1.0 / RUNNING_FRAMES)
+    running = scipy.signal.lfilter([1 - a], [1, -a], now, axis=0, zi=now[:1] * a)[0]
+    return np.column_stack([now, running]), comb, masks, x
+
+
+def labels(comb, x_refs):
+    """Per frame: 1 where the true vocals carry more of the comb's energy than the true "other"."""
+    energy = lambda s: (comb * (np.abs(x_refs[s]) ** 2).sum(0)).sum(0)
+    return (energy("vocals") > energy("other")).astype(float)
+
+
+def fit(features, y, c=C):
+    """L2-regularised logistic regression on standardised features: (weights, bias) on raw features."""
+    mu, sd = features.mean(0), features.std(0) + 1e-9
+    z = (features - mu) / sd
+
+    def loss(theta):
+        w, b = theta[:-1], theta[-1]
+        logits = z @ w + b
+        p = 1 / (1 + np.exp(-logits))
+        value = c * np.sum(np.logaddexp(0, logits) - y * logits) + 0.5 * w @ w
+        grad = c * np.concatenate([z.T @ (p - y), [np.sum(p - y)]]) + np.concatenate([w, [0.0]])
+        return value, grad
+
+    theta = scipy.optimize.minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B").x
+    w = theta[:-1] / sd
+    return w, theta[-1] - w @ mu
+
+
+def gate(features, w, b, ramp=GATE):
+    p = 1 / (1 + np.exp(-(features @ w + b)))
+    return np.clip((p - ramp[0]) / (ramp[1] - ramp[0]), 0, 1)
+
+
+def load(split, keep_audio):
+    """Per song: features and labels; with `keep_audio` also what `separate_gated` needs."""
+    out = []
+    for song in splits.song_dirs(splits.DEFAULT_DIR, split):
+        mixture, refs = splits.load_song(song)
+        features, comb, masks, x = frame_features(mixture)
+        x_refs = {s: librosa.stft(np.ascontiguousarray(refs[s].T), n_fft=2048, hop_length=512) for s in ("vocals", "other")}
+        out.append(dict(features=features, y=labels(comb, x_refs)))
+        if keep_audio:
+            out[-1].update(mixture=mixture, refs=refs, comb=comb, masks=masks, x=x)
+        print(f"  features: {split}/{song.name}", file=sys.stderr, flush=True)
+    return out
+
+
+def separate_gated(song, g):
+    """Vocals and other with the comb's vocals scaled by the per-frame gate `g` (drums and bass as
+    the engine's masks: the scores of these two stems do not change)."""
+    m, comb = song["masks"], song["comb"]
+    hz = np.arange(comb.shape[0])[:, None] * splits.SR / 2048
+    v = comb * (m["vocals"] + BOOST * m["other"] * hpss_model.smooth_step(hz, 150.0, 280.0)) * g[None, :]
+    synth = lambda mask: librosa.istft(song["x"] * mask, hop_length=512, length=len(song["mixture"])).T
+    return {"vocals": synth(v), "other": synth(1 - m["drums"] - m["bass"] - v)}
+
+
+def main():
+    args = [a for a in sys.argv[1:] if a != "--rust"]
+    opts = {"c": C, "gate": GATE, **hpss_model.parse(args)}
+    fitting = load("fit", keep_audio=False)
+    w, b = fit(np.concatenate([s["features"] for s in fitting]), np.concatenate([s["y"] for s in fitting]), opts["c"])
+    if "--rust" in sys.argv:
+        print(f"const WEIGHTS: [f32; {len(w)}] = [{', '.join(f'{v:.6e}' for v in w)}];")
+        print(f"const BIAS: f32 = {b:.6e};")
+        return
+    dev = load("dev", keep_audio=True)
+    for label, gated in (("comb without voicing", False), (f"comb with voicing {' '.join(args)}", True)):
+        per_song = []
+        for song in dev:
+            g = gate(song["features"], w, b, opts["gate"]) if gated else np.ones(len(song["y"]))
+            per_song.append(splits.score(song["refs"], separate_gated(song, g)))
+        print(splits.row(label, splits.summarise(per_song)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
