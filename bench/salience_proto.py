@@ -50,7 +50,7 @@ def separate(mixture, opts):
     masks, n, hop = hpss_model.separate(mixture, "normal", **{**RELEASE, **model}, return_masks=True)
     x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
     mag = np.sqrt((np.abs(x[0]) ** 2 + np.abs(x[1]) ** 2) / 2)
-    boost = opts.pop("boost", 0.35)
+    boost = opts.pop("boost", 0.5)
     side = opts.pop("side", 0.3)
     hz = np.arange(mag.shape[0])[:, None] * splits.SR / n
     a, b, c, d = hpss_model.CURRENT["voice"]

@@ -7,9 +7,10 @@ of Melodia's contour voicing (Salamon & Gómez 2012), which keeps a pitch contou
 pitch and vibrato statistics; here the statistics feed a classifier.
 
 The engine (dsp/src/hpss/voicing.rs) computes the same features and scales the comb's vocals by
-clip((p − from) / (to − from), 0, 1). The features use the normal preset's STFT.
+clip((p − from) / (to − from), 0, 1); `boost` is the comb's share of "other" (voice_comb.rs BOOST).
+The features use the normal preset's STFT.
 
-    python3 bench/voicing_fit.py [c=0.003] [gate=(0.15,0.45)]     the development split without / with
+    python3 bench/voicing_fit.py [c=0.003] [gate=(0.2,0.5)] [boost=0.5]   the development split without / with
     python3 bench/voicing_fit.py --rust [c=...]                 the Rust constants
 """
 import sys
@@ -26,8 +27,8 @@ from wiener_proto import RELEASE
 
 HARMONICS, STABLE_FRAMES, PITCH_STEP, RUNNING_FRAMES = 8, 6, 0.05, 100
 C = 0.003  # inverse L2 strength, as scikit-learn's LogisticRegression(C)
-GATE = (0.15, 0.45)
-BOOST = 0.35
+GATE = (0.2, 0.5)
+BOOST = 0.5
 
 
 def frame_features(mixture):
@@ -111,19 +112,19 @@ def load(split, keep_audio):
     return out
 
 
-def separate_gated(song, g):
+def separate_gated(song, g, boost=BOOST):
     """Vocals and other with the comb's vocals scaled by the per-frame gate `g` (drums and bass as
     the engine's masks: the scores of these two stems do not change)."""
     m, comb = song["masks"], song["comb"]
     hz = np.arange(comb.shape[0])[:, None] * splits.SR / 2048
-    v = comb * (m["vocals"] + BOOST * m["other"] * hpss_model.smooth_step(hz, 150.0, 280.0)) * g[None, :]
+    v = comb * (m["vocals"] + boost * m["other"] * hpss_model.smooth_step(hz, 150.0, 280.0)) * g[None, :]
     synth = lambda mask: librosa.istft(song["x"] * mask, hop_length=512, length=len(song["mixture"])).T
     return {"vocals": synth(v), "other": synth(1 - m["drums"] - m["bass"] - v)}
 
 
 def main():
     args = [a for a in sys.argv[1:] if a != "--rust"]
-    opts = {"c": C, "gate": GATE, **hpss_model.parse(args)}
+    opts = {"c": C, "gate": GATE, "boost": BOOST, **hpss_model.parse(args)}
     fitting = load("fit", keep_audio=False)
     w, b = fit(np.concatenate([s["features"] for s in fitting]), np.concatenate([s["y"] for s in fitting]), opts["c"])
     if "--rust" in sys.argv:
@@ -135,7 +136,7 @@ def main():
         per_song = []
         for song in dev:
             g = gate(song["features"], w, b, opts["gate"]) if gated else np.ones(len(song["y"]))
-            per_song.append(splits.score(song["refs"], separate_gated(song, g)))
+            per_song.append(splits.score(song["refs"], separate_gated(song, g, opts["boost"])))
         print(splits.row(label, splits.summarise(per_song)), flush=True)
 
 

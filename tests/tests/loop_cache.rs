@@ -207,10 +207,11 @@ fn several_instances_loop_at_once_each_with_its_own_stems() {
 }
 
 #[test]
-fn an_offline_bounce_of_a_loop_is_separated_afresh_each_pass() {
+fn an_offline_bounce_of_a_loop_matches_the_offline_separation_on_both_passes() {
     let _serial = serial();
-    // A bounce never plays cached stems; it is the engine's output for each pass (fresh at the
-    // loop start, as a file): the same as the loop's offline separation.
+    // A bounce is the engine's output for each pass (fresh at the loop start, as a file): the same
+    // as the loop's offline separation. That the cache is never read offline is the dsp test
+    // `offline_rendering_never_plays_cached_stems`.
     let input = section(0.2);
     let (_entry, mut instance) = load(Build::CheckedRelease);
     let handle = instance.plugin_handle();

@@ -33,7 +33,7 @@ const HOLD_MS: f32 = 93.0;
 /// centred content (the vocals' centre gate `centre²` blends from this weight to 1).
 const SIDE_WEIGHT: f32 = 0.3;
 /// Share of "other" that goes to the vocals on the comb (above the voice band's fade-in).
-const BOOST: f32 = 0.35;
+const BOOST: f32 = 0.5;
 
 /// One term of a candidate's salience: `weight · S` interpolated at `bin + fraction`.
 #[derive(Clone, Copy)]

@@ -20,10 +20,11 @@ const PITCH_STEP: f32 = 0.05;
 /// Time constant of the running means, in ms.
 const RUNNING_MS: f32 = 1_161.0;
 /// The comb's vocals are scaled by `clip((p − GATE_FROM) / (GATE_TO − GATE_FROM), 0, 1)`.
-const GATE_FROM: f32 = 0.15;
-const GATE_TO: f32 = 0.45;
+const GATE_FROM: f32 = 0.2;
+const GATE_TO: f32 = 0.5;
 /// `python3 bench/voicing_fit.py --rust`: the measures, then their running means.
 #[rustfmt::skip]
+#[allow(clippy::excessive_precision)]
 const WEIGHTS: [f32; 2 * MEASURES] = [
     -1.265992e-02, 1.137308e-02, -5.295844e-02, -1.857107e-01, -6.896619e-02, -5.171956e-02,
     -4.729228e-02, -5.605542e-02, 5.919002e-02, 2.158314e+00, 1.895811e+00, 9.356371e-01,

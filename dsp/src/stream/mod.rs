@@ -249,7 +249,6 @@ pub fn spawn_cached(
         waiting: false,
         silence_owed: 0,
         debt: 0,
-        sent: 0,
         since_restart: 0,
         run: None,
         expected: None,
@@ -321,8 +320,6 @@ pub struct RealtimeSide {
     silence_owed: usize,
     /// Frames to skip when they arrive: delivered too late.
     debt: usize,
-    /// Frames handed to the worker since the stream began.
-    sent: u64,
     /// Frames handed to the worker since the last restart.
     since_restart: u64,
     /// The current run's kind: whether it may play cached stems. `None` before its first frame.
@@ -348,12 +345,6 @@ impl RealtimeSide {
     /// The running engine's position in the list given to [`spawn`], for labels.
     pub fn engine_position(&self) -> usize {
         self.engine
-    }
-
-    /// Frames handed to the worker since the stream began (with [`Status::separated_frames`]:
-    /// whether the worker has caught up).
-    pub fn frames_sent(&self) -> u64 {
-        self.sent
     }
 
     /// The worker's published state.
@@ -467,7 +458,6 @@ impl RealtimeSide {
             frame.copy_from_slice(&[l, r]);
         }
         self.input.push_slice(&self.interleaved_in[..n * CHANNELS]);
-        self.sent += n as u64;
         self.since_restart += n as u64;
 
         let head = self.silence_owed.min(n);

@@ -292,8 +292,7 @@ impl Worker {
     /// Feeds the engine up to a chunk of input, or flushes it at the end of its run. Returns
     /// whether it did.
     fn feed(&mut self) -> bool {
-        let EngineRun::Running { fed, .. } = self.engine else { return false };
-        let EngineRun::Running { start, .. } = self.engine else { return false };
+        let EngineRun::Running { start, fed, .. } = self.engine else { return false };
         let (_, run_end) = self.run_of(start);
         if run_end == Some(fed) {
             self.flush();
