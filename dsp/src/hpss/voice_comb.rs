@@ -14,7 +14,7 @@
 //! (`bench/salience_proto.py`).
 
 use super::masks::{VOICE_BAND_HZ, smooth_step, voice_band};
-use super::voicing::{Frame, PROFILE, Voicing};
+use super::voicing::{Frame, Voicing};
 use crate::median_network::LANES;
 
 /// Range of the voice's fundamental, in Hz.
@@ -22,7 +22,7 @@ const F0_HZ: (f32, f32) = (180.0, 2_400.0);
 /// Candidate pitches per octave.
 const STEPS_PER_OCTAVE: f32 = 48.0;
 /// Harmonics summed per candidate, and the weight ratio from one to the next.
-const HARMONICS: usize = 8;
+pub(super) const HARMONICS: usize = 8;
 const HARMONIC_DECAY: f32 = 0.8;
 /// Half-width of a comb tooth: at least this many Hz, or this fraction of the harmonic's frequency.
 const TOOTH_HZ: f32 = 43.0;
@@ -168,8 +168,10 @@ impl VoiceComb {
     fn measure(&self, best: usize, salience: f32, masks: &[[f32; 4]], magnitudes: &[f32]) -> Frame {
         let p = &self.power;
         let taps = &self.taps[best * HARMONICS..(best + 1) * HARMONICS];
-        let profile: [f32; PROFILE] =
-            std::array::from_fn(|h| p[taps[h].bin] * (1.0 - taps[h].fraction) + p[taps[h].bin + 1] * taps[h].fraction);
+        let profile: [f32; HARMONICS] = std::array::from_fn(|h| {
+            let t = taps[h];
+            if t.weight == 0.0 { 0.0 } else { p[t.bin] * (1.0 - t.fraction) + p[t.bin + 1] * t.fraction }
+        });
         // Outside the voice band every term is zero. Eight partial sums per term, so that the
         // additions do not wait on each other.
         let band = self.band.clone();

@@ -7,12 +7,14 @@
 //! pitch contour by its salience, pitch and vibrato statistics; here the statistics feed a
 //! classifier. Weights fit by `bench/voicing_fit.py` on the "fit" split of bench/songs.py's
 //! dataset (label: the true vocals carry more of the comb's energy than the true "other"; the gate
-//! chosen on the development split); the features follow its definitions exactly.
+//! chosen on the development split); the features follow its definitions exactly. The fit saw the
+//! normal preset at 44.1 kHz: the pitch jump and the rise are per frame, so at the low and high
+//! presets' hops they read on another scale (both presets still gain on the development split).
 
-/// Per-frame measurements, in [`Frame::values`] order.
+use super::voice_comb::HARMONICS;
+
+/// Per-frame measurements (`Voicing::measures`).
 const MEASURES: usize = 16;
-/// Harmonics in the salient pitch's profile.
-pub(super) const PROFILE: usize = 8;
 /// Pitch stability: the share of the last frames (this many ms) whose pitch moved less than
 /// `PITCH_STEP` octaves since the frame before.
 const STABLE_MS: f32 = 70.0;
@@ -37,8 +39,9 @@ const BIAS: f32 = -5.045903e+00;
 
 /// What the comb measured in one frame.
 pub(super) struct Frame {
-    /// Salience-spectrum power at each harmonic of the salient pitch.
-    pub profile: [f32; PROFILE],
+    /// Salience-spectrum power at each harmonic of the salient pitch (0 above the Nyquist
+    /// frequency).
+    pub profile: [f32; HARMONICS],
     /// The salient pitch, in Hz.
     pub f0_hz: f32,
     /// The salient pitch's harmonic sum over the whole salience spectrum's power.
@@ -113,7 +116,7 @@ impl Voicing {
         for (o, &p) in out.iter_mut().zip(&f.profile) {
             *o = (p / profile_total + 1e-6).log10();
         }
-        out[PROFILE..].copy_from_slice(&[
+        out[HARMONICS..].copy_from_slice(&[
             pitch,
             f.share,
             (f.centred_on_comb + 1e-12) / on_comb,
@@ -123,7 +126,9 @@ impl Voicing {
             jump.min(1.0),
             (on_comb / previous_on_comb).log10(),
         ]);
-        out
+        // Powers overflow on absurdly loud input (|x| ≳ 1e16): such a frame must not poison the
+        // running means.
+        out.map(|x| if x.is_finite() { x } else { 0.0 })
     }
 
     /// Forgets the past frames.
@@ -166,15 +171,25 @@ mod tests {
     }
 
     #[test]
-    fn silence_gives_a_finite_gate_and_reset_forgets_the_past() {
-        let silent = Frame { profile: [0.0; PROFILE], ..frame(180.0, 0.0, 0.0, 0.0) };
+    fn silence_and_overflowing_frames_give_a_finite_gate_and_reset_forgets_the_past() {
+        let silent = Frame { profile: [0.0; HARMONICS], ..frame(180.0, 0.0, 0.0, 0.0) };
+        let silent = Frame { tonal: 0.0, band: 0.0, ..silent };
+        let overflow = Frame { on_comb: f32::INFINITY, band: f32::INFINITY, ..frame(300.0, f32::NAN, 0.5, 0.5) };
+        // Frames whose gate lies inside (0, 1), so that any state left over would show.
+        let voice: Vec<Frame> = (0..40).map(|_| frame(440.0, 0.4, 0.5, 0.5)).collect();
+        let fresh: Vec<f32> = {
+            let mut voicing = Voicing::new(512, 44_100.0);
+            voice.iter().map(|f| voicing.gate(f)).collect()
+        };
+        assert!(fresh.iter().any(|g| 0.0 < *g && *g < 1.0), "{fresh:?}");
         let mut voicing = Voicing::new(512, 44_100.0);
-        let g = voicing.gate(&silent);
-        assert!((0.0..=1.0).contains(&g));
-        let voice = frame(440.0, 0.8, 0.9, 0.9);
-        let fresh = Voicing::new(512, 44_100.0).gate(&voice);
-        (0..100).for_each(|_| _ = voicing.gate(&silent));
+        for f in [&silent, &overflow, &silent] {
+            let g = voicing.gate(f);
+            assert!((0.0..=1.0).contains(&g), "{g}");
+        }
+        assert!(voice.iter().all(|f| voicing.gate(f).is_finite()), "an overflowing frame poisoned the state");
         voicing.reset();
-        assert_eq!(voicing.gate(&voice), fresh);
+        let after: Vec<f32> = voice.iter().map(|f| voicing.gate(f)).collect();
+        assert_eq!(after, fresh);
     }
 }
