@@ -18,9 +18,10 @@ import splits
 from wiener_proto import RELEASE
 
 
-def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=8, ahead=0, compress=2.0, harmonics=8, alpha=0.8, fmin=180.0, fmax=2400.0, steps=48):
-    """Per-bin weight in [floor, 1]: 1 on the harmonics of each frame's most salient f0."""
-    bins, frames = s.shape
+def salience(s, bin_hz, compress=2.0, harmonics=8, alpha=0.8, fmin=180.0, fmax=2400.0, steps=48):
+    """Harmonic summation over `s ** compress` (bins, T): (f0 (C,), pos (C, H) fractional bins,
+    valid (C, H) below Nyquist, vals (C, H, T) the spectrum at each harmonic, sal (C, T))."""
+    bins = s.shape[0]
     s = s ** compress
     f0 = fmin * 2 ** (np.arange(int(np.log2(fmax / fmin) * steps) + 1) / steps)  # (C,)
     h = np.arange(1, harmonics + 1)
@@ -31,6 +32,13 @@ def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=8, ahead=0, comp
     frac = pos - lo
     vals = s[lo] * (1 - frac)[..., None] + s[lo + 1] * frac[..., None]  # (C, H, T)
     sal = np.einsum("cht,ch->ct", vals, valid * alpha ** (h - 1)[None, :])
+    return f0, pos, valid, vals, sal
+
+
+def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=8, ahead=0, **salience_opts):
+    """Per-bin weight in [floor, 1]: 1 on the harmonics of each frame's most salient f0."""
+    bins, frames = s.shape
+    _, pos, valid, _, sal = salience(s, bin_hz, **salience_opts)
     best = np.argmax(sal, axis=0)  # (T,)
     k = np.arange(bins)[:, None, None]
     centres = pos[best].T[None] # (1, H, T)
@@ -43,6 +51,22 @@ def comb_weight(s, bin_hz, floor=0.0, width=2.0, rel=0.15, hold=8, ahead=0, comp
     return floor + (1 - floor) * g
 
 
+def candidate(masks, hz, side=0.3):
+    """(voice band weight, voice-band tonal mask, salience candidate mask): the band, the tonal
+    content in it, and that content weighted `side` off the centre and 1 centred (the vocals mask,
+    centre²)."""
+    a, b, c, d = hpss_model.CURRENT["voice"]
+    band = hpss_model.smooth_step(hz, a, b) * (1 - hpss_model.smooth_step(hz, c, d))
+    voice_tonal = (1 - masks["drums"] - masks["bass"]) * band
+    return band, voice_tonal, side * voice_tonal + (1 - side) * masks["vocals"]
+
+
+def comb_vocals(masks, g, hz, boost=0.5, floor=0.0):
+    """The vocals mask on the comb `g`: the centred vocals there, plus `boost` of "other" above the
+    voice band's fade-in (voice_comb.rs `apply`, before the voicing gate)."""
+    return masks["vocals"] * (floor + (1 - floor) * g) + boost * g * masks["other"] * hpss_model.smooth_step(hz, 150.0, 280.0)
+
+
 def separate(mixture, opts):
     opts = dict(opts)
     return_masks = opts.pop("return_masks", False)
@@ -53,13 +77,9 @@ def separate(mixture, opts):
     boost = opts.pop("boost", 0.5)
     side = opts.pop("side", 0.3)
     hz = np.arange(mag.shape[0])[:, None] * splits.SR / n
-    a, b, c, d = hpss_model.CURRENT["voice"]
-    voice_tonal = (1 - masks["drums"] - masks["bass"]) * hpss_model.smooth_step(hz, a, b) * (1 - hpss_model.smooth_step(hz, c, d))
-    candidate = side * voice_tonal + (1 - side) * masks["vocals"]
-    g = comb_weight(candidate * mag, splits.SR / n, **{**opts, "floor": 0.0})
-    floor = opts.get("floor", 0.0)
-    v = masks["vocals"] * (floor + (1 - floor) * g) + boost * g * masks["other"] * hpss_model.smooth_step(
-        np.arange(len(g))[:, None] * splits.SR / n, 150.0, 280.0)
+    *_, cand = candidate(masks, hz, side)
+    g = comb_weight(cand * mag, splits.SR / n, **{**opts, "floor": 0.0})
+    v = comb_vocals(masks, g, hz, boost, opts.get("floor", 0.0))
     if return_masks:
         return {"drums": masks["drums"], "bass": masks["bass"], "vocals": v,
                 "other": 1 - masks["drums"] - masks["bass"] - v}, n, hop

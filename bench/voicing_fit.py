@@ -25,7 +25,7 @@ import salience_proto
 import splits
 from wiener_proto import RELEASE
 
-HARMONICS, STABLE_FRAMES, PITCH_STEP, RUNNING_FRAMES = 8, 6, 0.05, 100
+STABLE_FRAMES, PITCH_STEP, RUNNING_FRAMES = 6, 0.05, 100
 C = 0.003  # inverse L2 strength, as scikit-learn's LogisticRegression(C)
 GATE = (0.2, 0.5)
 BOOST = 0.5
@@ -37,22 +37,13 @@ def frame_features(mixture):
     x = librosa.stft(np.ascontiguousarray(mixture.T), n_fft=n, hop_length=hop)
     mag2 = (np.abs(x[0]) ** 2 + np.abs(x[1]) ** 2) / 2
     hz = np.arange(mag2.shape[0])[:, None] * splits.SR / n
-    a, b, c, d = hpss_model.CURRENT["voice"]
-    band = hpss_model.smooth_step(hz, a, b) * (1 - hpss_model.smooth_step(hz, c, d))
-    voice_tonal = (1 - masks["drums"] - masks["bass"]) * band
-    candidate = 0.3 * voice_tonal + 0.7 * masks["vocals"]
+    band, voice_tonal, candidate = salience_proto.candidate(masks, hz)
     comb = salience_proto.comb_weight(candidate * np.sqrt(mag2), splits.SR / n)
     power = candidate ** 2 * mag2
-    bins, frames = power.shape
-    # Salience of each candidate pitch (as salience_proto.comb_weight) and the harmonics of the best.
-    f0 = 180.0 * 2 ** (np.arange(int(np.log2(2400.0 / 180.0) * 48) + 1) / 48)
-    h = np.arange(1, HARMONICS + 1)
-    pos = np.minimum(f0[:, None] * h / (splits.SR / n), bins - 2)
-    lo, frac = pos.astype(int), pos - pos.astype(int)
-    vals = power[lo] * (1 - frac)[..., None] + power[lo + 1] * frac[..., None]  # (C, H, T)
-    salience = np.einsum("cht,h->ct", vals, 0.8 ** (h - 1))
+    frames = power.shape[1]
+    f0, _, valid, vals, salience = salience_proto.salience(candidate * np.sqrt(mag2), splits.SR / n)
     best = np.argmax(salience, 0)
-    at_best = vals[best, :, np.arange(frames)]  # (T, H)
+    at_best = vals[best, :, np.arange(frames)] * valid[best]  # (T, H): 0 above Nyquist, as the engine
     profile = np.log10(at_best / (at_best.sum(1, keepdims=True) + 1e-20) + 1e-6)
     pitch = np.log2(f0[best] / 440.0)
     share = salience[best, np.arange(frames)] / (power.sum(0) + 1e-20)
@@ -117,7 +108,7 @@ def separate_gated(song, g, boost=BOOST):
     the engine's masks: the scores of these two stems do not change)."""
     m, comb = song["masks"], song["comb"]
     hz = np.arange(comb.shape[0])[:, None] * splits.SR / 2048
-    v = comb * (m["vocals"] + boost * m["other"] * hpss_model.smooth_step(hz, 150.0, 280.0)) * g[None, :]
+    v = salience_proto.comb_vocals(m, comb, hz, boost) * g[None, :]
     synth = lambda mask: librosa.istft(song["x"] * mask, hop_length=512, length=len(song["mixture"])).T
     return {"vocals": synth(v), "other": synth(1 - m["drums"] - m["bass"] - v)}
 
