@@ -56,9 +56,12 @@ pub(crate) fn smooth_step(hz: f32, from_hz: f32, to_hz: f32) -> f32 {
 
 /// Crossover below which tonal content may belong to the bass: none of it above the second
 /// frequency. Between [`BASS_ALWAYS_HZ`] and the second frequency only centre-panned content does
-/// (bass is mixed in the centre; chords and pads in the low mids usually are not).
-/// Chosen on the development split of bench/songs.py (`bench/hpss_model.py`).
-const BASS_CROSSOVER_HZ: (f32, f32) = (250.0, 800.0);
+/// (bass is mixed in the centre; chords and pads in the low mids usually are not), or as much
+/// off-centre content as the bass itself spreads off the centre ([`BassWidth`](super::bass_width::BassWidth)).
+/// Chosen on the development splits of bench/songs.py (`bench/hpss_model.py`, then the release
+/// engine: the crossover up to 1.5 kHz with the stricter `centre⁸` gate keeps the harmonics of a
+/// bright bass without taking the centred voice).
+const BASS_CROSSOVER_HZ: (f32, f32) = (250.0, 1_500.0);
 /// Below the first frequency all tonal content is bass, wherever it is panned; above the second
 /// the centre decides.
 const BASS_ALWAYS_HZ: (f32, f32) = (100.0, 200.0);
@@ -141,14 +144,18 @@ impl StemMapper {
     ///
     /// `percussive` is the drums' share ([`StemMapper::drums`]); everything else (harmonic and
     /// residual) is tonal. `centre` in [0, 1] says how centre-panned the bin is (1 = identical in
-    /// both channels): its fourth power gates the bass above [`BASS_ALWAYS_HZ`], its square the vocals.
+    /// both channels): its square gates the vocals; above [`BASS_ALWAYS_HZ`] the bass takes
+    /// `c + (1 − c)·bass_width` of the tonal content, `c = centre⁸` and `bass_width` in [0, 1] how
+    /// far the bass spreads off the centre ([`BassWidth`](super::bass_width::BassWidth)).
     #[inline(always)]
-    pub fn masks(&self, bin: usize, percussive: f32, centre: f32) -> [f32; Stem::ALL.len()] {
+    pub fn masks(&self, bin: usize, percussive: f32, centre: f32, bass_width: f32) -> [f32; Stem::ALL.len()] {
         let drums = percussive;
         let tonal = 1.0 - percussive;
         let centre2 = centre * centre;
+        let centre8 = (centre2 * centre2) * (centre2 * centre2);
         let (always, up_to) = (self.bass_always[bin], self.bass[bin]);
-        let bass = tonal * (always + (up_to - always).max(0.0) * (centre2 * centre2));
+        let gate = centre8 + (1.0 - centre8) * bass_width;
+        let bass = tonal * (always + (up_to - always).max(0.0) * gate);
         let vocals = (tonal - bass) * self.voice[bin] * centre2;
         let other = (1.0 - drums - bass - vocals).max(0.0);
         [drums, bass, other, vocals]
@@ -186,16 +193,16 @@ mod tests {
         for bin in 0..1025 {
             for p in [0.0, 0.3, 1.0] {
                 for c in [0.0, 0.5, 1.0] {
-                    let masks = m.masks(bin, p, c);
+                    let masks = m.masks(bin, p, c, c);
                     assert!((masks.iter().sum::<f32>() - 1.0).abs() < 1e-6);
                     assert!(masks.iter().all(|&x| (0.0..=1.0).contains(&x)));
                 }
             }
         }
         let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
-        assert_eq!(m.masks(bin_of(60.0), 0.0, 1.0)[1], 1.0, "low tonal content is bass");
-        assert!(m.masks(bin_of(1000.0), 0.0, 1.0)[3] > 0.99, "centred voice band is vocals");
-        assert!(m.masks(bin_of(1000.0), 0.0, 0.0)[2] > 0.99, "side voice band is other");
+        assert_eq!(m.masks(bin_of(60.0), 0.0, 1.0, 0.0)[1], 1.0, "low tonal content is bass");
+        assert!(m.masks(bin_of(2000.0), 0.0, 1.0, 0.0)[3] > 0.99, "centred voice band is vocals");
+        assert!(m.masks(bin_of(2000.0), 0.0, 0.0, 1.0)[2] > 0.99, "side voice band is other");
     }
 
     #[test]
@@ -217,12 +224,16 @@ mod tests {
     }
 
     #[test]
-    fn bass_above_its_always_band_is_the_centre() {
+    fn bass_above_its_always_band_is_the_centre_or_as_wide_as_the_bass() {
         let m = StemMapper::new(1025, 2048, 44_100.0, 1.0);
         let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
-        assert!(m.masks(bin_of(300.0), 0.0, 1.0)[1] > 0.8, "centred low mids are bass");
-        assert!(m.masks(bin_of(300.0), 0.0, 0.2)[1] < 0.01, "panned low mids are not");
-        assert_eq!(m.masks(bin_of(60.0), 0.0, 0.0)[1], 1.0, "the lowest are bass wherever they are");
+        assert!(m.masks(bin_of(300.0), 0.0, 1.0, 0.0)[1] > 0.8, "centred low mids are bass");
+        assert!(m.masks(bin_of(300.0), 0.0, 0.5, 0.0)[1] < 0.01, "panned low mids are not");
+        assert!(m.masks(bin_of(300.0), 0.0, 0.5, 1.0)[1] > 0.8, "unless the bass itself is that wide");
+        let half = m.masks(bin_of(300.0), 0.0, 0.0, 0.5)[1];
+        assert!((half - 0.5 * m.masks(bin_of(300.0), 0.0, 1.0, 0.0)[1]).abs() < 1e-6, "{half}");
+        assert_eq!(m.masks(bin_of(60.0), 0.0, 0.0, 0.0)[1], 1.0, "the lowest are bass wherever they are");
+        assert_eq!(m.masks(bin_of(2000.0), 0.0, 1.0, 1.0)[1], 0.0, "no bass above the crossover");
     }
 
     #[test]

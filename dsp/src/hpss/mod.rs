@@ -1,6 +1,7 @@
 //! Harmonic/percussive/residual separation by median filtering (Fitzgerald 2010, Driedger 2014)
 //! mapped onto four stems.
 
+pub mod bass_width;
 pub mod config;
 pub mod masks;
 pub mod offline;

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use realfft::num_complex::Complex;
 
+use super::bass_width::BassWidth;
 use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
-use super::spatial_wiener::DrumsBassWiener;
+use super::spatial_wiener::{self, DrumsBassWiener};
 use super::voice_comb::VoiceComb;
 use crate::Stem;
 use crate::delay::DelayLine;
@@ -31,6 +32,8 @@ const SYNTHESISED: [Stem; 3] = [Stem::Drums, Stem::Bass, Stem::Vocals];
 pub struct HpssSeparator {
     config: HpssConfig,
     mapper: StemMapper,
+    /// How far the bass spreads off the centre, for the bass's share above its lowest octaves.
+    bass_width: BassWidth,
     voice_comb: VoiceComb,
     /// Re-splits the drums and bass in the bins they share by their stereo images.
     wiener: DrumsBassWiener,
@@ -74,11 +77,13 @@ impl HpssSeparator {
         let analyzer = || Analyzer::new(fft.clone(), window.clone(), hop);
         let mapper = StemMapper::new(bins, n, config.sample_rate, config.kick);
         let (bass_bins, kick_bins) = (mapper.bass_bins(), mapper.kick_bins());
+        let resplit_bins = bass_bins.min((spatial_wiener::MAX_HZ * n as f32 / config.sample_rate).ceil() as usize);
         Self {
             mapper,
+            bass_width: BassWidth::new(n, hop, config.sample_rate),
             voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate),
-            wiener: DrumsBassWiener::new(bass_bins, hop, config.sample_rate),
-            drums_filters: vec![[[Complex::default(); 2]; 2]; bass_bins],
+            wiener: DrumsBassWiener::new(resplit_bins, hop, config.sample_rate),
+            drums_filters: vec![[[Complex::default(); 2]; 2]; resplit_bins],
             analyzers: [analyzer(), analyzer()],
             synthesizers: (0..SYNTHESISED.len() * CHANNELS)
                 .map(|_| Synthesizer::new(fft.clone(), window.clone(), hop))
@@ -134,11 +139,12 @@ impl HpssSeparator {
         let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
         let frame = &self.spectra[slot * CHANNELS * bins..(slot + 1) * CHANNELS * bins];
         let (left, right) = frame.split_at(bins);
+        let bass_width = self.bass_width.update(left, right);
         for (bin, masks) in self.masks.iter_mut().enumerate() {
             let (h, p) = (self.harmonic[bin], self.percussive[bin]);
             let burst = self.burst.get(bin).copied().unwrap_or(0.0);
             let drums = self.mapper.drums(bin, p, h * c.margin_percussive, burst, power, split_zeros);
-            *masks = self.mapper.masks(bin, drums, centre_measure(left[bin], right[bin]));
+            *masks = self.mapper.masks(bin, drums, centre_measure(left[bin], right[bin]), bass_width);
         }
         let stride = bins.next_multiple_of(LANES);
         let magnitudes = &self.magnitudes[target * stride..target * stride + bins];
@@ -301,6 +307,7 @@ impl Separator for HpssSeparator {
         self.delayed_input.iter_mut().for_each(DelayLine::reset);
         self.spectra.fill(Complex::default());
         self.magnitudes.fill(0.0);
+        self.bass_width.reset();
         self.voice_comb.reset();
         self.wiener.reset();
         self.ready.fill(0.0);

@@ -15,6 +15,9 @@
 
 use realfft::num_complex::Complex;
 
+/// Highest frequency re-split, in Hz: where kick and bass overlap. Above it the two rarely share a
+/// bin, and each re-split bin costs a 2×2 filter per frame.
+pub const MAX_HZ: f32 = 800.0;
 /// Time constant of the spatial covariances' exponential average, in seconds.
 pub const TIME_CONSTANT_S: f32 = 5.8;
 /// Diagonal loading of each spatial covariance, relative to its trace: `R_j + ε·tr(R_j)/2·I`

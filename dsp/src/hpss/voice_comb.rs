@@ -34,6 +34,10 @@ const HOLD_MS: f32 = 93.0;
 const SIDE_WEIGHT: f32 = 0.3;
 /// Share of "other" that goes to the vocals on the comb (above the voice band's fade-in).
 const BOOST: f32 = 0.5;
+/// On the comb the vocals also take the bass's share above the first frequency, fully above the
+/// second: the bass reaches up to 1.5 kHz for the harmonics of a bright bass, the centred voice's
+/// harmonics must not go with them.
+const BASS_HANDOVER_HZ: (f32, f32) = (200.0, 300.0);
 
 /// One term of a candidate's salience: `weight · S` interpolated at `bin + fraction`.
 #[derive(Clone, Copy)]
@@ -55,6 +59,8 @@ pub struct VoiceComb {
     comb: Vec<f32>,
     /// Per bin: the share of "other" the comb hands to the vocals.
     boost: Vec<f32>,
+    /// Per bin: the share of the bass the comb hands to the vocals ([`BASS_HANDOVER_HZ`]).
+    handover: Vec<f32>,
     /// Per bin: the voice band's weight ([`voice_band`]), and the bins where it is not zero.
     voice: Vec<f32>,
     band: std::ops::Range<usize>,
@@ -92,6 +98,9 @@ impl VoiceComb {
             // No boost below the voice band's fade-in.
             boost: (0..bins)
                 .map(|b| BOOST * smooth_step(b as f32 * bin_hz, VOICE_BAND_HZ[0], VOICE_BAND_HZ[1]))
+                .collect(),
+            handover: (0..bins)
+                .map(|b| smooth_step(b as f32 * bin_hz, BASS_HANDOVER_HZ.0, BASS_HANDOVER_HZ.1))
                 .collect(),
             voice: (0..bins).map(|b| voice_band(b as f32 * bin_hz)).collect(),
             band: (VOICE_BAND_HZ[0] / bin_hz).floor() as usize
@@ -200,12 +209,16 @@ impl VoiceComb {
     }
 
     /// Reshapes the masks `[drums, bass, other, vocals]` of the current frame: the vocals become
-    /// `gate · comb · (vocals + boost · other)`, `gate` the voicing verdict in [0, 1], and "other"
-    /// the rest, so the four still sum to one.
+    /// `gate · comb · (vocals + boost · other + handover · bass)`, `gate` the voicing verdict in
+    /// [0, 1]; the bass keeps the rest of its share and "other" the rest, so the four still sum
+    /// to one.
     pub fn apply(&self, masks: &mut [[f32; 4]]) {
-        for ((m, &comb), &boost) in masks.iter_mut().zip(&self.comb).zip(&self.boost) {
+        let bins = masks.iter_mut().zip(&self.comb).zip(self.boost.iter().zip(&self.handover));
+        for ((m, &comb), (&boost, &handover)) in bins {
             let [drums, bass, other, vocals] = *m;
-            let voice = self.gate * comb * (vocals + boost * other);
+            let on_comb = self.gate * comb;
+            let from_bass = on_comb * handover * bass;
+            let (bass, voice) = (bass - from_bass, on_comb * (vocals + boost * other) + from_bass);
             *m = [drums, bass, (1.0 - drums - bass - voice).max(0.0), voice];
         }
     }
@@ -244,5 +257,7 @@ mod tests {
         assert!(masks.iter().all(|m| (m.iter().sum::<f32>() - 1.0).abs() < 1e-6 && m.iter().all(|&x| x >= 0.0)));
         assert_eq!(masks[bin_of(660.0)][3], 0.0);
         assert!(masks[bin_of(880.0)][3] > 0.4);
+        assert_eq!(masks[bin_of(660.0)][1], 0.2, "the bass keeps its share off the comb");
+        assert!(masks[bin_of(880.0)][1] < 0.03, "and hands it to the voice on the comb");
     }
 }
