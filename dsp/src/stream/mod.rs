@@ -25,7 +25,7 @@ mod worker;
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,9 @@ pub struct Status {
     /// `generation << 40 | frames`: the worker had taken `frames` frames of input since the
     /// restart of `generation` and could do nothing more without further input.
     settled: AtomicU64,
+    /// Set by [`WorkerHandle`] to stop the worker; unlike a message it cannot be lost to a full
+    /// queue.
+    shutdown: AtomicBool,
 }
 
 impl Status {
@@ -162,9 +165,8 @@ struct Seam {
 }
 
 enum Message {
-    /// Offline mode: input is waiting.
+    /// Input is waiting (offline mode), or [`Status::shutdown`] is set.
     Wake,
-    Shutdown,
 }
 
 /// Starts a worker thread that owns `engines` (at most one of each [`EngineKind`]) and runs
@@ -257,12 +259,14 @@ pub fn spawn_cached(
     };
     // The worker starts on generation 0 with the initial engine: the first block is sent at once.
     side.silence_owed = side.latency_samples();
-    Ok((side, WorkerHandle { control, thread: Some(thread) }))
+    let status = Arc::clone(&side.status);
+    Ok((side, WorkerHandle { control, status, thread: Some(thread) }))
 }
 
 /// Stops and joins the worker thread when dropped.
 pub struct WorkerHandle {
     control: Sender<Message>,
+    status: Arc<Status>,
     thread: Option<JoinHandle<Vec<Engine>>>,
 }
 
@@ -273,9 +277,12 @@ impl WorkerHandle {
     }
 
     fn join(&mut self) -> Vec<Engine> {
-        // The worker polls its messages at least every POLL; a full queue still ends with the
-        // channel disconnecting when `control` and the realtime side are gone.
-        let _ = self.control.send_timeout(Message::Shutdown, Duration::from_secs(1));
+        // The worker looks at the flag after every message and at least every IDLE_POLL; the wake
+        // only makes it look at once (a full queue means it has messages to read anyway). A
+        // shutdown message instead could be lost to a full queue while the worker was busy,
+        // and the join would then wait forever (it once hung the plugin_threads test).
+        self.status.shutdown.store(true, Ordering::Release);
+        let _ = self.control.try_send(Message::Wake);
         self.thread.take().and_then(|thread| thread.join().ok()).unwrap_or_default()
     }
 }

@@ -171,9 +171,9 @@ impl Worker {
         let mut last_work = Instant::now();
         loop {
             let wait = if last_work.elapsed() > IDLE_AFTER { IDLE_POLL } else { POLL };
-            match self.messages.recv_timeout(wait) {
-                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return self.engines,
-                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            let message = self.messages.recv_timeout(wait);
+            if self.status.shutdown.load(Ordering::Acquire) || matches!(message, Err(RecvTimeoutError::Disconnected)) {
+                return self.engines;
             }
             let requested = self.status.requested_generation.load(Ordering::Acquire);
             if requested != self.generation {
@@ -216,7 +216,9 @@ impl Worker {
     /// whether there was anything.
     fn pump(&mut self) -> bool {
         let mut worked = false;
-        while self.status.requested_generation.load(Ordering::Acquire) == self.generation {
+        while self.status.requested_generation.load(Ordering::Acquire) == self.generation
+            && !self.status.shutdown.load(Ordering::Acquire)
+        {
             if let Some(cache) = &mut self.cache {
                 cache.maintain();
             }
