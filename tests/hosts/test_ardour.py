@@ -31,6 +31,15 @@ model choice into the plugin state Ardour saved (the model has no parameter, and
 here: headless Ardour cannot open the plugin's editor), Ardour reopens the session, the script
 prints every parameter and saves again, and the plugin's fresh state must hold the model choice.
 
+Why ARDOUR_FPU_FLAGS: Ardour 7.3's AVX-512F mixing routines (x86_functions_avx512f.cc) write out of
+bounds on short or unaligned stretches; Ardour fixed them in 8.5 (commit d023ea0d77, "Fix
+potential memory corruption in AVX512f DSP"). The export mixes every master port through a delay
+line with mix_buffers_no_gain, so on a CPU with AVX-512F, 7.3 corrupts its heap and aborts or
+hangs in about half of the exports, with no plugin in the session at all (a session that never
+had one: 5 of 8 runs). ARDOUR_FPU_FLAGS replaces Ardour's CPU detection (libs/pbd/fpu.cc); the
+tests pass it the flags of this CPU without AVX-512F, so Ardour uses its AVX/FMA routines (0 of
+20 runs crashed; with the AVX-512F bit added back, 3 of 8).
+
 Set DEMIXER_SKIP_ARDOUR=1 to skip (tests/setup.sh installs Ardour, so in CI it must be there).
 """
 import base64
@@ -111,11 +120,24 @@ def db(residual, reference):
     return float(10 * np.log10(np.sum(np.square(residual, dtype=np.float64)) / np.sum(np.square(reference, dtype=np.float64)) + 1e-30))
 
 
+def fpu_flags():
+    """Ardour's FPU flags (libs/pbd/pbd/fpu.h) for this CPU, AVX-512F left out (module docstring):
+    flush-to-zero, denormals-are-zero, SSE and SSE2 (every x86-64), AVX and FMA where
+    /proc/cpuinfo lists them."""
+    cpu = set()
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            cpu = set(line.split(":", 1)[1].split())
+            break
+    return 0x1 | 0x2 | 0x4 | 0x8 | (0x10 if "avx" in cpu else 0) | (0x40 if "fma" in cpu else 0)
+
+
 def run_lua(home, script, env, marker):
     """Runs an ardour7-lua script; returns its output lines. Fails on a non-zero exit, a Lua error
     or a missing end marker (ardour7-lua prints Lua errors and may still exit 0)."""
     full = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-                XDG_CACHE_HOME=str(home / ".cache"), **{k: str(v) for k, v in env.items()})
+                XDG_CACHE_HOME=str(home / ".cache"), ARDOUR_FPU_FLAGS=str(fpu_flags()),
+                **{k: str(v) for k, v in env.items()})
     proc = subprocess.run([LUA, str(HERE / script)], env=full, capture_output=True, text=True,
                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr

@@ -80,5 +80,8 @@ end
 master:panner_shell():set_bypassed(true)
 song:panner_shell():set_bypassed(true)
 Session:save_state("", false, false, false, false, false)
+-- Lua's references to the session's objects go before the session (see session.lua).
+master, song, ref, stems, region, ar, proc = nil, nil, nil, nil, nil, nil, nil
+collectgarbage()
 Session:close()
 print("BUILT")

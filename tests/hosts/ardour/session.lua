@@ -110,5 +110,9 @@ elseif phase == "reopen" then
   params()
   Session:save_state("", false, false, false, false, false)
 end
+-- Lua's references to the session's objects go first: left to the end of the script, luasession
+-- would free them after the session (valgrind: ~IO and ~Stripable read freed session memory).
+song, proc, pi, plug = nil, nil, nil, nil
+collectgarbage()
 Session:close()
 print("DONE")
