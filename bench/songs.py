@@ -7,8 +7,10 @@ so that mixture.wav is exactly the sum of the four stem files (float32, 44.1 kHz
 
     python3 bench/songs.py example OUT.flac          # the short example song shipped in examples/
     python3 bench/songs.py set OUT_DIR --songs 8 --seconds 20
+    python3 bench/songs.py dataset [OUT_DIR] [--split NAME ...]   # the development / held-out splits
 
-Needs: fluidsynth, a GM soundfont (fluid-soundfont-gm), numpy, soundfile, mido.
+Needs: fluidsynth, a GM soundfont (fluid-soundfont-gm), numpy, soundfile, mido; for the splits whose
+vocals are sung speech (bench/voice.py) also espeak-ng and praat-parselmouth.
 """
 import argparse
 import pathlib
@@ -212,8 +214,13 @@ FONTS = {"fluid": SOUNDFONTS[0], "timgm": SOUNDFONTS[1], "musescore": SOUNDFONTS
 # data (the voice comb's voicing detector, bench/voicing_fit.py), "dev" and "dev2" choose constants
 # and check the fit ("dev" was 12 songs until the bass-width step; its first 12 are those songs;
 # "dev2" came with that step, a second look before a constant is kept), "heldout" is only measured.
-SPLITS = {"fit": (36, 4000), "dev": (36, 2000), "dev2": (24, 7000), "heldout": (8, 3000)}
-REPORTED = ("dev", "dev2", "heldout")
+# Their vocals are General MIDI voices (choir, voice oohs, synth voice). The "v" splits are the same
+# kind of songs with a sung-speech voice instead (VOICE_SPLITS, bench/voice.py): "vfit" trains with
+# "fit", "vdev" chooses constants with "dev" and "dev2", "vheldout" is only measured.
+SPLITS = {"fit": (36, 4000), "dev": (36, 2000), "dev2": (24, 7000), "heldout": (8, 3000),
+          "vfit": (24, 8000), "vdev": (24, 5000), "vheldout": (12, 6000)}
+VOICE_SPLITS = ("vfit", "vdev", "vheldout")
+REPORTED = ("dev", "dev2", "heldout", "vdev", "vheldout")
 RIM, CLAP, COWBELL, SHAKER, CONGA_HI, CONGA_LO = 37, 39, 56, 70, 62, 64
 
 # Style: tempo range, swing, drum patterns (one per bar variant; 16 steps, letters: K kick, S snare,
@@ -268,8 +275,9 @@ DRUM_NOTES = {"K": KICK, "S": SNARE, "c": RIM, "x": CLAP, "h": HAT_CLOSED, "o": 
 VOICE_PROGRAMS = (52, 53, 54, 85)  # choir aahs, voice oohs, synth voice, lead 6 (voice)
 
 
-def compose_parts(style_name, seed, seconds, has_bass=True, has_vocals=True):
-    """Composes a song for the dataset: ([(stem, Track, channel)], bpm). One part per instrument."""
+def compose_parts(style_name, seed, seconds, has_bass=True, has_vocals=True, sung=False):
+    """Composes a song for the dataset: ([(stem, Track or voice.SungLine, channel)], bpm). One part per
+    instrument; with `sung` the vocals are sung speech, else a General MIDI voice."""
     rng = random.Random(seed)
     style = DATASET_STYLES[style_name]
     bpm = rng.randint(*style["bpm"])
@@ -364,13 +372,43 @@ def compose_parts(style_name, seed, seconds, has_bass=True, has_vocals=True):
         parts.append(("other", lead, channel))
         channel += 1
 
-    if has_vocals:
+    if has_vocals and sung:
+        parts.append(("vocals", sung_line(rng, bars * 16 * step, bpm, key), None))
+    elif has_vocals:
         vocals = Track()
         vocals.setup(channel, rng.choice(VOICE_PROGRAMS), 64 + rng.randint(-4, 4))
         fx(vocals, channel, rng.randint(30, 90), rng.randint(0, 30))
         melody(vocals, channel, key + rng.choice((24, 36, 36)), 0.2)
         parts.append(("vocals", vocals, channel))
     return parts, bpm
+
+
+def sung_line(rng, ticks, bpm, key):
+    """A voice.SungLine over `ticks`: a melody on the song's major scale in one singer's range, or a
+    duet (a fifth of the songs) whose singers, one male and one female, take alternate phrases.
+    Phrases of up to 4–10 notes end at a rest; notes of 2–8 sixteenths."""
+    import voice  # here, so that the General MIDI splits need neither espeak-ng nor parselmouth
+
+    genders = rng.sample(("male", "female"), 2) if rng.random() < 0.2 else [rng.choice(("male", "female"))]
+    singers = [(voice.choose_singer(rng, g), key + voice.SINGERS[g][1]) for g in genders]
+    seconds = lambda t: t * 60.0 / (bpm * TPB)
+    step = TPB // 4
+    phrases, notes, t, pos = [], [], 0, rng.randrange(2, 6)
+    while t < ticks:
+        length = rng.choice((2, 2, 4, 4, 6, 8)) * step
+        if rng.random() < 0.2 or len(notes) >= rng.randint(4, 10):
+            if notes:
+                singer, low = singers[len(phrases) % len(singers)]
+                scale = [low + MAJOR[i % 7] + 12 * (i // 7) for i in range(10)]
+                phrases.append((singer, [voice.Note(seconds(s), seconds(n), scale[p], v) for s, n, p, v in notes]))
+                notes = []
+            t += length
+            continue
+        pos = min(max(pos + rng.choice((-2, -1, -1, 0, 1, 1, 2)), 0), 9)
+        notes.append((t, length - 10, pos, 80 + rng.randrange(30)))
+        t += length
+    return voice.SungLine(phrases=phrases, language=rng.choice(voice.LANGUAGES), seed=rng.randrange(2 ** 31),
+                          reverb=rng.uniform(0.1, 0.4), pan=rng.uniform(-0.1, 0.1))
 
 
 def render_part(track, bpm, font, length):
@@ -386,8 +424,9 @@ def render_part(track, bpm, font, length):
     return np.pad(audio, ((0, length - len(audio)), (0, 0)))
 
 
-def make_dataset_song(index, seed, seconds):
-    """(stems, mixture, description) of one dataset song; stems missing from the song are silent."""
+def make_dataset_song(index, seed, seconds, sung=False):
+    """(stems, mixture, description) of one dataset song; stems missing from the song are silent.
+    With `sung` the vocals are sung speech (bench/voice.py)."""
     rng = random.Random(seed * 7919)
     styles = sorted(DATASET_STYLES)
     random.Random(seed // 1000).shuffle(styles)  # each split walks through the styles in its own order
@@ -396,14 +435,20 @@ def make_dataset_song(index, seed, seconds):
     main = fonts[(index + seed // 1000) % len(fonts)]
     second = rng.choice([f for f in fonts if f != main])
     absent = rng.choice((None, None, None, None, "bass", "vocals"))
-    parts, bpm = compose_parts(style, seed, seconds, has_bass=absent != "bass", has_vocals=absent != "vocals")
+    parts, bpm = compose_parts(style, seed, seconds, has_bass=absent != "bass", has_vocals=absent != "vocals",
+                               sung=sung)
     length = int(seconds * SR)
     stems = {name: np.zeros((length, 2), np.float32) for name in STEMS}
     used = []
     for stem, track, _channel in parts:
         font = second if rng.random() < 1 / 3 else main
-        used.append(f"{stem}:{font}")
-        stems[stem] += render_part(track, bpm, FONTS[font], length)
+        if sung and stem == "vocals":
+            singers = "+".join(dict.fromkeys(singer.voice for singer, _ in track.phrases))
+            used.append(f"{stem}:espeak-ng-{track.language}-{singers}")
+            stems[stem] += track.render(length)
+        else:
+            used.append(f"{stem}:{font}")
+            stems[stem] += render_part(track, bpm, FONTS[font], length)
     offsets = [o + rng.uniform(-3, 3) for o in DATASET_STYLES[style]["level"]]
     present = {name: audio for name, audio in stems.items() if np.abs(audio).max() > 1e-4}
     mixed = mix(present, [offsets[STEMS.index(name)] for name in present])
@@ -420,7 +465,7 @@ def write_dataset(out_dir, seconds, splits=tuple(SPLITS)):
         folder.mkdir(parents=True, exist_ok=True)
         lines = []
         for i in range(count):
-            stems, mixture, description = make_dataset_song(i, first_seed + i, seconds)
+            stems, mixture, description = make_dataset_song(i, first_seed + i, seconds, split in VOICE_SPLITS)
             song = folder / f"{i:02d}-{description.split(',')[0]}"
             song.mkdir(exist_ok=True)
             for name, audio in stems.items():
@@ -440,7 +485,7 @@ def main():
     st.add_argument("out")
     st.add_argument("--songs", type=int, default=8)
     st.add_argument("--seconds", type=float, default=20.0)
-    ds = sub.add_parser("dataset", help="render the fitting, development and held-out sets: OUT/{fit,dev,heldout}/NN-style/*.wav")
+    ds = sub.add_parser("dataset", help="render the fitting, development and held-out sets: OUT/SPLIT/NN-style/*.wav")
     ds.add_argument("out", nargs="?", default=str(pathlib.Path(__file__).parent / "out" / "dataset"))
     ds.add_argument("--seconds", type=float, default=16.0)
     ds.add_argument("--split", choices=tuple(SPLITS), action="append", help="only these splits (default: all)")
