@@ -408,7 +408,7 @@ def sung_line(rng, ticks, bpm, key):
         notes.append((t, length - 10, pos, 80 + rng.randrange(30)))
         t += length
     return voice.SungLine(phrases=phrases, language=rng.choice(voice.LANGUAGES), seed=rng.randrange(2 ** 31),
-                          reverb=rng.uniform(0.1, 0.4), pan=rng.uniform(-0.1, 0.1))
+                          reverb=rng.uniform(0.04, 0.2), pan=rng.uniform(-0.1, 0.1))
 
 
 def render_part(track, bpm, font, length):
