@@ -242,8 +242,11 @@ def split_section(results, cpu, dataset_dir):
         "MDX SDR in dB (10·log10(Σs²/Σ(s−ŝ)²) per song and stem, mean over songs; mean = mean of the four "
         "stems), 44.1 kHz stereo, 16 s songs from `python3 bench/songs.py dataset` (three GM soundfonts, "
         "several inside one song, twelve styles; some songs have no bass or no vocals: a silent stem is "
-        "left out of that stem's mean). Constants are chosen on the development splits (dev, dev2) only; "
-        "the held-out split is only measured. Simple baseline: librosa HPSS (kernel 31, STFT 2048/512) → drums; "
+        "left out of that stem's mean). The vocals of dev, dev2 and heldout are General MIDI voices (choir, "
+        "voice oohs, synth voice); those of vdev and vheldout are sung speech (`bench/voice.py`: espeak-ng "
+        "words on the melody's notes, tuned by TD-PSOLA, male and female singers, duets). Constants are "
+        "chosen on the development splits (dev, dev2, vdev) only; the held-out splits (heldout, vheldout) "
+        "are only measured. Simple baseline: librosa HPSS (kernel 31, STFT 2048/512) → drums; "
         "harmonic under a 200 Hz low-pass → bass; mid channel of the rest, 150 Hz–8 kHz, times the "
         "squared mid/side centre mask → vocals; the rest → other (`bench/splits.py`).",
     ]

@@ -18,7 +18,7 @@ import splits
 from wiener_proto import RELEASE
 
 
-def salience(s, bin_hz, compress=2.0, harmonics=8, alpha=0.8, fmin=180.0, fmax=2400.0, steps=48):
+def salience(s, bin_hz, compress=2.0, harmonics=8, alpha=0.8, fmin=90.0, fmax=2400.0, steps=48):
     """Harmonic summation over `s ** compress` (bins, T): (f0 (C,), pos (C, H) fractional bins,
     valid (C, H) below Nyquist, vals (C, H, T) the spectrum at each harmonic, sal (C, T))."""
     bins = s.shape[0]

@@ -10,8 +10,10 @@ The engine (dsp/src/hpss/voicing.rs) computes the same features and scales the c
 clip((p − from) / (to − from), 0, 1); `boost` is the comb's share of "other" (voice_comb.rs BOOST).
 The features use the normal preset's STFT.
 
-    python3 bench/voicing_fit.py [c=0.003] [gate=(0.2,0.5)] [boost=0.5]   the development split without / with
+    python3 bench/voicing_fit.py [c=0.003] [gate=(0.2,0.5)] [boost=0.5]   the development splits without / with
     python3 bench/voicing_fit.py --rust [c=...]                 the Rust constants
+
+Fit on FIT_SPLITS (General MIDI voices and sung speech), checked on CHECK_SPLITS.
 """
 import sys
 
@@ -29,6 +31,8 @@ STABLE_FRAMES, PITCH_STEP, RUNNING_FRAMES = 6, 0.05, 100
 C = 0.003  # inverse L2 strength, as scikit-learn's LogisticRegression(C)
 GATE = (0.2, 0.5)
 BOOST = 0.5
+FIT_SPLITS = ("fit", "vfit")
+CHECK_SPLITS = ("dev2", "vdev")
 
 
 def frame_features(mixture):
@@ -116,19 +120,20 @@ def separate_gated(song, g, boost=BOOST):
 def main():
     args = [a for a in sys.argv[1:] if a != "--rust"]
     opts = {"c": C, "gate": GATE, "boost": BOOST, **hpss_model.parse(args)}
-    fitting = load("fit", keep_audio=False)
+    fitting = [song for split in FIT_SPLITS for song in load(split, keep_audio=False)]
     w, b = fit(np.concatenate([s["features"] for s in fitting]), np.concatenate([s["y"] for s in fitting]), opts["c"])
     if "--rust" in sys.argv:
         print(f"const WEIGHTS: [f32; {len(w)}] = [{', '.join(f'{v:.6e}' for v in w)}];")
         print(f"const BIAS: f32 = {b:.6e};")
         return
-    dev = load("dev", keep_audio=True)
-    for label, gated in (("comb without voicing", False), (f"comb with voicing {' '.join(args)}", True)):
-        per_song = []
-        for song in dev:
-            g = gate(song["features"], w, b, opts["gate"]) if gated else np.ones(len(song["y"]))
-            per_song.append(splits.score(song["refs"], separate_gated(song, g, opts["boost"])))
-        print(splits.row(label, splits.summarise(per_song)), flush=True)
+    for split in CHECK_SPLITS:
+        dev = load(split, keep_audio=True)
+        for label, gated in (("comb without voicing", False), (f"comb with voicing {' '.join(args)}", True)):
+            per_song = []
+            for song in dev:
+                g = gate(song["features"], w, b, opts["gate"]) if gated else np.ones(len(song["y"]))
+                per_song.append(splits.score(song["refs"], separate_gated(song, g, opts["boost"])))
+            print(splits.row(f"{split}: {label}", splits.summarise(per_song)), flush=True)
 
 
 if __name__ == "__main__":
