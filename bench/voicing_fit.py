@@ -13,7 +13,8 @@ The features use the normal preset's STFT.
     python3 bench/voicing_fit.py [c=0.003] [gate=(0.2,0.5)] [boost=0.5]   the development splits without / with
     python3 bench/voicing_fit.py --rust [c=...]                 the Rust constants
 
-Fit on FIT_SPLITS (General MIDI voices and sung speech), checked on CHECK_SPLITS.
+One detector per kind of voice, each fit on its own split (DETECTOR_SPLITS: General MIDI voices,
+sung speech); a frame's probability is the larger of theirs (as the engine). Checked on CHECK_SPLITS.
 """
 import sys
 
@@ -31,7 +32,7 @@ STABLE_FRAMES, PITCH_STEP, RUNNING_FRAMES = 6, 0.05, 100
 C = 0.003  # inverse L2 strength, as scikit-learn's LogisticRegression(C)
 GATE = (0.2, 0.5)
 BOOST = 0.5
-FIT_SPLITS = ("fit", "vfit")
+DETECTOR_SPLITS = ("fit", "vfit")
 CHECK_SPLITS = ("dev2", "vdev")
 
 
@@ -88,8 +89,9 @@ def fit(features, y, c=C):
     return w, theta[-1] - w @ mu
 
 
-def gate(features, w, b, ramp=GATE):
-    p = 1 / (1 + np.exp(-(features @ w + b)))
+def gate(features, detectors, ramp=GATE):
+    """The comb's gate per frame from the larger logit of the `detectors` [(weights, bias)]."""
+    p = 1 / (1 + np.exp(-np.max([features @ w + b for w, b in detectors], axis=0)))
     return np.clip((p - ramp[0]) / (ramp[1] - ramp[0]), 0, 1)
 
 
@@ -120,18 +122,21 @@ def separate_gated(song, g, boost=BOOST):
 def main():
     args = [a for a in sys.argv[1:] if a != "--rust"]
     opts = {"c": C, "gate": GATE, "boost": BOOST, **hpss_model.parse(args)}
-    fitting = [song for split in FIT_SPLITS for song in load(split, keep_audio=False)]
-    w, b = fit(np.concatenate([s["features"] for s in fitting]), np.concatenate([s["y"] for s in fitting]), opts["c"])
+    detectors = []
+    for split in DETECTOR_SPLITS:
+        fitting = load(split, keep_audio=False)
+        features, y = np.concatenate([s["features"] for s in fitting]), np.concatenate([s["y"] for s in fitting])
+        detectors.append(fit(features, y, opts["c"]))
     if "--rust" in sys.argv:
-        print(f"const WEIGHTS: [f32; {len(w)}] = [{', '.join(f'{v:.6e}' for v in w)}];")
-        print(f"const BIAS: f32 = {b:.6e};")
+        for split, (w, b) in zip(DETECTOR_SPLITS, detectors):
+            print(f"// {split}\nDetector {{ weights: [{', '.join(f'{v:.6e}' for v in w)}], bias: {b:.6e} }},")
         return
     for split in CHECK_SPLITS:
         dev = load(split, keep_audio=True)
         for label, gated in (("comb without voicing", False), (f"comb with voicing {' '.join(args)}", True)):
             per_song = []
             for song in dev:
-                g = gate(song["features"], w, b, opts["gate"]) if gated else np.ones(len(song["y"]))
+                g = gate(song["features"], detectors, opts["gate"]) if gated else np.ones(len(song["y"]))
                 per_song.append(splits.score(song["refs"], separate_gated(song, g, opts["boost"])))
             print(splits.row(f"{split}: {label}", splits.summarise(per_song)), flush=True)
 

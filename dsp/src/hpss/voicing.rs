@@ -2,12 +2,15 @@
 //! instrument or a chord panned to the centre, so that songs and passages without a voice keep
 //! their melody and chords in "other".
 //!
-//! A logistic regression on per-frame measurements of the comb ([`Frame`]) and their running means
-//! (about 1.2 s), in the spirit of Melodia's contour voicing (Salamon & Gómez 2012), which keeps a
-//! pitch contour by its salience, pitch and vibrato statistics; here the statistics feed a
-//! classifier. Weights fit by `bench/voicing_fit.py` on the "fit" split of bench/songs.py's
-//! dataset (label: the true vocals carry more of the comb's energy than the true "other"; the gate
-//! chosen on the development split); the features follow its definitions exactly. The fit saw the
+//! Two logistic regressions on per-frame measurements of the comb ([`Frame`]) and their running
+//! means (about 1.2 s), in the spirit of Melodia's contour voicing (Salamon & Gómez 2012, "Melody
+//! extraction from polyphonic music signals using pitch contour characteristics", IEEE TASLP 20(6)),
+//! which keeps a pitch contour by its salience, pitch and vibrato statistics; here the statistics
+//! feed classifiers, one per kind of voice: General MIDI voices (steady vowels) and sung speech
+//! (consonants break the pitch track, glides move it), and a frame is voiced when either says so.
+//! Weights fit by `bench/voicing_fit.py` on the "fit" and "vfit" splits of bench/songs.py's dataset
+//! (label: the true vocals carry more of the comb's energy than the true "other"; the gate chosen on
+//! the development splits); the features follow its definitions exactly. The fit saw the
 //! normal preset at 44.1 kHz: the pitch jump and the rise are per frame, so at the low and high
 //! presets' hops they read on another scale (both presets still gain on the development split).
 
@@ -31,11 +34,14 @@ struct Detector {
 }
 /// The detectors, each fit by `python3 bench/voicing_fit.py --rust` on one kind of voice; a frame is
 /// voiced when either says so (the larger probability counts). One regression fit on both kinds at
-/// once lost 0.15 dB on the General MIDI development split and gained less on the sung one.
+/// once lost 0.15 dB on the General MIDI development split and gained less on the sung one
+/// (BENCHMARKS.md, "Sung speech").
 #[rustfmt::skip]
 #[allow(clippy::excessive_precision)]
 const DETECTORS: [Detector; 2] = [
-    // General MIDI voices (choir aahs, voice oohs, synth voice): the "fit" split.
+    // General MIDI voices (choir aahs, voice oohs, synth voice): the "fit" split, fit before the
+    // comb's lowest pitch went from 180 to 90 Hz (refit on the 90 Hz features it lost 0.07 dB on
+    // the development split, so these weights stay).
     Detector { weights: [
         -1.265992e-02, 1.137308e-02, -5.295844e-02, -1.857107e-01, -6.896619e-02, -5.171956e-02,
         -4.729228e-02, -5.605542e-02, 5.919002e-02, 2.158314e+00, 1.895811e+00, 9.356371e-01,
