@@ -2,8 +2,9 @@
 //! salient pitch of the voice-band tonal spectrum, and take part of the centred tonal content there
 //! from "other".
 //!
-//! Pitch salience by harmonic summation (Klapuri 2006; the melody salience of Salamon & Gómez
-//! 2012): per frame, the f0 whose weighted harmonics `Σ_h α^(h−1)·P(h·f0)` carry most of `P`, the
+//! Pitch salience by harmonic summation (Klapuri 2006, "Multiple fundamental frequency estimation
+//! by summing harmonic amplitudes", ISMIR; the melody salience of Salamon & Gómez 2012, IEEE TASLP
+//! 20(6)): per frame, the f0 whose weighted harmonics `Σ_h α^(h−1)·P(h·f0)` carry most of `P`, the
 //! power spectrum of the voice-band tonal content. Centre-panned content counts fully and the rest
 //! with a smaller weight: a voice sampled in stereo (a choir patch) is not centred, yet its pitch is
 //! usually the strongest; summing powers rather than magnitudes lets the strongest partials decide
