@@ -12,8 +12,8 @@ on the note), a breath comes before some phrases, and the line gets a stereo roo
 decaying noise reverb) and a position near the centre, as the General MIDI voices get from the
 synthesiser's reverb and pan.
 
-Singers are espeak-ng voice variants with male (lowest melody note A2–A3, up to about 470 Hz) and
-female ranges (A3–A4, up to about 930 Hz); a fifth of the songs are duets whose singers take
+Singers are espeak-ng voice variants with male (lowest melody note A2–G♯3, at most C5 = 523 Hz) and
+female ranges (an octave higher); a fifth of the songs are duets whose singers take
 alternate phrases. Words are English, Italian or Spanish. espeak-ng synthesises at 22.05 kHz, so the
 voice has no content above 11 kHz.
 
@@ -33,7 +33,8 @@ SR = 44100
 VOICE_SR = 22050  # espeak-ng's rate; the line is built and tuned at this rate, then upsampled
 
 # espeak-ng variants (voices/!v) per range, and how far above the song's key note (MIDI 33–44) the
-# melody's lowest scale degree lies: male A2–G#3 up to about 470 Hz, female an octave higher.
+# melody's lowest scale degree lies: male A2–G#3 (the melody spans ten scale degrees, at most C5),
+# female an octave higher.
 SINGERS = {
     "male": (("m1", "m2", "m3", "m4", "m5", "m6", "m7", "adam", "david", "edward", "john", "paul", "michel",
               "klatt", "klatt3"), 12),

@@ -34,7 +34,7 @@ struct Detector {
 }
 /// The detectors, each fit by `python3 bench/voicing_fit.py --rust` on one kind of voice; a frame is
 /// voiced when either says so (the larger probability counts). One regression fit on both kinds at
-/// once lost 0.15 dB on the General MIDI development split and gained less on the sung one
+/// once lost 0.15–0.19 dB on the General MIDI development split and gained less on the sung one
 /// (BENCHMARKS.md, "Sung speech").
 #[rustfmt::skip]
 #[allow(clippy::excessive_precision)]
