@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use demixer_dsp::delay::DelayLine;
 use demixer_dsp::hpss::Preset;
-use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
+use demixer_dsp::onnx::{Device, Mode, OnnxConfig, SessionOptions};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::timeline::CacheShared;
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
@@ -80,7 +80,8 @@ impl ModelKey {
         if params.engine.value() == EngineChoice::Hpss || settings.model.is_empty() {
             return None;
         }
-        Some(model_spec(&settings).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
+        let mode = if setup.timing == Timing::Offline { Mode::Offline } else { Mode::Live };
+        Some(model_spec(&settings, mode).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
     }
 
     /// Builds the engine; slow (seconds), not on the audio thread.
@@ -125,8 +126,9 @@ fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, O
     }
 }
 
-/// The engine spec the model panel's settings describe, and a note about the model file.
-fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), String> {
+/// The engine spec the model panel's settings describe for `mode` (offline renders run a model as
+/// its reference does, real time at its lowest latency), and a note about the model file.
+fn model_spec(settings: &ModelSettings, mode: Mode) -> Result<(EngineSpec, Option<String>), String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ((model, note), installed_runtime) = match Library::open() {
         Ok(library) => (model_path(&library, settings)?, library.installed_runtime()),
@@ -145,6 +147,7 @@ fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), 
             // (a streaming model uses one).
             max_auto_threads: Some((cores / 2).max(1)),
         },
+        mode,
     });
     Ok((spec, note))
 }
