@@ -169,6 +169,7 @@ fn list(library: &Library, ort: Option<&Path>) -> Result<()> {
         let state = if installed.iter().any(|m| m.name == entry.name) { "installed" } else { "" };
         let hash = match (&entry.sha256, library.pin(&entry.name)?) {
             (Some(sha), _) => format!("sha256 {}", short(sha)),
+            _ if entry.published_checksum() => "sha256 from the package index".into(),
             (None, Some(pin)) => format!("sha256 {} (pinned by the first download)", short(&pin)),
             (None, None) => "sha256 pinned on first download".into(),
         };
@@ -206,7 +207,8 @@ fn summary(inspection: &Inspection) -> String {
     let stems = if inspection.stems == inspection.sources {
         names(&inspection.sources)
     } else {
-        format!("{} ({} by the model, the rest by HPSS)", names(&inspection.stems), names(&inspection.sources))
+        let own: Vec<Stem> = inspection.sources.iter().copied().filter(|s| inspection.stems.contains(s)).collect();
+        format!("{} ({} by the model, the rest by HPSS)", names(&inspection.stems), names(&own))
     };
     let at = |latencies: &[(usize, usize)]| {
         latencies.first().map(|&(rate, samples)| (seconds(samples as f64 / rate as f64), rate as f64 / 1000.0))

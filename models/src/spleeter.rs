@@ -309,3 +309,82 @@ pub fn convert(bundle: &Bundle, config: &SpleeterConfig, provenance: &str) -> Re
         doc,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn fixture(name: &str) -> Bundle {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spleeter").join(name);
+        Bundle::open(&dir.join("model")).unwrap()
+    }
+
+    fn config(instruments: &[&str]) -> SpleeterConfig {
+        SpleeterConfig {
+            instruments: instruments.iter().map(|s| s.to_string()).collect(),
+            conv_activation: Activation::LeakyReLU,
+            deconv_activation: Activation::ReLU,
+            masks: Masks::Sigmoid,
+            bins: 64,
+            frames: 64,
+            n_fft: 256,
+            hop: 64,
+            sample_rate: 44100,
+            separation_exponent: 2,
+        }
+    }
+
+    /// The fields of `ModelProto` the tests look at.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Model {
+        #[prost(message, optional, tag = "7")]
+        graph: Option<Graph>,
+        #[prost(message, repeated, tag = "14")]
+        metadata_props: Vec<Property>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Graph {
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        node: Vec<Vec<u8>>,
+        #[prost(bytes = "vec", repeated, tag = "5")]
+        initializer: Vec<Vec<u8>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Property {
+        #[prost(string, tag = "1")]
+        key: String,
+        #[prost(string, tag = "2")]
+        value: String,
+    }
+
+    #[test]
+    fn the_converted_model_carries_every_layer_and_what_the_engine_needs_to_know() {
+        let bytes = convert(&fixture("unet2"), &config(&["vocals", "accompaniment"]), "a test").unwrap();
+        let model = <Model as prost::Message>::decode(bytes.as_slice()).unwrap();
+        let graph = model.graph.unwrap();
+        // Per U-Net: 13 convolutions with kernel and bias, 11 normalisations with 4 tensors.
+        assert_eq!(graph.initializer.len(), 2 * (13 * 2 + 11 * 4) + 1);
+        let metadata: BTreeMap<String, String> = model.metadata_props.into_iter().map(|p| (p.key, p.value)).collect();
+        assert_eq!(metadata["sources"], "vocals,accompaniment");
+        assert_eq!((metadata["n_fft"].as_str(), metadata["hop"].as_str()), ("256", "64"));
+        assert!(metadata["licence"].contains("Deezer SA"));
+        assert_eq!(metadata["converted_from"], "a test");
+    }
+
+    #[test]
+    fn a_checkpoint_that_is_not_the_configured_u_net_is_refused() {
+        let three = convert(&fixture("unet2"), &config(&["vocals", "drums", "other"]), "");
+        assert!(
+            matches!(three, Err(ConvertError::Bundle(BundleError::Missing(ref name))) if name == "conv2d_14/kernel")
+        );
+        let one = convert(&fixture("unet2"), &config(&["vocals"]), "").unwrap_err().to_string();
+        assert!(one.contains("beyond 1 U-Nets"), "{one}");
+        let mut odd = config(&["vocals", "accompaniment"]);
+        odd.bins = 100;
+        assert!(convert(&fixture("unet2"), &odd, "").unwrap_err().to_string().contains("multiples of 64"));
+    }
+}

@@ -289,3 +289,66 @@ impl Bundle {
         Ok(Tensor { shape: entry.shape.clone(), values })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 2-source checkpoint TensorFlow wrote (models/tests/fixtures/spleeter/make_checkpoints.py).
+    fn fixture() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spleeter/unet2")
+    }
+
+    /// A copy of the fixture in a temporary folder, with `damage` applied to (index, data).
+    fn damaged(damage: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = std::fs::read(fixture().join("model.index")).unwrap();
+        let mut data = std::fs::read(fixture().join("model.data-00000-of-00001")).unwrap();
+        damage(&mut index, &mut data);
+        std::fs::write(dir.path().join("model.index"), index).unwrap();
+        std::fs::write(dir.path().join("model.data-00000-of-00001"), data).unwrap();
+        let prefix = dir.path().join("model");
+        (dir, prefix)
+    }
+
+    #[test]
+    fn tensorflow_s_checkpoint_reads_with_its_names_shapes_and_values() {
+        let bundle = Bundle::open(&fixture().join("model")).unwrap();
+        // Two U-Nets: 7 convolutions, 6 transposed ones and 12 normalisations each.
+        let count = |prefix: &str, part: &str| {
+            bundle.entries().keys().filter(|k| k.starts_with(prefix) && k.ends_with(part)).count()
+        };
+        assert_eq!(count("conv2d_transpose", "/kernel"), 12);
+        assert_eq!(count("conv2d", "/bias"), 26);
+        assert_eq!(count("batch_normalization", "/moving_variance"), 24);
+        let kernel = bundle.tensor("conv2d/kernel").unwrap();
+        assert_eq!(kernel.shape, [5, 5, 2, 4]);
+        assert!(kernel.values.iter().all(|v| v.is_finite()) && kernel.values.iter().any(|&v| v != 0.0));
+        let variance = bundle.tensor("batch_normalization_3/moving_variance").unwrap();
+        assert!(variance.values.iter().all(|&v| (0.5..=2.0).contains(&v)), "{variance:?}");
+        assert!(matches!(bundle.tensor("conv2d_99/kernel"), Err(BundleError::Missing(_))));
+    }
+
+    #[test]
+    fn damaged_cut_or_foreign_checkpoints_are_refused_with_the_reason() {
+        let (_dir, prefix) = damaged(|_, data| data[100] ^= 0x40);
+        let bundle = Bundle::open(&prefix).unwrap();
+        let refused: Vec<String> =
+            bundle.entries().keys().filter_map(|name| bundle.tensor(name).err()).map(|e| e.to_string()).collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].contains("fails its CRC-32C"), "{refused:?}");
+
+        let (_dir, prefix) = damaged(|index, _| index[40] ^= 0x01);
+        let error = Bundle::open(&prefix).unwrap_err().to_string();
+        assert!(error.contains("CRC-32C") || error.contains("damaged"), "{error}");
+
+        let (_dir, prefix) = damaged(|index, _| index.truncate(index.len() - 10));
+        assert!(Bundle::open(&prefix).unwrap_err().to_string().contains("magic number"));
+
+        let (_dir, prefix) = damaged(|_, data| data.truncate(data.len() / 2));
+        assert!(Bundle::open(&prefix).unwrap_err().to_string().contains("cut?"));
+
+        let (_dir, prefix) = damaged(|index, _| *index = b"not a table".repeat(10));
+        assert!(Bundle::open(&prefix).unwrap_err().to_string().contains("not a TensorFlow checkpoint index"));
+    }
+}
