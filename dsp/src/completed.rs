@@ -119,6 +119,10 @@ impl Separator for Completed {
         }
     }
 
+    fn failure(&self) -> Option<&str> {
+        self.inner.failure()
+    }
+
     fn reset(&mut self) {
         self.inner.reset();
         self.hpss.reset();

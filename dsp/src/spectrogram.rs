@@ -66,7 +66,8 @@ pub trait SpectrogramModel: Send {
     ///
     /// # Errors
     /// [`InferenceError`] when the model fails on this chunk, or outputs values that are not
-    /// finite (the chunk is then left unseparated, in the complement source).
+    /// audio (see [`crate::segments::check_output`]): the chunk is then left unseparated, in the
+    /// complement source, and the engine reports the failure.
     fn run(&mut self, magnitude: &[f32], frames: usize, out: &mut [f32]) -> Result<(), InferenceError>;
 }
 
@@ -140,8 +141,9 @@ pub struct MaskedStft<M: SpectrogramModel> {
     /// Output samples of silence still owed before the first resynthesised one.
     silence: usize,
     latency: usize,
-    /// Chunks the model failed on since the reset.
+    /// Chunks the model failed on since the reset, and the first failure.
     failures: usize,
+    failure: Option<String>,
 }
 
 impl<M: SpectrogramModel> MaskedStft<M> {
@@ -187,6 +189,7 @@ impl<M: SpectrogramModel> MaskedStft<M> {
             silence: 0,
             latency,
             failures: 0,
+            failure: None,
             model,
             chunking,
             sources,
@@ -248,9 +251,13 @@ impl<M: SpectrogramModel> MaskedStft<M> {
                 magnitudes.iter_mut().zip(spectrum).for_each(|(m, x)| *m = x.norm());
             }
         }
-        let ok = self.model.run(&self.magnitude, window, &mut self.estimates).is_ok();
-        if !ok {
+        let outcome = self.model.run(&self.magnitude, window, &mut self.estimates);
+        let ok = outcome.is_ok();
+        if let Err(e) = outcome {
             self.failures += 1;
+            self.failure.get_or_insert_with(|| {
+                format!("{e} (the chunk masking frames {first} to {})", first + self.chunking.emit - 1)
+            });
         }
         let sources = spec.sources.len();
         let plane = window * f;
@@ -385,12 +392,17 @@ impl<M: SpectrogramModel> Separator for MaskedStft<M> {
         }
     }
 
+    fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
     fn reset(&mut self) {
         self.analyzers.iter_mut().for_each(Analyzer::reset);
         self.synthesizers.iter_mut().for_each(Synthesizer::reset);
         self.delayed.iter_mut().for_each(DelayLine::reset);
         self.spectra.fill(Complex::default());
         (self.frames, self.filled, self.read, self.waiting, self.failures) = (0, 0, 0, 0, 0);
+        self.failure = None;
         let spec = self.model.spec();
         // Frame 0 ends at the first sample: its hops and the next ones' until n_fft lie before it.
         self.skip = spec.n_fft;

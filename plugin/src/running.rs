@@ -220,7 +220,7 @@ impl Running {
     pub fn start(
         setup: Setup,
         params: &DemixerParams,
-        status: &MixerStatus,
+        status: &Arc<MixerStatus>,
         model: Option<Model>,
     ) -> Result<Self, StartError> {
         let hpss = Preset::ALL
@@ -247,6 +247,17 @@ impl Running {
         let routing = stems::routing();
         let (stream, worker) = stream::spawn_cached(engines, initial, config, routing, Some(cache.clone()))?;
         let latency = stream.latency_samples();
+        if let Some((key, _)) = &model {
+            // A model whose output is not audio (NaN, absurd levels) or that fails is treated as
+            // failed: the stream stops playing it, the cover plays, and the panel says why.
+            let (status, name) = (Arc::clone(status), key.spec.name());
+            stream.status().on_failure(Box::new(move |why| {
+                let text = format!(
+                    "The model {name} failed: {why}. HPSS plays in its place; choose the model again to retry."
+                );
+                status.set_model_state(text, true);
+            }));
+        }
         let cover = match (&model, &no_hpss) {
             (Some(_), None) => Cover::start(latency, config, setup.sample_rate),
             _ => None,
@@ -373,7 +384,8 @@ impl Running {
             let mut separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
             let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == stream.engine());
             if let Some(cover) = self.cover.as_mut().filter(|_| model_plays) {
-                separated = cover.fill(&in_l[..n], &in_r[..n], position, &mut stems, separated);
+                let mut fill = || cover.fill(&in_l[..n], &in_r[..n], position, timing, &mut stems, separated.clone());
+                separated = if timing == Timing::Offline { permit_alloc(fill) } else { fill() };
             }
             let [dry_l, dry_r] = &self.dry_out;
             let buffers =
@@ -451,7 +463,7 @@ mod tests {
 
     fn running(timing: Timing, params: &DemixerParams) -> Running {
         let setup = Setup { activation: 1, sample_rate: SR, max_block: 512, timing, mono_input: false };
-        Running::start(setup, params, &MixerStatus::default(), None).unwrap()
+        Running::start(setup, params, &Arc::default(), None).unwrap()
     }
 
     /// Runs `input` through `running` in blocks of `block`, returning the main output and stems.
@@ -634,7 +646,7 @@ mod tests {
     fn where_the_model_is_late_hpss_covers_and_the_panel_says_how_much() {
         let (release, gate) = crossbeam_channel::bounded::<()>(0);
         let params = DemixerParams::default();
-        let status = MixerStatus::default();
+        let status: Arc<MixerStatus> = Arc::default();
         let engine = Engine::new(EngineKind::SegmentModel, Box::new(Stalled { gate }));
         let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine };
         let setup =

@@ -216,3 +216,28 @@ fn a_spectrogram_model_plays_its_chunks_offline_and_its_live_variant_in_real_tim
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A model whose output is 1e30 times too loud (a failed export) in an offline bounce: its stems
+/// never play; HPSS covers every sample after its warm-up, lined up with the model's latency, and
+/// the mix stays the input at that latency (it used to be +600 dBFS on the main output).
+#[test]
+fn a_model_whose_output_is_not_audio_never_reaches_the_outputs_and_hpss_covers() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/loud.onnx");
+    let (_entry, mut instance) = load(Build::Checked);
+    choose_model(&mut instance, &model.to_string_lossy(), "");
+    let latency = set_mode(&mut instance, RenderMode::Offline);
+    let input = music(SR as usize);
+    let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, || 512, |_, _| {});
+    let peak = ports.iter().flatten().flatten().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(peak < 2.0, "an absurd sample reached an output: {peak}");
+    for t in latency..input[0].len() {
+        assert!((ports[0][0][t] - input[0][t - latency]).abs() < 1e-4, "the mix at {t}");
+    }
+    // After the cover's own warm-up, the stems are HPSS's and sum to the mix.
+    let settled = 2 * latency;
+    for t in settled..input[0].len() {
+        let sum: f32 = ports[1..].iter().map(|p| p[0][t]).sum();
+        assert!((sum - ports[0][0][t]).abs() < 1e-4, "the stems at {t}");
+    }
+    assert!(ports[1][0][settled..].iter().any(|x| x.abs() > 1e-3), "HPSS's drums play");
+}

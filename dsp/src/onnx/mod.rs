@@ -24,7 +24,7 @@ pub use crate::engine::Provider;
 use crate::engine::{Engine, EngineKind};
 use crate::hpss::{HpssConfig, HpssSeparator, Preset};
 use crate::resampled::Resampled;
-use crate::segments::{OverlapAdd, SegmentModel};
+use crate::segments::{OverlapAdd, SegmentModel, check_output};
 use crate::spectrogram::MaskedStft;
 use crate::{Separator, Stem};
 pub use error::OnnxError;
@@ -174,9 +174,11 @@ fn load_streaming(
     mode: Mode,
 ) -> Result<Engine, OnnxError> {
     let spec = model.spec().clone();
-    // Warm-up: the first inference allocates; the states go back to zero after it.
-    let mut scratch = vec![0.0; spec.sources.len() * 2 * spec.hop];
-    model.run(&vec![0.0; 2 * spec.hop], &mut scratch)?;
+    // Warm-up: the first inference allocates; the states go back to zero after it. A model whose
+    // output for silence is not audio (NaN) is refused here.
+    let (mut scratch, silence) = (vec![0.0; spec.sources.len() * 2 * spec.hop], vec![0.0; 2 * spec.hop]);
+    model.run(&silence, &mut scratch)?;
+    check_output(&silence, &scratch)?;
     model.reset_states();
     let provider = model.provider();
     let mut notes: Vec<String> = model.cuda_note.clone().into_iter().collect();
@@ -258,9 +260,12 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     };
     let provider = if set.models().all(|m| m.provider() == Provider::Cuda) { Provider::Cuda } else { Provider::Cpu };
     let mut notes: Vec<String> = set.models().filter_map(|m| m.cuda_note.clone()).take(1).collect();
-    // Warm-up: the first inference allocates and, on CUDA, compiles kernels.
-    let mut scratch = vec![0.0; set.sources().len() * 2 * set.segment_len()];
-    set.run(&vec![0.0; 2 * set.segment_len()], &mut scratch)?;
+    // Warm-up: the first inference allocates and, on CUDA, compiles kernels; a model whose output
+    // for silence is not audio (NaN) is refused here.
+    let (mut scratch, silence) =
+        (vec![0.0; set.sources().len() * 2 * set.segment_len()], vec![0.0; 2 * set.segment_len()]);
+    set.run(&silence, &mut scratch)?;
+    check_output(&silence, &scratch)?;
 
     let model_rate = set.sample_rate();
     let names: Vec<&str> = set.sources().iter().map(|s| s.name()).collect();

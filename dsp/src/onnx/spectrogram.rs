@@ -20,17 +20,12 @@ use ort::value::TensorRef;
 
 use super::contract::{DEFAULT_SAMPLE_RATE, declared_text, float_dims, parse_positive, parse_sources};
 use super::{OnnxError, Provider};
-use crate::segments::InferenceError;
+use crate::segments::{InferenceError, check_output};
 use crate::spectrogram::{Chunking, Estimates, SpectrogramModel, SpectrogramSpec};
 
 /// The contract as users read it in error messages.
 pub const EXPECTED: &str = "a spectrogram model: input float32 [1, 2, T, F] (magnitudes), output float32 \
                             [1, S, 2, T, F], metadata `n_fft` and `hop`";
-
-/// The largest a magnitude estimate may be, relative to the largest magnitude of the chunk it
-/// came from (and at least this much in absolute terms): a model whose output is that far beyond
-/// its input has failed (a broken export, a wrong scale), and its chunk is not used.
-pub const ABSURD_GAIN: f32 = 1e3;
 
 /// What Demixer knows about a spectrogram model.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,12 +186,7 @@ impl SpectrogramModel for SpectrogramOnnx {
         if data.len() != out.len() {
             return Err(InferenceError(format!("the model returned {shape:?} for {frames} frames")));
         }
-        let loudest = magnitude.iter().fold(1.0f32, |m, &x| m.max(x));
-        if let Some(bad) = data.iter().find(|x| !x.is_finite() || x.abs() > ABSURD_GAIN * loudest) {
-            return Err(InferenceError(format!(
-                "the model output {bad} for a chunk whose loudest magnitude is {loudest}: not a usable estimate"
-            )));
-        }
+        check_output(magnitude, data)?;
         out.copy_from_slice(data);
         Ok(())
     }
