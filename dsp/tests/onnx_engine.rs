@@ -86,7 +86,7 @@ fn block_sizes_do_not_change_the_result() {
 #[test]
 fn six_source_model_is_named_by_its_count_and_a_stream_can_fold_guitar_and_piano_into_other() {
     let mut engine = load("six.onnx", 44_100).unwrap();
-    assert_eq!(engine.sources(), Stem::KNOWN);
+    assert_eq!(engine.sources(), Stem::SIX);
     let golden = read_wav("golden_six.wav");
     let difference = max_difference(&separate_file(&mut engine), &golden);
     assert!(difference < 1e-5, "differs from the reference by {difference}");

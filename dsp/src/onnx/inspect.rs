@@ -162,7 +162,7 @@ pub fn inspect(config: &OnnxConfig) -> Result<Inspection, OnnxError> {
 }
 
 /// What a model's latency depends on.
-enum Shape {
+pub(crate) enum Shape {
     Segment(usize),
     Streaming(super::streaming::StreamingSpec, usize),
     Spectrogram(super::spectrogram::SpectrogramDeclared),
@@ -171,7 +171,7 @@ enum Shape {
 impl Shape {
     /// The stems and the latency (bursts included), in host samples, of the engine [`super::load`]
     /// builds for this model at `host_rate` in `mode`, without running it.
-    fn engine(
+    pub(crate) fn engine(
         &self,
         sources: &[Stem],
         model_rate: usize,

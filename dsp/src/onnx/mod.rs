@@ -223,22 +223,35 @@ fn load_spectrogram(
     let file = model.path().file_name().unwrap_or_default().to_string_lossy().into_owned();
     let names: Vec<&str> = declared.layout.sources.iter().map(|s| s.name()).collect();
     let engine = MaskedStft::new(model, chunking);
-    let latency = engine.latency_samples() + engine.burst_samples();
     let description = format!(
-        "{file}: spectrogram, {} ({} mode: chunks of {} frames masking {}, latency {:.2} s at {} Hz) on {provider}, \
+        "{file}: spectrogram, {} ({} mode: the model runs on {} frames and masks {}) on {provider}, \
          ONNX Runtime {} from {}",
         names.join(", "),
         if mode == Mode::Live { "live" } else { "offline" },
         chunking.window,
         chunking.emit,
-        latency as f64 / declared.sample_rate as f64,
-        declared.sample_rate,
         runtime.version,
         runtime.path.display()
     );
     let kind = EngineKind::SpectrogramModel;
     let name = format!("{} {file} on {provider}", kind.label());
-    let separator = for_host(Box::new(engine), declared.sample_rate, host_rate, mode, &mut notes)?;
+    let (sources, rate) = (declared.layout.sources.clone(), declared.sample_rate);
+    let other_mode = if mode == Mode::Live { Mode::Offline } else { Mode::Live };
+    let (_, other) = inspect::Shape::Spectrogram(declared).engine(&sources, rate, host_rate, other_mode)?;
+    let separator = for_host(Box::new(engine), rate, host_rate, mode, &mut notes)?;
+    let this = separator.latency_samples() + separator.burst_samples();
+    notes.push(match mode {
+        Mode::Live => format!(
+            "live: {:.2} s of latency here; offline renders run the model's own chunks ({:.2} s)",
+            this as f64 / host_rate as f64,
+            other as f64 / host_rate as f64
+        ),
+        Mode::Offline => format!(
+            "offline: the model's own chunks ({:.2} s of latency here); in real time {:.2} s",
+            this as f64 / host_rate as f64,
+            other as f64 / host_rate as f64
+        ),
+    });
     Ok(Engine { kind, separator, provider, name, description, notes })
 }
 
