@@ -461,6 +461,13 @@ fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
     println!("Model: {}", resolved.path.display());
     if let Some(installed) = &resolved.installed {
         println!("Library name: {} ({})", installed.name, installed.source);
+        let licence = installed.dir.join("LICENSE");
+        if let Some(owner) = std::fs::read_to_string(&licence)
+            .ok()
+            .and_then(|text| text.lines().find(|line| line.starts_with("Copyright")).map(str::to_string))
+        {
+            println!("Licence: {owner}; the notice is {}", licence.display());
+        }
     }
     match &inspection.layout {
         Layout::Segment { segment } => {

@@ -375,6 +375,20 @@ mod tests {
         assert_eq!(metadata["converted_from"], "a test");
     }
 
+    /// `dsp/tests/fixtures/onnx/spleeter_tiny.onnx`, which the engine's and the hosts' tests load,
+    /// is this converter's output for the 2-stem fixture: it is checked here, so that it cannot
+    /// go stale (`DEMIXER_WRITE_FIXTURES=1 cargo test -p demixer-models` writes it afresh).
+    #[test]
+    fn the_committed_converted_fixture_is_what_the_converter_writes() {
+        let bytes =
+            convert(&fixture("unet2"), &config(&["vocals", "accompaniment"]), "the 2-stem test checkpoint").unwrap();
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/spleeter_tiny.onnx");
+        if std::env::var_os("DEMIXER_WRITE_FIXTURES").is_some() {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert!(std::fs::read(&path).is_ok_and(|committed| committed == bytes), "{} is stale", path.display());
+    }
+
     #[test]
     fn a_checkpoint_that_is_not_the_configured_u_net_is_refused() {
         let three = convert(&fixture("unet2"), &config(&["vocals", "drums", "other"]), "");

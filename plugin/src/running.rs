@@ -160,6 +160,21 @@ pub struct Model {
     pub engine: Engine,
 }
 
+impl Model {
+    /// Whether this engine is what `wanted` asks for: loaded for it, or for it in the other mode
+    /// where the mode makes no difference (only a spectrogram model runs differently live and
+    /// offline), so a model loaded for an offline render plays on in real time.
+    pub fn serves(&self, wanted: &ModelKey) -> bool {
+        let without_mode = |key: &ModelKey| match &key.spec {
+            EngineSpec::Model(config) => Some((OnnxConfig { mode: Mode::Offline, ..config.clone() }, key.sample_rate)),
+            _ => None,
+        };
+        self.key == *wanted
+            || (self.engine.kind != EngineKind::SpectrogramModel
+                && without_mode(&self.key).is_some_and(|key| Some(key) == without_mode(wanted)))
+    }
+}
+
 /// Why a stream could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -172,6 +172,7 @@ def test_the_converted_model_says_both_latencies_and_separates_into_four_stems_t
     assert info.returncode == 0, info.stderr
     assert "Kind: spectrogram" in info.stdout and "Latency offline" in info.stdout, info.stdout
     assert "Latency live" in info.stdout and "Stems: drums, bass, other, vocals" in info.stdout, info.stdout
+    assert "Licence: Copyright (c) 2019-present, Deezer SA" in info.stdout, info.stdout
     listed = demixer(environment, "models", "list").stdout
     assert "vocals by the model, the rest by HPSS" in listed and " live, " in listed, listed
     rng = np.random.default_rng(4)
