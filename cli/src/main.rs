@@ -185,11 +185,16 @@ fn at_most_cores(option: &str, asked: usize) -> usize {
 }
 
 /// Songs separated at once: as asked (default: one per core, or one for a model, which uses
-/// every core for each song), at most one per file and one per core.
+/// every core for each song), at most one per file and one per core; says so where it cuts what
+/// was asked.
 fn job_count(asked: Option<u32>, model: bool, files: usize) -> usize {
-    let asked = asked.map(|n| at_most_cores("--jobs", n as usize));
-    let default = if model { 1 } else { cores() };
-    asked.unwrap_or(default).min(files).max(1)
+    let cores = cores();
+    let wanted = asked.map_or(if model { 1 } else { cores }, |n| n as usize);
+    let jobs = wanted.min(files).min(cores).max(1);
+    if let Some(asked) = asked.filter(|&n| n as usize > jobs) {
+        eprintln!("note: --jobs {asked}: {jobs} at a time ({files} files, {cores} cores)");
+    }
+    jobs
 }
 
 /// How a batch went: files that failed, and files that ended early (their readable part was

@@ -474,6 +474,7 @@ fn listing(dir: &Path) -> Vec<String> {
 /// name reaches it: the same path, a symbolic link, a hard link, or a stem that another song of
 /// the batch writes.
 #[test]
+#[cfg(unix)]
 fn an_input_is_never_written_over() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -594,6 +595,7 @@ fn a_folder_that_holds_stems_is_kept_or_replaced_whole() {
 /// One symbolic link back up the tree separated the same song 41 times; two ran forever. Every
 /// real folder and file is visited once, whatever links lead to it.
 #[test]
+#[cfg(unix)]
 fn folders_are_walked_through_links_once_each() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -614,6 +616,7 @@ fn folders_are_walked_through_links_once_each() {
 /// An interrupted run (Ctrl-C, SIGTERM) left stems whose headers said 0 frames under their final
 /// names. Stems are written under temporary names that the interruption removes.
 #[test]
+#[cfg(unix)]
 fn an_interrupted_run_leaves_no_unfinished_stem() {
     let dir = tempfile::tempdir().unwrap();
     let song = dir.path().join("long.wav");
@@ -727,8 +730,9 @@ fn jobs_are_at_most_one_per_file_and_core_and_at_least_one() {
     let result = demixer(&["--jobs", "100000"], &inputs, &dir.path().join("out"));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
-    let cores = std::thread::available_parallelism().unwrap();
-    assert!(stderr.contains(&format!("--jobs 100000: this machine has {cores} cores; using {cores}")), "{stderr}");
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let jobs = cores.min(2);
+    assert!(stderr.contains(&format!("--jobs 100000: {jobs} at a time (2 files, {cores} cores)")), "{stderr}");
     let result = demixer(&["--jobs", "0"], &inputs, &dir.path().join("out0"));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(2), "{stderr}");
