@@ -1,23 +1,27 @@
 //! `demixer`: separates songs into drums, bass, other and vocals stems.
 
 mod audio;
+mod engines;
+mod inputs;
 mod models;
+mod output;
 mod song;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use demixer_dsp::hpss::{HpssConfig, Preset};
-use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
+use demixer_dsp::onnx::{Device, Mode, OnnxConfig, SessionOptions};
 use demixer_dsp::{EngineSpec, Stem};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use audio::{AUDIO_EXTENSIONS, SampleFormat};
-use song::{Engines, Job};
+use audio::SampleFormat;
+use engines::Engines;
+use song::Job;
 
 /// Exit status when every file was separated but some ended early (a cut or damaged file):
 /// the stems hold what could be read. 1 means a file could not be separated at all.
@@ -32,11 +36,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Separate audio files (WAV, FLAC, MP3, OGG) into `<out>/<song>/<stem>.wav`. Exit status: 0
-    /// all separated; 1 a file failed (the others are still done) or bad options; 3 some file
-    /// ended early (its readable part was separated).
+    /// Separate audio files (WAV, RF64, Wave64, FLAC, MP3, OGG) into `<out>/<song>/<stem>.wav`.
+    /// Exit status: 0 all separated; 1 a file failed (the others are still done) or bad options;
+    /// 3 some file ended early (its readable part was separated); 130 interrupted (unfinished
+    /// stems removed).
     Separate {
-        /// Audio files or folders (searched recursively).
+        /// Audio files or folders (searched recursively; stems this tool wrote are skipped).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Output folder.
@@ -63,9 +68,15 @@ enum Command {
         /// beyond full scale are clipped, with a warning.
         #[arg(long)]
         fit: bool,
-        /// Files separated at once (default: one per core; one with --engine onnx).
-        #[arg(short, long)]
-        jobs: Option<usize>,
+        /// Replace the stems a song's folder holds already (an earlier run, another song of the
+        /// same name): the folder then holds this song's stems only. Without it such a song is
+        /// refused and its folder kept. An input is never written over.
+        #[arg(long)]
+        overwrite: bool,
+        /// Files separated at once, at least 1 (default: one per core; one with --engine onnx);
+        /// at most one per file and per core.
+        #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: Option<u32>,
     },
     /// Models: the catalog, verified downloads, the library of installed models (`--model NAME`).
     Models {
@@ -110,6 +121,20 @@ struct OnnxArgs {
     /// program, then the system's library path.
     #[arg(long)]
     ort: Option<PathBuf>,
+    /// How a spectrogram model (Spleeter) runs: offline, in its own chunks as its reference
+    /// implementation does (exact); live, in the plugin's low-latency sliding window (to hear
+    /// what the plugin plays in real time).
+    #[arg(long, value_enum, default_value_t = ModeName::Offline)]
+    mode: ModeName,
+}
+
+/// The modes `--mode` names.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeName {
+    /// The model's reference behaviour.
+    Offline,
+    /// The plugin's real-time variant.
+    Live,
 }
 
 fn parse_stem(name: &str) -> Result<Stem, String> {
@@ -136,9 +161,11 @@ fn engine_spec(name: Option<EngineName>, preset: Preset, onnx: OnnxArgs) -> Resu
                 }
                 other => other.into(),
             })?;
-            let session = SessionOptions { device: onnx.device, threads: onnx.threads, max_auto_threads: None };
+            let threads = at_most_cores("--threads", onnx.threads);
+            let session = SessionOptions { device: onnx.device, threads, max_auto_threads: None };
             let installed_runtime = library.installed_runtime();
-            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, installed_runtime, session }))
+            let mode = if onnx.mode == ModeName::Live { Mode::Live } else { Mode::Offline };
+            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, installed_runtime, session, mode }))
         }
     }
 }
@@ -156,60 +183,33 @@ fn parse_preset(name: &str) -> Result<Preset, String> {
     Preset::from_name(name).ok_or_else(|| format!("unknown preset '{name}' (low, normal, high)"))
 }
 
-/// Expands folders into the audio files they contain, sorted; files are kept as given.
-fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-        let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
-        let mut paths: Vec<PathBuf> = entries.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-        paths.sort();
-        for path in paths {
-            let is_audio = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-            if path.is_dir() {
-                walk(&path, found)?;
-            } else if is_audio {
-                found.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut found = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut found)?;
-        } else {
-            found.push(input.clone());
-        }
-    }
-    if found.is_empty() {
-        bail!("no audio files found in the given folders");
-    }
-    Ok(found)
+/// The cores this machine has (1 where it cannot tell).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Output folder names: the file name without extension, or with it where two inputs would
-/// otherwise share a folder, plus a counter where even that is not unique.
-fn song_names(files: &[PathBuf]) -> Vec<String> {
-    let stem = |f: &PathBuf| f.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let mut taken = std::collections::HashSet::new();
-    files
-        .iter()
-        .map(|file| {
-            let shared = files.iter().filter(|other| stem(other) == stem(file)).count() > 1;
-            let base =
-                if shared { file.file_name().unwrap_or_default().to_string_lossy().into_owned() } else { stem(file) };
-            let mut name = base.clone();
-            for n in 2.. {
-                if taken.insert(name.clone()) {
-                    break;
-                }
-                name = format!("{base}-{n}");
-            }
-            name
-        })
-        .collect()
+/// `asked` (threads of some kind, 0 for the default), at most one per core: more only add
+/// threads that wait. Says so where it cuts.
+fn at_most_cores(option: &str, asked: usize) -> usize {
+    let cores = cores();
+    if asked > cores {
+        eprintln!("note: {option} {asked}: this machine has {cores} cores; using {cores}");
+        return cores;
+    }
+    asked
+}
+
+/// Songs separated at once: as asked (default: one per core, or one for a model, which uses
+/// every core for each song), at most one per file and one per core; says so where it cuts what
+/// was asked.
+fn job_count(asked: Option<u32>, model: bool, files: usize) -> usize {
+    let cores = cores();
+    let wanted = asked.map_or(if model { 1 } else { cores }, |n| n as usize);
+    let jobs = wanted.min(files).min(cores).max(1);
+    if let Some(asked) = asked.filter(|&n| n as usize > jobs) {
+        eprintln!("note: --jobs {asked}: {jobs} at a time ({files} files, {cores} cores)");
+    }
+    jobs
 }
 
 /// How a batch went: files that failed, and files that ended early (their readable part was
@@ -220,14 +220,14 @@ struct Tally {
     incomplete: usize,
 }
 
-fn separate_all(files: &[PathBuf], job: &Job, jobs: Option<usize>) -> Result<Tally> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build()?;
+fn separate_all(files: &[PathBuf], songs: Vec<String>, job: &Job, jobs: usize) -> Result<Tally> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let bars = MultiProgress::new();
     let overall = bars.add(ProgressBar::new(files.len() as u64));
     overall.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} songs  {elapsed}").unwrap());
     let tally = Mutex::new(Tally::default());
     pool.install(|| {
-        files.par_iter().zip(song_names(files)).for_each(|(file, song)| {
+        files.par_iter().zip(songs).for_each(|(file, song)| {
             let bar = bars.insert_before(&overall, ProgressBar::new(1000));
             bar.set_style(ProgressStyle::with_template("{bar:30} {percent:>3}% {msg}").unwrap());
             bar.set_message(file.display().to_string());
@@ -285,9 +285,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let (inputs, out, stems, engine_name, preset, onnx, format, fit, jobs) = match Cli::parse().command {
-        Command::Separate { inputs, out, stems, engine, preset, onnx, format, fit, jobs } => {
-            (inputs, out, stems, engine, preset, onnx, format, fit, jobs)
+    let (inputs, out, stems, engine_name, preset, onnx, format, fit, overwrite, jobs) = match Cli::parse().command {
+        Command::Separate { inputs, out, stems, engine, preset, onnx, format, fit, overwrite, jobs } => {
+            (inputs, out, stems, engine, preset, onnx, format, fit, overwrite, jobs)
         }
         Command::Models { command, ort } => {
             return match models::run(command, ort) {
@@ -308,12 +308,24 @@ fn main() -> ExitCode {
             };
         }
     };
-    // An ONNX model uses every core for each song: songs go one at a time unless asked otherwise.
-    let jobs = jobs.or((engine_name == Some(EngineName::Onnx) || onnx.model.is_some()).then_some(1));
+    if let Err(e) = output::clean_up_on_interrupt() {
+        eprintln!("warning: {e:#}; an interruption may leave unfinished stems under temporary names");
+    }
+    let model = engine_name == Some(EngineName::Onnx) || onnx.model.is_some();
     let outcome = engine_spec(engine_name, preset, onnx).and_then(engines).and_then(|engines| {
-        let job = Job { out_dir: out, stems, engines, format, fit };
-        let files = collect_inputs(&inputs)?;
-        Ok((files.len(), separate_all(&files, &job, jobs)?))
+        let collected = inputs::collect(&inputs, &out)?;
+        if collected.own_stems > 0 {
+            eprintln!(
+                "note: {} stems written by demixer were found in the folders and left out (give them as files to \
+                 separate them again)",
+                collected.own_stems
+            );
+        }
+        let files = collected.files;
+        let songs = inputs::existing_spellings(&out, inputs::song_names(&files));
+        let jobs = job_count(jobs, model, files.len());
+        let job = Job { out_dir: out, stems, engines, format, fit, overwrite, inputs: collected.identities };
+        Ok((files.len(), separate_all(&files, songs, &job, jobs)?))
     });
     match outcome {
         Ok((_, Tally { failed: 0, incomplete: 0 })) => ExitCode::SUCCESS,
@@ -329,16 +341,5 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn songs_with_the_same_name_get_their_own_folders() {
-        let files: Vec<PathBuf> = ["a/song.mp3", "a/song.wav", "b/song.wav", "c/other.flac"].map(PathBuf::from).into();
-        assert_eq!(song_names(&files), ["song.mp3", "song.wav", "song.wav-2", "other"]);
     }
 }

@@ -225,6 +225,24 @@ fn onnx_mistakes_are_refused_with_a_message() {
     assert!(refused(&["--device", "tpu"]).contains("unknown device 'tpu'"));
 }
 
+/// A model whose output is not audio is a failed model: all-NaN output is refused as it loads,
+/// before any song is read; output 1e30 too loud fails the song, says why, exits 1, and leaves no
+/// stem of it behind (it used to exit 0 with a +600 dBFS stem, or silent ones).
+#[test]
+fn a_model_whose_output_is_not_audio_fails_loudly_and_writes_no_stems() {
+    let out = tempfile::tempdir().unwrap();
+    let song = onnx_fixture("input.wav");
+    for (model, says) in [("nan.onnx", "NaN"), ("loud.onnx", "dBFS")] {
+        let model = onnx_fixture(model);
+        let result = demixer(&["--model", model.to_str().unwrap(), "--device", "cpu"], &[&song], out.path());
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        let written = std::fs::read_dir(out.path().join("input")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(written, 0, "{model:?} left stems behind");
+    }
+}
+
 /// A model at 44.1 kHz on songs at other rates: what it cannot see comes back in Other, so the
 /// stems still sum to the input (they fell short by −22 to −37 dB before).
 #[test]
@@ -321,34 +339,88 @@ fn a_flac_cut_short_is_separated_as_far_as_it_goes() {
     assert!(drums[0].len() > 44_100, "what could be read was separated");
 }
 
-#[test]
-fn alsa_s24_in_four_byte_containers_decodes_to_its_samples() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, planar) = chord_16(44_100);
-    let len = planar[0].len();
-    // 24-bit samples in the low three bytes of four (ALSA's S24_LE), plain PCM tag, block align 8.
+/// A WAV of 24-bit samples in 4-byte containers under the plain PCM tag (block align 4 per
+/// channel), each container as given.
+fn s24_in_32_wav(containers: &[i32], channels: u16, sample_rate: u32) -> Vec<u8> {
+    let data_len = 4 * containers.len() as u32;
     let mut bytes = b"RIFF".to_vec();
-    bytes.extend((36 + 8 * len as u32).to_le_bytes());
+    bytes.extend((36 + data_len).to_le_bytes());
     bytes.extend(b"WAVEfmt ");
     bytes.extend(16u32.to_le_bytes());
-    bytes.extend([1u16, 2].iter().flat_map(|f| f.to_le_bytes()));
-    bytes.extend(44_100u32.to_le_bytes());
-    bytes.extend((44_100u32 * 8).to_le_bytes());
-    bytes.extend([8u16, 24].iter().flat_map(|f| f.to_le_bytes()));
+    bytes.extend([1u16, channels].iter().flat_map(|f| f.to_le_bytes()));
+    bytes.extend(sample_rate.to_le_bytes());
+    bytes.extend((sample_rate * 4 * u32::from(channels)).to_le_bytes());
+    bytes.extend([4 * channels, 24].iter().flat_map(|f| f.to_le_bytes()));
     bytes.extend(b"data");
-    bytes.extend((8 * len as u32).to_le_bytes());
-    for t in 0..len {
-        for channel in &planar {
-            bytes.extend(((channel[t] * 8_388_608.0) as i32).to_le_bytes());
-        }
-    }
-    let song = dir.path().join("s24.wav");
-    std::fs::write(&song, bytes).unwrap();
+    bytes.extend(data_len.to_le_bytes());
+    bytes.extend(containers.iter().flat_map(|c| c.to_le_bytes()));
+    bytes
+}
+
+/// 3 s of a stereo chord as interleaved 24-bit values, and as planar floats.
+fn chord_24(sample_rate: u32) -> (Vec<i32>, Vec<Vec<f32>>) {
+    let (_, planar) = chord_16(sample_rate);
+    let values: Vec<Vec<i32>> = planar
+        .iter()
+        .enumerate()
+        .map(|(c, ch)| ch.iter().map(|x| (x * 8_388_608.0) as i32 + 37 + c as i32).collect())
+        .collect();
+    let interleaved = (0..values[0].len()).flat_map(|i| [values[0][i], values[1][i]]).collect();
+    let planar = values.iter().map(|ch| ch.iter().map(|&v| v as f32 / 8_388_608.0).collect()).collect();
+    (interleaved, planar)
+}
+
+/// Separates `containers` written as 24-in-32 and returns the sum of the stems and stderr.
+fn separate_s24_in_32(containers: &[i32], name: &str) -> (Option<i32>, Vec<Vec<f32>>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let song = dir.path().join(format!("{name}.wav"));
+    std::fs::write(&song, s24_in_32_wav(containers, 2, 44_100)).unwrap();
     let result = demixer(&[], &[&song], &dir.path().join("out"));
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
-    let sum = sum_of_stems(&dir.path().join("out/s24"));
-    assert_eq!(sum[0].len(), len, "132300 frames, not 176400");
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    let sum = if result.status.success() { sum_of_stems(&dir.path().join("out").join(name)) } else { Vec::new() };
+    (result.status.code(), sum, stderr)
+}
+
+/// ALSA's S24_LE: the 24 bits in the low three bytes, sign-extended into the fourth.
+#[test]
+fn alsa_s24_in_four_byte_containers_decodes_to_its_samples() {
+    let (values, planar) = chord_24(44_100);
+    let (code, sum, stderr) = separate_s24_in_32(&values, "alsa");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(sum[0].len(), planar[0].len(), "132300 frames, not 176400");
     assert!(max_difference(&sum, &planar) < 1e-4);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// The layout the RIFF specification prescribes: the 24 bits in the high three bytes, the low
+/// byte zero. It decoded as noise (RMS 0.58 for a chord of RMS 0.21) with exit status 0.
+#[test]
+fn riff_s24_left_aligned_in_four_byte_containers_decodes_to_its_samples() {
+    let (values, planar) = chord_24(44_100);
+    let left_aligned: Vec<i32> = values.iter().map(|v| v << 8).collect();
+    let (code, sum, stderr) = separate_s24_in_32(&left_aligned, "riff");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(max_difference(&sum, &planar) < 1e-4);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// 16-bit audio in ALSA's layout has every low byte zero, like the RIFF layout: the data fits
+/// both, is read as ALSA's (the RIFF reading would peak below −48 dBFS), and the tool says so.
+/// Containers that fit neither layout are refused.
+#[test]
+fn s24_in_32_that_fits_both_layouts_is_read_as_alsa_with_a_note_and_one_that_fits_neither_is_refused() {
+    let (samples, planar) = chord_16(44_100);
+    let sixteen_bit: Vec<i32> = samples.iter().map(|&s| i32::from(s) << 8).collect();
+    let (code, sum, stderr) = separate_s24_in_32(&sixteen_bit, "both");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(max_difference(&sum, &planar) < 1e-4);
+    assert!(stderr.contains("fit both layouts") && stderr.contains("48 dB quieter"), "{stderr}");
+
+    let mut neither = sixteen_bit.clone();
+    neither[1000] = 0x1234_5601;
+    let (code, _, stderr) = separate_s24_in_32(&neither, "neither");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("sample 1000 (0x12345601) is neither left-aligned"), "{stderr}");
 }
 
 #[test]
@@ -395,4 +467,311 @@ fn a_wav_whose_header_was_never_finished_is_refused_with_the_reason() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("says it holds no audio, but 96000 bytes follow"), "{stderr}");
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                walk(root, &path, found);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
+}
+
+/// LameXP#76: `separate vocals/vocals.wav -o .` wrote the vocals stem over its input (20 s became
+/// 0.04 s), then reported that the file ended early. An input is never written over, whatever
+/// name reaches it: the same path, a symbolic link, a hard link, or a stem that another song of
+/// the batch writes.
+#[test]
+#[cfg(unix)]
+fn an_input_is_never_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("vocals")).unwrap();
+    let vocals = root.join("vocals/vocals.wav");
+    write_song(&vocals, 8_000, 1, 2.0);
+    let original = std::fs::read(&vocals).unwrap();
+    let result = demixer(&[], &[&vocals], root);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("vocals/vocals.wav is one of the inputs: it is never written over"), "{stderr}");
+    assert_eq!(std::fs::read(&vocals).unwrap(), original, "the input is intact");
+    assert_eq!(listing(root), ["vocals/vocals.wav"], "nothing else was written");
+
+    // By a link: song.wav's folder holds a symbolic link to it and a hard link to it.
+    let song = root.join("song.wav");
+    write_song(&song, 8_000, 1, 2.0);
+    std::fs::create_dir(root.join("out")).unwrap();
+    std::fs::create_dir(root.join("out/song")).unwrap();
+    for (linked, hard) in [("bass.wav", false), ("other.wav", true)] {
+        let link = root.join("out/song").join(linked);
+        if hard {
+            std::fs::hard_link(&song, &link).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&song, &link).unwrap();
+        }
+        let result = demixer(&["--overwrite"], &[&song], &root.join("out"));
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("{linked} is one of the inputs")), "{stderr}");
+        std::fs::remove_file(&link).unwrap();
+    }
+    let (_, samples) = read_wav(&song);
+    assert_eq!(samples[0].len(), 16_000, "song.wav is intact");
+
+    // Within a batch: song `a` would write out/a/drums.wav, which is the batch's second input.
+    std::fs::create_dir_all(root.join("batch/a")).unwrap();
+    let a = root.join("batch/a.wav");
+    let drums = root.join("batch/a/drums.wav");
+    write_song(&a, 8_000, 1, 1.0);
+    write_song(&drums, 8_000, 1, 1.0);
+    let original = std::fs::read(&drums).unwrap();
+    let result = demixer(&[], &[&a, &drums], &root.join("batch"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a/drums.wav is one of the inputs") && stderr.contains("1 of 2 files failed"), "{stderr}");
+    assert_eq!(std::fs::read(&drums).unwrap(), original);
+    assert!(root.join("batch/drums/vocals.wav").exists(), "the other song was separated");
+}
+
+/// `separate . -o .` run twice read its own stems as songs (4 more folders) while writing over
+/// them. The tool's own stems are not taken from folders, and the song's folder is kept unless
+/// --overwrite says to replace it.
+#[test]
+fn separating_a_folder_into_itself_twice_never_separates_its_stems() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_song(&root.join("song.wav"), 8_000, 1, 1.0);
+    let stems: Vec<String> = STEMS.iter().map(|s| format!("song/{s}.wav")).collect();
+    let expected: Vec<String> = stems.iter().cloned().chain(["song.wav".to_string()]).collect();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    let first = demixer(&[], &[root], root);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(listing(root), expected_sorted);
+    let before: Vec<Vec<u8>> = stems.iter().map(|s| std::fs::read(root.join(s)).unwrap()).collect();
+
+    let second = demixer(&[], &[root], root);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("4 stems written by demixer were found in the folders and left out"), "{stderr}");
+    assert!(
+        stderr.contains("holds stems already (drums.wav, bass.wav, other.wav, vocals.wav): kept; --overwrite"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 1 files failed"), "only song.wav was taken: {stderr}");
+    assert_eq!(listing(root), expected_sorted);
+    let after: Vec<Vec<u8>> = stems.iter().map(|s| std::fs::read(root.join(s)).unwrap()).collect();
+    assert!(before == after, "the stems are untouched");
+
+    let third = demixer(&["--overwrite"], &[root], root);
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert_eq!(listing(root), expected_sorted);
+}
+
+/// A second song of the same name mixed into the first one's folder: its drums, bass and other
+/// beside the first song's vocals. The folder is kept; with --overwrite it holds the second
+/// song's stems only.
+#[test]
+fn a_folder_that_holds_stems_is_kept_or_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("x")).unwrap();
+    std::fs::create_dir_all(root.join("y")).unwrap();
+    write_song(&root.join("x/song.wav"), 8_000, 1, 2.0);
+    write_song(&root.join("y/song.wav"), 8_000, 1, 1.0);
+    let out = root.join("out");
+    assert!(demixer(&[], &[&root.join("x/song.wav")], &out).status.success());
+    let first = listing(&out);
+    let vocals = std::fs::read(out.join("song/vocals.wav")).unwrap();
+
+    let result = demixer(&["--stems", "drums,bass,other"], &[&root.join("y/song.wav")], &out);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds stems already"), "{stderr}");
+    assert_eq!(listing(&out), first);
+    assert_eq!(std::fs::read(out.join("song/vocals.wav")).unwrap(), vocals);
+
+    let result = demixer(&["--stems", "drums,bass,other", "--overwrite"], &[&root.join("y/song.wav")], &out);
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert_eq!(listing(&out), ["song/bass.wav", "song/drums.wav", "song/other.wav"], "the old vocals are gone");
+    for stem in ["drums", "bass", "other"] {
+        let (_, channels) = read_wav(&out.join(format!("song/{stem}.wav")));
+        assert_eq!(channels[0].len(), 8_000, "{stem} is the second song's");
+    }
+}
+
+/// One symbolic link back up the tree separated the same song 41 times; two ran forever. Every
+/// real folder and file is visited once, whatever links lead to it.
+#[test]
+#[cfg(unix)]
+fn folders_are_walked_through_links_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("in/x")).unwrap();
+    write_song(&root.join("in/song.wav"), 8_000, 1, 0.5);
+    std::os::unix::fs::symlink("..", root.join("in/loop")).unwrap();
+    std::os::unix::fs::symlink("../..", root.join("in/x/up")).unwrap();
+    std::os::unix::fs::symlink("../x", root.join("in/x/again")).unwrap();
+    std::os::unix::fs::symlink("song.wav", root.join("in/alias.wav")).unwrap();
+    let out = root.join("out");
+    let result = demixer(&[], &[&root.join("in"), &root.join("in/x/up")], &out);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert_eq!(stdout.lines().count(), 1, "one song: {stdout}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
+
+/// An interrupted run (Ctrl-C, SIGTERM) left stems whose headers said 0 frames under their final
+/// names. Stems are written under temporary names that the interruption removes.
+#[test]
+#[cfg(unix)]
+fn an_interrupted_run_leaves_no_unfinished_stem() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = dir.path().join("long.wav");
+    write_song(&song, 8_000, 1, 600.0);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let out = dir.path().join(format!("out{signal}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_demixer"))
+            .arg("separate")
+            .arg(&song)
+            .arg("-o")
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let song_dir = out.join("long");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let partial = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .is_ok_and(|mut e| e.any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial")))
+        };
+        while !partial(&song_dir) {
+            assert!(std::time::Instant::now() < deadline, "no stem is being written after 60 s");
+            std::thread::yield_now();
+        }
+        // SAFETY: sending a signal to the child process started above.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("interrupted: 4 unfinished stem files removed"), "{stderr}");
+        assert!(listing(&out).is_empty(), "left behind: {:?}", listing(&out));
+    }
+}
+
+/// RF64 (EBU Tech 3306) and Sony Wave64, the containers for files past 4 GiB, were refused.
+#[test]
+fn rf64_and_wave64_inputs_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (samples, planar) = chord_16(8_000);
+    let plain = pcm16_wav(&samples, 2, 8_000, 36 + 2 * samples.len() as u32, 2 * samples.len() as u32);
+    let (fmt, data) = (&plain[20..36], &plain[44..]);
+    // RF64: a ds64 chunk with the sizes, 0xFFFFFFFF where RIFF has them.
+    let mut rf64 = b"RF64\xFF\xFF\xFF\xFFWAVEds64".to_vec();
+    rf64.extend(28u32.to_le_bytes());
+    for size in [(plain.len() + 36 - 8) as u64, data.len() as u64, (samples.len() / 2) as u64] {
+        rf64.extend(size.to_le_bytes());
+    }
+    rf64.extend(0u32.to_le_bytes());
+    rf64.extend(b"fmt \x10\0\0\0");
+    rf64.extend(fmt);
+    rf64.extend(b"data\xFF\xFF\xFF\xFF");
+    rf64.extend(data);
+    // Wave64: GUIDs for ids, 64-bit sizes that count the 24-byte chunk header, 8-byte alignment.
+    let guid = |id: &[u8; 4]| {
+        let mut g = id.to_vec();
+        g.extend([0xF3, 0xAC, 0xD3, 0x11, 0x8C, 0xD1, 0x00, 0xC0, 0x4F, 0x8E, 0xDB, 0x8A]);
+        g
+    };
+    let mut w64 = b"riff\x2E\x91\xCF\x11\xA5\xD6\x28\xDB\x04\xC1\x00\x00".to_vec();
+    w64.extend((40 + 24 + 16 + 24 + data.len() as u64).to_le_bytes());
+    w64.extend(guid(b"wave"));
+    w64.extend(guid(b"fmt "));
+    w64.extend((24 + 16u64).to_le_bytes());
+    w64.extend(fmt);
+    w64.extend(guid(b"data"));
+    w64.extend((24 + data.len() as u64).to_le_bytes());
+    w64.extend(data);
+    for (name, bytes) in [("rf64.wav", rf64), ("sony.w64", w64)] {
+        let song = dir.path().join(name);
+        std::fs::write(&song, bytes).unwrap();
+        let result = demixer(&[], &[&song], &dir.path().join("out"));
+        assert!(result.status.success(), "{name}: {}", String::from_utf8_lossy(&result.stderr));
+        let folder = Path::new(name).file_stem().unwrap();
+        assert!(max_difference(&sum_of_stems(&dir.path().join("out").join(folder)), &planar) < 1e-4, "{name}");
+    }
+}
+
+/// A folder given as the model was reported as "does not exist" (a path) or as a model not
+/// installed (a bare name): it is said to be a folder, with the files in it that could be meant.
+#[test]
+fn a_folder_given_as_the_model_is_said_to_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("mymodel")).unwrap();
+    std::fs::write(dir.path().join("mymodel/model.onnx"), b"x").unwrap();
+    let song = dir.path().join("song.wav");
+    write_song(&song, 8_000, 1, 0.5);
+    for model in [dir.path().join("mymodel").to_str().unwrap(), "mymodel"] {
+        let result = Command::new(env!("CARGO_BIN_EXE_demixer"))
+            .current_dir(dir.path())
+            .args(["separate", "song.wav", "--model", model])
+            .env("DEMIXER_MODELS_DIR", dir.path().join("library"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("is a folder; a model is a .onnx file") && stderr.contains("holds model.onnx"),
+            "{stderr}"
+        );
+    }
+}
+
+/// `--jobs 100000` spawned threads for half an hour on a two-file batch (on 2 cores); 0 is no
+/// number of jobs.
+#[test]
+fn jobs_are_at_most_one_per_file_and_core_and_at_least_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("s{i}.wav"))).collect();
+    songs.iter().for_each(|s| drop(write_song(s, 8_000, 1, 0.5)));
+    let inputs: Vec<&Path> = songs.iter().map(PathBuf::as_path).collect();
+    let result = demixer(&["--jobs", "100000"], &inputs, &dir.path().join("out"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let jobs = cores.min(2);
+    assert!(stderr.contains(&format!("--jobs 100000: {jobs} at a time (2 files, {cores} cores)")), "{stderr}");
+    let result = demixer(&["--jobs", "0"], &inputs, &dir.path().join("out0"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value '0' for '--jobs"), "{stderr}");
+}
+
+/// "Café" typed (NFC) and as macOS lists it (NFD) gave two folders for one song: names are
+/// composed, and an earlier folder is found under either spelling.
+#[test]
+fn two_spellings_of_one_song_name_are_one_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let composed = dir.path().join("Caf\u{e9}.wav");
+    let decomposed = dir.path().join("sub/Cafe\u{301}.wav");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write_song(&composed, 8_000, 1, 0.5);
+    write_song(&decomposed, 8_000, 1, 0.5);
+    let out = dir.path().join("out");
+    assert!(demixer(&[], &[&decomposed], &out).status.success());
+    assert_eq!(listing(&out)[0], "Caf\u{e9}/bass.wav", "the folder's name is composed");
+    let result = demixer(&[], &[&composed], &out);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "the same folder: {stderr}");
+    assert!(stderr.contains("holds stems already"), "{stderr}");
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use common::{Lcg, music, relative_error, separate};
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::onnx::{self, OnnxConfig};
+use demixer_dsp::onnx::{self, Mode, OnnxConfig};
 use demixer_dsp::resampled::Resampled;
 use demixer_dsp::segments::{InferenceError, OverlapAdd, SegmentModel};
 use demixer_dsp::{EngineSpec, Separator, Stem};
@@ -58,9 +58,9 @@ fn hpss(preset: Preset, rate: f32) -> Box<dyn Separator> {
     Box::new(HpssSeparator::new(HpssConfig::preset(preset, rate).unwrap()))
 }
 
-fn onnx_model(rate: usize) -> Box<dyn Separator> {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/four.onnx");
-    onnx::load(&OnnxConfig { model, ..Default::default() }, rate).unwrap().separator
+fn onnx_model(file: &str, rate: usize, mode: Mode) -> Box<dyn Separator> {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx").join(file);
+    onnx::load(&OnnxConfig { model, mode, ..Default::default() }, rate).unwrap().separator
 }
 
 /// Every engine kind, at the rates and in the wrappers the plugin and the CLI use.
@@ -107,17 +107,27 @@ fn engines() -> Vec<Case> {
     cases.push(Case {
         name: "ONNX segment model".into(),
         rate: 44_100.0,
-        make: Box::new(|| onnx_model(44_100)),
+        make: Box::new(|| onnx_model("four.onnx", 44_100, Mode::Offline)),
         sums_within: Some(1e-5),
         resampled: false,
     });
     cases.push(Case {
         name: "ONNX segment model at 44.1 kHz resampled in a 96 kHz stream".into(),
         rate: 96_000.0,
-        make: Box::new(|| onnx_model(96_000)),
+        make: Box::new(|| onnx_model("four.onnx", 96_000, Mode::Offline)),
         sums_within: Some(1e-5),
         resampled: true,
     });
+    // The 2-stem Spleeter network (small, converted from TensorFlow), completed by HPSS.
+    for mode in [Mode::Offline, Mode::Live] {
+        cases.push(Case {
+            name: format!("ONNX spectrogram model, {mode:?}, completed by HPSS"),
+            rate: 44_100.0,
+            make: Box::new(move || onnx_model("spleeter_tiny.onnx", 44_100, mode)),
+            sums_within: Some(1e-5),
+            resampled: false,
+        });
+    }
     cases
 }
 

@@ -29,6 +29,9 @@ pub enum ModelKind {
     Segment,
     /// One hop in, stems out, recurrent state carried between hops: milliseconds of latency.
     Streaming,
+    /// Magnitude spectrograms in, per-source estimates out, Demixer doing the STFT and masks
+    /// (Spleeter): seconds of latency offline, under two live.
+    Spectrogram,
 }
 
 impl std::fmt::Display for ModelKind {
@@ -36,6 +39,7 @@ impl std::fmt::Display for ModelKind {
         f.write_str(match self {
             ModelKind::Segment => "segment",
             ModelKind::Streaming => "streaming",
+            ModelKind::Spectrogram => "spectrogram",
         })
     }
 }
@@ -83,6 +87,18 @@ pub enum LibraryError {
     /// A model path that names no file.
     #[error("model {} does not exist", .0.display())]
     MissingFile(PathBuf),
+    /// A model path that names a folder.
+    #[error(
+        "model {} is a folder; a model is a .onnx file, a bag manifest (.json) or an installed model's name{}",
+        path.display(),
+        if candidates.is_empty() { String::new() } else { format!(" (the folder holds {})", candidates.join(", ")) }
+    )]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The `.onnx` and `.json` files in it, sorted.
+        candidates: Vec<String>,
+    },
     /// A model of that name is installed already.
     #[error("a model '{0}' is installed already (remove it first: demixer models remove {0})")]
     AlreadyInstalled(String),
@@ -360,18 +376,35 @@ impl Library {
         if !looks_like_file(model) {
             match self.get(model) {
                 Ok(installed) => return Ok(Resolved { path: installed.path(), installed: Some(installed) }),
-                Err(LibraryError::NotInstalled { .. }) if path.is_file() => {}
+                Err(LibraryError::NotInstalled { .. }) if path.exists() => {}
                 Err(e) => return Err(e),
             }
         }
         if path.is_file() {
             return Ok(Resolved { path: path.to_path_buf(), installed: None });
         }
+        if path.is_dir() {
+            return Err(LibraryError::Folder { path: path.to_path_buf(), candidates: model_files_in(path) });
+        }
         if looks_like_file(model) {
             return Err(LibraryError::MissingFile(path.to_path_buf()));
         }
         Err(LibraryError::NotInstalled { name: model.into(), root: self.root.clone() })
     }
+}
+
+/// The names of the `.onnx` and `.json` files in `dir`, sorted: what a folder given as a model
+/// could have meant.
+fn model_files_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| looks_like_file(name))
+        .collect();
+    names.sort();
+    names
 }
 
 /// A model file found by [`Library::resolve`].
@@ -525,6 +558,18 @@ mod tests {
         assert_eq!(resolved.path, file);
         assert!(resolved.installed.is_none());
         assert!(matches!(library.resolve("/no/such.onnx"), Err(LibraryError::MissingFile(_))));
+        // A folder is said to be one, with the files in it that could be meant.
+        std::fs::create_dir(root.path().join("htdemucs")).unwrap();
+        std::fs::write(root.path().join("htdemucs/htdemucs.onnx"), b"x").unwrap();
+        std::fs::write(root.path().join("htdemucs/notes.txt"), b"x").unwrap();
+        let folder = root.path().join("htdemucs");
+        for given in [folder.to_str().unwrap().to_owned(), format!("{}/", folder.display())] {
+            let message = library.resolve(&given).unwrap_err().to_string();
+            assert!(
+                message.contains("is a folder") && message.ends_with("(the folder holds htdemucs.onnx)"),
+                "{message}"
+            );
+        }
         for file_like in ["m.onnx", "bag.JSON", "dir/m"] {
             assert!(check_name(file_like).is_err(), "{file_like}");
         }

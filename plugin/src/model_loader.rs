@@ -48,10 +48,10 @@ impl Shared {
         }
     }
 
-    /// The parked engine, if it was loaded for `key`.
+    /// The parked engine, if it serves `key` (see [`Model::serves`]).
     pub fn take_parked(&self, key: &ModelKey) -> Option<Model> {
         let mut parked = self.parked.lock();
-        if parked.as_ref().is_some_and(|model| model.key == *key) { parked.take() } else { None }
+        if parked.as_ref().is_some_and(|model| model.serves(key)) { parked.take() } else { None }
     }
 
     /// Forgets what was tried, so the loader tries the current wish again.

@@ -1,9 +1,10 @@
-"""Every WAV layout libsndfile (through the `soundfile` package) writes and reads decodes in the
-`demixer` command-line tool to the same samples: the stems of each file sum to libsndfile's
-decoding of it. For IMA and MS ADPCM, libsndfile and ffmpeg disagree with each other (by up to
-0.0034, measured on this signal); Demixer (symphonia) agrees with ffmpeg to 2e-8, so those two are
-held to ffmpeg's decoding. The tool is the release build (`cargo build --release -p demixer-cli`,
-which tests/run.sh does)."""
+"""Every WAV layout libsndfile (through the `soundfile` package) writes and reads, in RIFF/WAVE and
+in its 64-bit containers RF64 and Sony Wave64 (all but Wave64's GSM 6.10, which symphonia does not
+decode), decodes in the `demixer` command-line tool to the same samples: the stems of each file sum
+to libsndfile's decoding of it. For IMA and MS ADPCM, libsndfile and ffmpeg disagree with each other
+(by up to 0.0034, measured on this signal); Demixer (symphonia) agrees with ffmpeg to 2e-8, so those
+two are held to ffmpeg's decoding. The tool is the release build (`cargo build --release -p
+demixer-cli`, which tests/run.sh does)."""
 import pathlib
 import subprocess
 
@@ -17,7 +18,12 @@ ADPCM = ("IMA_ADPCM", "MS_ADPCM")
 VARIANTS = [
     ("WAV", subtype) for subtype in
     ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW", "IMA_ADPCM", "MS_ADPCM")
-] + [("WAVEX", subtype) for subtype in ("PCM_16", "PCM_24", "PCM_32", "FLOAT")]
+] + [("WAVEX", subtype) for subtype in ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "ULAW", "ALAW")] + [
+    ("RF64", subtype) for subtype in ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW")
+] + [
+    ("W64", subtype) for subtype in
+    ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW", "IMA_ADPCM", "MS_ADPCM")
+]
 
 
 def chord(seconds=1.5):
@@ -29,7 +35,7 @@ def chord(seconds=1.5):
 
 @pytest.mark.parametrize("container,subtype", VARIANTS, ids=[f"{c}-{s}" for c, s in VARIANTS])
 def test_stems_sum_to_what_libsndfile_decodes(tmp_path, container, subtype):
-    song = tmp_path / "song.wav"
+    song = tmp_path / ("song.w64" if container == "W64" else "song.wav")
     sf.write(song, chord(), SR, subtype=subtype, format=container)
     reference, rate = sf.read(song, dtype="float64", always_2d=True)
     if subtype in ADPCM:

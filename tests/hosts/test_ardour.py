@@ -56,7 +56,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import music
+from conftest import ROOT, music
 
 HERE = pathlib.Path(__file__).resolve().parent / "ardour"
 RATES = (44100, 48000)
@@ -365,6 +365,33 @@ def test_the_export_follows_stem_gain_and_mute_automation(sessions, rate):
     assert np.abs(plain["bass"][:, muted]).max() > 1e-3
     span = at(0.1, 4.9)
     assert db(mix[:, span] - sum(auto.values())[:, span], mix[:, span]) <= -60
+
+
+def test_a_spectrogram_model_plays_in_ardours_export_at_the_latency_it_reports(ardour_home, sessions, tmp_path):
+    """The plugin with a model chosen in a saved session: the 2-stem Spleeter network (the small
+    TensorFlow-written checkpoint, converted: dsp/tests/fixtures/onnx/spleeter_tiny.onnx), completed
+    by HPSS. Ardour opens the session, the plugin plays HPSS while the model loads, then reports the
+    model's (live) latency; once Ardour shows it, the export must line the stems up with the
+    reference track by that latency (their sum is the reference to -60 dB) and every stem sound."""
+    rate = 44100
+    env, song, _built = song_session(ardour_home, tmp_path, rate, "Demixer")
+    session_file = env["SESSION_DIR"] / f"{env['SESSION_NAME']}.ardour"
+    chunk, _state = vst3_state(session_file)
+    model = {"model": str(ROOT / "dsp" / "tests" / "fixtures" / "onnx" / "spleeter_tiny.onnx"), "sha256": "",
+             "runtime": os.environ.get("DEMIXER_ORT_DYLIB", ""), "device": "cpu", "threads": 1}
+    replace_chunk(session_file, with_model(chunk, model))
+    hpss = latencies(sessions[rate]["exported"])["normal"]["plugin"]
+    lines = run_lua(ardour_home, "session.lua", dict(env, PHASE="model", HPSS_LATENCY=hpss), "DONE")
+    reported = latencies(lines)["model"]
+    reference, mix, stems = split(read_exports(lines, rate, song.shape[1])["model"])
+    start = int(reported["plugin"]) // 1024 * 1024 + int(0.1 * rate)
+    residual = db(sum(stems.values())[:, start:] - reference[:, start:], reference[:, start:])
+    print(f"Ardour {rate} Hz with the model: latency {reported['plugin']} (HPSS {hpss}), stems - reference {residual:.1f} dB")
+    assert reported["route"] == reported["plugin"] == reported["worst_route"], reported
+    assert residual <= -60, f"{residual:.1f} dB"
+    assert db(mix[:, start:] - reference[:, start:], reference[:, start:]) <= -60
+    for name, audio in stems.items():
+        assert np.abs(audio[:, start:]).max() > 1e-3, f"{name} is silent"
 
 
 @pytest.mark.parametrize("rate", RATES)

@@ -1,6 +1,8 @@
 -- Runs in the session build.lua made. PHASE=export: exports, preset change, automation,
 -- non-default values, save; PHASE=reopen: prints every parameter and saves again, so that the
--- plugin's state is written afresh; PHASE=control: one export (the reference plugin's session).
+-- plugin's state is written afresh; PHASE=control: one export (the reference plugin's session);
+-- PHASE=model: waits (bounded) until the model the saved state names has loaded and Ardour shows
+-- its latency, then exports.
 local dir, name, phase = os.getenv("SESSION_DIR"), os.getenv("SESSION_NAME"), os.getenv("PHASE")
 local length = tonumber(os.getenv("LENGTH"))
 assert(load_session(dir, name), "load_session failed")
@@ -105,6 +107,14 @@ elseif phase == "control" then
   -- The reference plugin (a plain 1000-sample delay that reports 1000) in Demixer's place.
   latency_report("control")
   export("control")
+elseif phase == "model" then
+  -- The plugin plays HPSS while the model loads on its own thread, then reports the model's
+  -- latency; Ardour follows.
+  local hpss = tonumber(os.getenv("HPSS_LATENCY"))
+  local took = wait_for("the model's latency", function () return pi:signal_latency() ~= hpss and Session:worst_route_latency() == pi:signal_latency() end, 120)
+  print(string.format("LATENCY_CHANGE\t%.3f", took))
+  latency_report("model")
+  export("model")
 elseif phase == "reopen" then
   latency_report("reopened")
   params()
