@@ -11,9 +11,8 @@ use demixer_dsp::onnx::inspect::{Inspection, LATENCY_RATES, Layout, inspect, seg
 use demixer_dsp::onnx::{OnnxConfig, runtime};
 use demixer_dsp::{EngineKind, Stem};
 use demixer_models::catalog::{Catalog, CatalogEntry, mirror};
-use demixer_models::checkpoint::CheckpointError;
 use demixer_models::digest::{Hasher, file_sha256};
-use demixer_models::download::{DownloadError, Downloaded, Request, download};
+use demixer_models::install::{self, Checked, Outcome, Verified};
 use demixer_models::library::{Installed, Library, LibraryError, ModelKind, check_name};
 use demixer_models::runtime::ORT_VERSION;
 use demixer_models::runtime::download as runtime_download;
@@ -254,19 +253,6 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         let names: Vec<&str> = catalog.models.iter().map(|e| e.name.as_str()).collect();
         bail!("'{name}' is not in the catalog ({}); known: {}", catalog.origin, names.join(", "));
     };
-    match library.get(name) {
-        Ok(installed) => {
-            println!("{name} is installed already: {}", installed.path().display());
-            return Ok(());
-        }
-        Err(LibraryError::NotInstalled { .. }) => library.check_free(name)?,
-        Err(e) => bail!("{e}; `demixer models remove {name}` clears it"),
-    }
-    let pinned = library.pin(name)?;
-    let expected = entry.sha256.clone().or(pinned.clone());
-    let url = entry.download_url(mirror().as_deref());
-    let staging = library.stage(name)?;
-    let file = staging.dir().join(&entry.file);
     let bar = progress_bar(&entry.file);
     let mut progress = |received, total: Option<u64>| {
         if let Some(total) = total {
@@ -274,103 +260,50 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         }
         bar.set_position(received);
     };
-    let pin_hint = |e: &dyn std::fmt::Display, hash_refused: bool| {
-        let pin = if hash_refused && !entry.published_checksum() {
-            format!(
-                " (the SHA-256 pinned by the first download, kept in {}; if the publisher changed the file, \
-                 `demixer models unpin {name}` forgets it)",
-                library.pins_path().display()
-            )
-        } else {
-            String::new()
-        };
-        anyhow!("{e}{pin}; nothing was installed")
-    };
-    // What is checked and pinned: the model file, or the archive a checkpoint came in.
-    let (downloaded, source) = match &entry.checkpoint {
-        Some(checkpoint) => {
-            eprintln!("Downloading the {name} checkpoint ({}) and converting it to ONNX", entry.url);
-            let converted = demixer_models::checkpoint::fetch(
-                checkpoint,
-                &url,
-                expected.as_deref(),
-                staging.dir(),
-                &entry.file,
-                stall,
-                &mut progress,
-            );
-            bar.finish_and_clear();
-            let hash_refused = matches!(&converted, Err(CheckpointError::Download(DownloadError::Hash { .. })));
-            let converted = converted.map_err(|e| pin_hint(&e, hash_refused))?;
-            println!("Converted {} (SHA-256 {}) to {}", converted.source, converted.archive_sha256, entry.file);
-            (Downloaded { sha256: converted.archive_sha256, size: converted.archive_size }, converted.source)
-        }
-        None => {
-            eprintln!("Downloading {name} from {url}");
-            let request = Request { url: &url, sha256: expected.as_deref(), size: entry.size, stall };
-            let downloaded = download(&request, &file, &mut progress);
-            bar.finish_and_clear();
-            let hash_refused = matches!(&downloaded, Err(DownloadError::Hash { .. }));
-            let downloaded = downloaded.map_err(|e| pin_hint(&e, hash_refused))?;
-            // Names and rate for models that do not carry them, as the catalog gives them.
-            let sidecar = demixer_dsp::onnx::contract::sidecar_path(&file);
-            let declared = serde_json::json!({ "sources": entry.stems, "sample_rate": entry.sample_rate });
-            std::fs::write(&sidecar, format!("{declared:#}\n"))
-                .with_context(|| format!("cannot write {}", sidecar.display()))?;
-            (downloaded, url.clone())
-        }
-    };
     // What arrived must be a model that fits its contract before it is kept (and pinned).
-    let checked = match runtime::load(ort.as_deref(), library.installed_runtime().as_deref()) {
-        Ok(_) => {
-            Some(inspect(&config(library, &file, ort)).map_err(|e| anyhow!("refused: {e}; nothing was installed"))?)
-        }
-        Err(missing) => {
-            eprintln!("warning: not checked against Demixer's contract and not pinned: {missing}");
-            None
-        }
+    let check = |file: &Path| match runtime::load(ort.as_deref(), library.installed_runtime().as_deref()) {
+        Ok(_) => inspect(&config(library, file, ort.clone()))
+            .map(|inspection| Checked::Fits { kind: kind_of(&inspection), summary: summary(&inspection) })
+            .map_err(|e| e.to_string()),
+        Err(missing) => Ok(Checked::Unchecked { why: missing.to_string() }),
     };
-    let summary = match &checked {
-        Some(inspection) => summary(inspection),
-        None => {
-            format!("{} at {} Hz{} (not checked)", entry.stems.join("/"), entry.sample_rate, catalog_latency(entry))
-        }
-    };
-    let kind = checked.as_ref().map_or(entry.kind, kind_of);
-    let (sha256, size) = file_sha256(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let record = Installed {
-        name: name.into(),
-        kind,
-        file: entry.file.clone(),
-        sha256: sha256.clone(),
-        size,
-        summary,
-        source,
-        dir: PathBuf::new(),
-    };
-    let pin_now = !entry.published_checksum() && pinned.is_none() && checked.is_some();
-    if pin_now {
-        library.set_pin(name, &downloaded.sha256)?;
+    match &entry.checkpoint {
+        Some(_) => eprintln!("Downloading the {name} checkpoint ({}) and converting it to ONNX", entry.url),
+        None => eprintln!("Downloading {name} from {}", entry.download_url(mirror().as_deref())),
     }
-    let installed = match staging.commit(record) {
-        Ok(installed) => installed,
-        Err(LibraryError::AlreadyInstalled(_)) if library.get(name).is_ok_and(|m| m.sha256 == sha256) => {
-            println!("{name} was installed meanwhile (by another download), with the same SHA-256");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match (&entry.sha256, pinned) {
-        (Some(_), _) => println!("SHA-256 {} matches the catalog", downloaded.sha256),
-        _ if entry.published_checksum() => println!("SHA-256 {} matches the package index's", downloaded.sha256),
-        (None, Some(_)) => println!("SHA-256 {} matches the one pinned by the first download", downloaded.sha256),
-        (None, None) if pin_now => println!(
-            "SHA-256 {} (the publisher gives none: pinned now; later downloads must match it)",
-            downloaded.sha256
-        ),
-        (None, None) => println!("SHA-256 {} (not pinned: the model could not be checked)", downloaded.sha256),
+    let outcome = install::fetch(library, entry, mirror().as_deref(), stall, &mut progress, &check);
+    bar.finish_and_clear();
+    let (model, downloaded, verified, converted_from, concurrent, unchecked) =
+        match outcome.map_err(|e| anyhow!("{e}; nothing was installed"))? {
+            Outcome::Already(installed) => {
+                println!("{name} is installed already: {}", installed.path().display());
+                return Ok(());
+            }
+            Outcome::Installed { model, downloaded, verified, converted_from, concurrent, unchecked } => {
+                (model, downloaded, verified, converted_from, concurrent, unchecked)
+            }
+        };
+    if let Some(why) = &unchecked {
+        eprintln!("warning: not checked against Demixer's contract and not pinned: {why}");
     }
-    println!("Installed {name}: {} ({:.1} MiB)", installed.path().display(), size as f64 / (1 << 20) as f64);
+    if let Some(source) = &converted_from {
+        println!("Converted {source} (SHA-256 {downloaded}) to {}", entry.file);
+    }
+    if concurrent {
+        println!("{name} was installed meanwhile (by another download), with the same SHA-256");
+        return Ok(());
+    }
+    println!(
+        "SHA-256 {downloaded} {}",
+        match verified {
+            Verified::Catalog => "matches the catalog",
+            Verified::PackageIndex => "matches the package index's",
+            Verified::Pin => "matches the one pinned by the first download",
+            Verified::PinnedNow => "(the publisher gives none: pinned now; later downloads must match it)",
+            Verified::Unpinned => "(not pinned: the model could not be checked)",
+        }
+    );
+    println!("Installed {name}: {} ({:.1} MiB)", model.path().display(), model.size as f64 / (1 << 20) as f64);
     println!("Use it: demixer separate song.flac --model {name}");
     Ok(())
 }

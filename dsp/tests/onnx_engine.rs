@@ -4,17 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{relative_error, separate};
+use common::{fixture, read_wav, relative_error, separate};
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::render::separate_aligned;
 use demixer_dsp::stream::{self, StreamConfig};
 use demixer_dsp::{Engine, EngineKind, Routing, Stem, StereoOut, Timing};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx").join(name)
-}
 
 fn config(model: &str) -> OnnxConfig {
     OnnxConfig { model: fixture(model), ..Default::default() }
@@ -22,14 +16,6 @@ fn config(model: &str) -> OnnxConfig {
 
 fn load(model: &str, rate: usize) -> Result<Engine, String> {
     onnx::load(&config(model), rate).map_err(|e| e.to_string())
-}
-
-/// Channels of a float WAV, planar.
-fn read_wav(name: &str) -> Vec<Vec<f32>> {
-    let mut reader = hound::WavReader::open(fixture(name)).unwrap();
-    let channels = reader.spec().channels as usize;
-    let samples: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
-    (0..channels).map(|c| samples.iter().skip(c).step_by(channels).copied().collect()).collect()
 }
 
 fn input() -> [Vec<f32>; 2] {

@@ -3,25 +3,14 @@
 //! random host block sizes; the states carry and reset; the state pairing rules and refusals.
 //! ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{fixture, read_wav};
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::{Engine, EngineKind, Separator, Stem, StereoOut};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx").join(name)
-}
-
 fn load(model: &str, rate: usize) -> Result<Engine, String> {
     onnx::load(&OnnxConfig { model: fixture(model), ..Default::default() }, rate).map_err(|e| e.to_string())
-}
-
-/// Channels of a float WAV, planar.
-fn read_wav(name: &str) -> Vec<Vec<f32>> {
-    let mut reader = hound::WavReader::open(fixture(name)).unwrap();
-    let channels = reader.spec().channels as usize;
-    let samples: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
-    (0..channels).map(|c| samples.iter().skip(c).step_by(channels).copied().collect()).collect()
 }
 
 /// Runs `input` through `separator` in blocks of `block()` samples; planar `[source*2+channel][t]`.

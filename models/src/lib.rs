@@ -19,6 +19,8 @@ pub mod checkpoint;
 pub mod digest;
 #[cfg(feature = "download")]
 pub mod download;
+#[cfg(feature = "download")]
+pub mod install;
 pub mod library;
 pub mod onnx_graph;
 #[cfg(feature = "download")]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import FIXTURES, STEMS, TOOL, ModelServer, demixer, installed, sha256
+from model_server import FIXTURES, STEMS, TOOL, ModelServer, demixer, installed, sha256
 
 def entry(name, file, url, sha=None, size=None):
     return {"name": name, "kind": "segment", "stems": STEMS, "sample_rate": 44100, "segment": 2048,

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, STEMS, ModelServer, demixer, installed
+from model_server import ROOT, STEMS, ModelServer, demixer, installed
 
 CHECKPOINTS = ROOT / "models" / "tests" / "fixtures" / "spleeter"
 FILES = ("checkpoint", "model.index", "model.data-00000-of-00001")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, STEMS, demixer
+from model_server import ROOT, STEMS, demixer
 
 SONG = ROOT / "examples" / "song.flac"
 REFERENCE = ROOT / "tests" / "models" / "fixtures" / "spleeter_reference" / "vocals.flac"

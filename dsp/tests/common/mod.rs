@@ -1,7 +1,22 @@
 //! Test signals shared by the engine tests.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+
 use demixer_dsp::{Separator, StereoOut};
+
+/// A file of `dsp/tests/fixtures/onnx`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx").join(name)
+}
+
+/// The channels of a float WAV fixture, planar.
+pub fn read_wav(name: &str) -> Vec<Vec<f32>> {
+    let mut reader = hound::WavReader::open(fixture(name)).unwrap();
+    let channels = reader.spec().channels as usize;
+    let samples: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    (0..channels).map(|c| samples.iter().skip(c).step_by(channels).copied().collect()).collect()
+}
 
 /// Deterministic pseudo-random numbers in [-1, 1).
 pub struct Lcg(pub u32);

@@ -1,4 +1,6 @@
-"""Shared pieces of the `demixer models` tests: a model server on 127.0.0.1 and the tool."""
+"""Shared pieces of the `demixer models` tests (a helper module, not a conftest: tests/hosts has the
+conftest that `from conftest import` finds when the whole suite runs): a model server on 127.0.0.1
+and the tool."""
 import hashlib
 import http.server
 import pathlib
