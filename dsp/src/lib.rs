@@ -24,6 +24,8 @@ pub mod spectrogram;
 mod stem;
 mod stft;
 pub mod stream;
+#[cfg(test)]
+mod testing;
 pub mod timeline;
 
 pub use engine::{Engine, EngineKind};

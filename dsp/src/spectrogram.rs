@@ -413,6 +413,7 @@ impl<M: SpectrogramModel> Separator for MaskedStft<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::noise;
 
     /// Gives source 0 the mixture's magnitudes and source 1 none (or fails when asked to).
     struct AllToFirst {
@@ -444,16 +445,6 @@ mod tests {
             out[plane..].fill(0.0);
             Ok(())
         }
-    }
-
-    fn noise(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
     }
 
     /// Runs `engine` over `input` (both channels) in blocks of changing sizes; `[source][channel]`.

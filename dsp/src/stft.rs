@@ -198,16 +198,7 @@ pub fn istft_centered(frames: &[Vec<Complex<f32>>], fft_size: usize, hop: usize,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::testing::noise;
 
     #[test]
     fn streaming_analysis_synthesis_is_a_pure_delay() {

@@ -110,14 +110,14 @@ pub fn inspect(config: &OnnxConfig) -> Result<Inspection, OnnxError> {
         Opened::Segments(set) => {
             let first = set.models().next().expect("a set has a model");
             let (segment, sources, rate) = (set.segment_len(), set.sources().to_vec(), set.sample_rate());
-            let files = set.models().map(|m| m.path().to_path_buf()).collect();
-            let ports = ports(first.session());
+            let files = set.models().map(|m| m.opened().path().to_path_buf()).collect();
+            let ports = ports(&first.opened().session);
             (EngineKind::SegmentModel, files, ports, sources, rate, Shape::Segment(segment))
         }
         Opened::Streaming(model) => {
             let spec = model.spec().clone();
-            let files = vec![model.path().to_path_buf()];
-            let ports = ports(model.session());
+            let files = vec![model.opened().path().to_path_buf()];
+            let ports = ports(&model.opened().session);
             let latency = spec.latency;
             (
                 EngineKind::StreamingModel,
@@ -130,8 +130,8 @@ pub fn inspect(config: &OnnxConfig) -> Result<Inspection, OnnxError> {
         }
         Opened::Spectrogram(model) => {
             let declared = model.declared().clone();
-            let files = vec![model.path().to_path_buf()];
-            let ports = ports(model.session());
+            let files = vec![model.opened().path().to_path_buf()];
+            let ports = ports(&model.opened().session);
             let sources = declared.layout.sources.clone();
             (EngineKind::SpectrogramModel, files, ports, sources, declared.sample_rate, Shape::Spectrogram(declared))
         }

@@ -30,7 +30,7 @@ use crate::{Separator, Stem};
 pub use error::OnnxError;
 pub use inspect::{Inspection, inspect};
 use model::Contract;
-pub use model::{Device, Mode, ModelSet, OnnxModel, SessionOptions};
+pub use model::{Device, Mode, ModelFile, ModelSet, OnnxModel, SessionOptions};
 pub use spectrogram::SpectrogramOnnx;
 pub use streaming::{HopStream, StreamingModel};
 
@@ -107,16 +107,14 @@ pub(crate) fn open(config: &OnnxConfig, runtime: &runtime::Runtime) -> Result<Op
     let opened = model::open_session(runtime, path, options, Contract::Segment, mode)?;
     let contract = Contract::of(&opened.session);
     if contract == Contract::Segment {
-        let model = OnnxModel::from_session(opened.session, path, opened.provider, opened.cuda_note)?;
-        return Ok(Opened::Segments(ModelSet::single(model)));
+        return Ok(Opened::Segments(ModelSet::single(OnnxModel::from_session(opened)?)));
     }
     let same_threads =
         model::threads_for(options, contract, mode) == model::threads_for(options, Contract::Segment, mode);
     let opened = if same_threads { opened } else { model::open_session(runtime, path, options, contract, mode)? };
-    let (session, provider, note) = (opened.session, opened.provider, opened.cuda_note);
     Ok(match contract {
-        Contract::Streaming => Opened::Streaming(StreamingModel::from_session(session, path, provider, note)?),
-        _ => Opened::Spectrogram(SpectrogramOnnx::from_session(session, path, provider, note)?),
+        Contract::Streaming => Opened::Streaming(StreamingModel::from_session(opened)?),
+        _ => Opened::Spectrogram(SpectrogramOnnx::from_session(opened)?),
     })
 }
 
@@ -180,9 +178,8 @@ fn load_streaming(
     model.run(&silence, &mut scratch)?;
     check_output(&silence, &scratch)?;
     model.reset_states();
-    let provider = model.provider();
-    let mut notes: Vec<String> = model.cuda_note.clone().into_iter().collect();
-    let file = model.path().file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let (provider, file) = (model.opened().provider(), model.opened().file_name());
+    let mut notes: Vec<String> = model.opened().cuda_note().map(str::to_string).into_iter().collect();
     let names: Vec<&str> = spec.sources.iter().map(|s| s.name()).collect();
     let description = format!(
         "{file}: streaming, {} (hop {} samples, latency {} samples = {:.1} ms at {} Hz, {} states paired {}) on {provider}, \
@@ -218,9 +215,8 @@ fn load_spectrogram(
     let plane = chunking.window * declared.layout.bins;
     let mut scratch = vec![0.0; declared.layout.sources.len() * 2 * plane];
     model.run(&vec![0.0; 2 * plane], chunking.window, &mut scratch)?;
-    let provider = model.provider();
-    let mut notes: Vec<String> = model.cuda_note.clone().into_iter().collect();
-    let file = model.path().file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let (provider, file) = (model.opened().provider(), model.opened().file_name());
+    let mut notes: Vec<String> = model.opened().cuda_note().map(str::to_string).into_iter().collect();
     let names: Vec<&str> = declared.layout.sources.iter().map(|s| s.name()).collect();
     let engine = MaskedStft::new(model, chunking);
     let description = format!(
@@ -271,8 +267,10 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
         Opened::Streaming(model) => return load_streaming(model, runtime, host_rate, config.mode),
         Opened::Spectrogram(model) => return load_spectrogram(model, runtime, host_rate, config.mode),
     };
-    let provider = if set.models().all(|m| m.provider() == Provider::Cuda) { Provider::Cuda } else { Provider::Cpu };
-    let mut notes: Vec<String> = set.models().filter_map(|m| m.cuda_note.clone()).take(1).collect();
+    let on_cuda = set.models().all(|m| m.opened().provider() == Provider::Cuda);
+    let provider = if on_cuda { Provider::Cuda } else { Provider::Cpu };
+    let mut notes: Vec<String> =
+        set.models().filter_map(|m| m.opened().cuda_note().map(str::to_string)).take(1).collect();
     // Warm-up: the first inference allocates and, on CUDA, compiles kernels; a model whose output
     // for silence is not audio (NaN) is refused here.
     let (mut scratch, silence) =
@@ -282,8 +280,7 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
 
     let model_rate = set.sample_rate();
     let names: Vec<&str> = set.sources().iter().map(|s| s.name()).collect();
-    let files: Vec<String> =
-        set.models().map(|m| m.path().file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+    let files: Vec<String> = set.models().map(|m| m.opened().file_name()).collect();
     let description = format!(
         "{}: {} ({:.2} s segments at {model_rate} Hz) on {provider}, ONNX Runtime {} from {}",
         files.join(" + "),

@@ -86,12 +86,34 @@ impl Contract {
     }
 }
 
-/// An ONNX Runtime session and where it runs.
-pub(crate) struct Opened {
-    pub session: Session,
-    pub provider: Provider,
+/// A model file's ONNX Runtime session, and where it runs: what every kind of ONNX model holds.
+pub struct ModelFile {
+    pub(crate) session: Session,
+    path: PathBuf,
+    provider: Provider,
+    cuda_note: Option<String>,
+}
+
+impl ModelFile {
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where it runs.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
     /// Why CUDA is not used although it was allowed, if it is not.
-    pub cuda_note: Option<String>,
+    pub fn cuda_note(&self) -> Option<&str> {
+        self.cuda_note.as_deref()
+    }
+
+    /// The file name, for descriptions.
+    pub(crate) fn file_name(&self) -> String {
+        self.path.file_name().unwrap_or_default().to_string_lossy().into_owned()
+    }
 }
 
 /// Intra-op threads for a model of `contract` (0: ONNX Runtime's choice) run in `mode`: one for
@@ -116,7 +138,7 @@ pub(crate) fn open_session(
     options: &SessionOptions,
     contract: Contract,
     mode: Mode,
-) -> Result<Opened, OnnxError> {
+) -> Result<ModelFile, OnnxError> {
     if !path.is_file() {
         return Err(OnnxError::Missing(path.to_path_buf()));
     }
@@ -137,17 +159,13 @@ pub(crate) fn open_session(
     }
     let session =
         builder.commit_from_file(path).map_err(|source| OnnxError::Load { path: path.to_path_buf(), source })?;
-    Ok(Opened { session, provider, cuda_note })
+    Ok(ModelFile { session, path: path.to_path_buf(), provider, cuda_note })
 }
 
 /// One loaded model that fits the contract.
 pub struct OnnxModel {
-    session: Session,
+    opened: ModelFile,
     spec: ModelSpec,
-    path: PathBuf,
-    provider: Provider,
-    /// Why CUDA is not used although it was allowed, if it is not.
-    pub cuda_note: Option<String>,
 }
 
 impl OnnxModel {
@@ -157,21 +175,19 @@ impl OnnxModel {
     /// [`OnnxError::Missing`], [`OnnxError::Session`], [`OnnxError::CudaUnavailable`] (with
     /// [`Device::Cuda`]), [`OnnxError::Load`] or [`OnnxError::Contract`].
     pub fn open(runtime: &Runtime, path: &Path, options: &SessionOptions) -> Result<Self, OnnxError> {
-        let Opened { session, provider, cuda_note } =
-            open_session(runtime, path, options, Contract::Segment, Mode::Offline)?;
-        Self::from_session(session, path, provider, cuda_note)
+        Self::from_session(open_session(runtime, path, options, Contract::Segment, Mode::Offline)?)
     }
 
     /// Checks an open session against the segment contract.
-    pub(crate) fn from_session(
-        session: Session,
-        path: &Path,
-        provider: Provider,
-        cuda_note: Option<String>,
-    ) -> Result<Self, OnnxError> {
-        let spec =
-            contract::read_spec(&session, path).map_err(|why| OnnxError::Contract { path: path.to_path_buf(), why })?;
-        Ok(Self { session, spec, path: path.to_path_buf(), provider, cuda_note })
+    pub(crate) fn from_session(opened: ModelFile) -> Result<Self, OnnxError> {
+        let contract = |why| OnnxError::Contract { path: opened.path.clone(), why };
+        let spec = contract::read_spec(&opened.session, &opened.path).map_err(contract)?;
+        Ok(Self { opened, spec })
+    }
+
+    /// Its session, file and device.
+    pub fn opened(&self) -> &ModelFile {
+        &self.opened
     }
 
     /// What the model declares.
@@ -179,27 +195,12 @@ impl OnnxModel {
         &self.spec
     }
 
-    /// Its ONNX Runtime session (for inspection).
-    pub(crate) fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Where it runs.
-    pub fn provider(&self) -> Provider {
-        self.provider
-    }
-
     /// Separates one planar segment into `out`, planar `[source][channel][sample]`.
     fn run(&mut self, mix: &[f32], out: &mut [f32]) -> Result<(), InferenceError> {
         let failed = |e: ort::Error| InferenceError(e.to_string());
         let t = self.spec.segment;
         let input = TensorRef::from_array_view(([1usize, 2, t], mix)).map_err(failed)?;
-        let outputs = self.session.run(ort::inputs![INPUT => input]).map_err(failed)?;
+        let outputs = self.opened.session.run(ort::inputs![INPUT => input]).map_err(failed)?;
         let output = self.spec.output.as_str();
         let (shape, data) = outputs[output].try_extract_tensor::<f32>().map_err(failed)?;
         let expected = [1, self.spec.sources.len() as i64, 2, t as i64];
@@ -259,13 +260,17 @@ impl ModelSet {
             if (spec.segment, spec.sample_rate) != (segment, sample_rate) {
                 return refuse(format!(
                     "{} has segments of {} samples at {} Hz, the bag's first model {segment} at {sample_rate} Hz",
-                    model.path().display(),
+                    model.opened().path().display(),
                     spec.segment,
                     spec.sample_rate
                 ));
             }
             let Some(index) = spec.sources.iter().position(|&s| s == stem) else {
-                return refuse(format!("{} has no {stem} source (it has {:?})", model.path().display(), spec.sources));
+                return refuse(format!(
+                    "{} has no {stem} source (it has {:?})",
+                    model.opened().path().display(),
+                    spec.sources
+                ));
             };
             if sources.contains(&stem) {
                 return refuse(format!("the bag names {stem} twice"));

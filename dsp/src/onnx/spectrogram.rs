@@ -13,13 +13,14 @@
 //! the complement of the others; Demixer completes models without the four stems with HPSS
 //! ([`crate::completed`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::OnnxError;
 use super::contract::{DEFAULT_SAMPLE_RATE, declared_text, float_dims, parse_positive, parse_sources};
-use super::{OnnxError, Provider};
+use super::model::ModelFile;
 use crate::segments::{InferenceError, check_output};
 use crate::spectrogram::{Chunking, Estimates, SpectrogramModel, SpectrogramSpec};
 
@@ -130,45 +131,26 @@ pub(crate) fn read_spec(session: &Session, path: &Path) -> Result<SpectrogramDec
 
 /// A loaded spectrogram model.
 pub struct SpectrogramOnnx {
-    session: Session,
+    opened: ModelFile,
     declared: SpectrogramDeclared,
-    path: PathBuf,
-    provider: Provider,
-    /// Why CUDA is not used although it was allowed, if it is not.
-    pub cuda_note: Option<String>,
 }
 
 impl SpectrogramOnnx {
     /// Checks an open session against the spectrogram contract.
-    pub(crate) fn from_session(
-        session: Session,
-        path: &Path,
-        provider: Provider,
-        cuda_note: Option<String>,
-    ) -> Result<Self, OnnxError> {
-        let declared =
-            read_spec(&session, path).map_err(|why| OnnxError::Contract { path: path.to_path_buf(), why })?;
-        Ok(Self { session, declared, path: path.to_path_buf(), provider, cuda_note })
+    pub(crate) fn from_session(opened: ModelFile) -> Result<Self, OnnxError> {
+        let contract = |why| OnnxError::Contract { path: opened.path().to_path_buf(), why };
+        let declared = read_spec(&opened.session, opened.path()).map_err(contract)?;
+        Ok(Self { opened, declared })
+    }
+
+    /// Its session, file and device.
+    pub fn opened(&self) -> &ModelFile {
+        &self.opened
     }
 
     /// What the model declares.
     pub fn declared(&self) -> &SpectrogramDeclared {
         &self.declared
-    }
-
-    /// Its ONNX Runtime session (for inspection).
-    pub(crate) fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Where it runs.
-    pub fn provider(&self) -> Provider {
-        self.provider
     }
 }
 
@@ -181,7 +163,7 @@ impl SpectrogramModel for SpectrogramOnnx {
         let failed = |e: ort::Error| InferenceError(e.to_string());
         let bins = self.declared.layout.bins;
         let input = TensorRef::from_array_view(([1usize, 2, frames, bins], magnitude)).map_err(failed)?;
-        let outputs = self.session.run(ort::inputs![self.declared.input.as_str() => input]).map_err(failed)?;
+        let outputs = self.opened.session.run(ort::inputs![self.declared.input.as_str() => input]).map_err(failed)?;
         let (shape, data) = outputs[self.declared.output.as_str()].try_extract_tensor::<f32>().map_err(failed)?;
         if data.len() != out.len() {
             return Err(InferenceError(format!("the model returned {shape:?} for {frames} frames")));

@@ -17,13 +17,14 @@
 //! zero on [`Separator::reset`].
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 
+use super::OnnxError;
 use super::contract::{DEFAULT_SAMPLE_RATE, declared_in_metadata, float_dims, read_sidecar, sources_by_count};
-use super::{OnnxError, Provider};
+use super::model::ModelFile;
 use crate::delay::DelayLine;
 use crate::denormals::clean;
 use crate::segments::{InferenceError, catch_all, check_output};
@@ -204,47 +205,29 @@ pub(crate) fn read_spec(session: &Session, path: &Path) -> Result<StreamingSpec,
 
 /// A loaded streaming model and its current states.
 pub struct StreamingModel {
-    session: Session,
+    opened: ModelFile,
     spec: StreamingSpec,
-    path: PathBuf,
-    provider: Provider,
-    /// Why CUDA is not used although it was allowed, if it is not.
-    pub cuda_note: Option<String>,
     /// Each state's current value, in [`StreamingSpec::states`] order.
     states: Vec<Vec<f32>>,
 }
 
 impl StreamingModel {
     /// Checks an open session against the streaming contract; states start at zero.
-    pub(crate) fn from_session(
-        session: Session,
-        path: &Path,
-        provider: Provider,
-        cuda_note: Option<String>,
-    ) -> Result<Self, OnnxError> {
-        let spec = read_spec(&session, path).map_err(|why| OnnxError::Contract { path: path.to_path_buf(), why })?;
+    pub(crate) fn from_session(opened: ModelFile) -> Result<Self, OnnxError> {
+        let contract = |why| OnnxError::Contract { path: opened.path().to_path_buf(), why };
+        let spec = read_spec(&opened.session, opened.path()).map_err(contract)?;
         let states = spec.states.iter().map(|s| vec![0.0; s.shape.iter().product()]).collect();
-        Ok(Self { session, spec, path: path.to_path_buf(), provider, cuda_note, states })
+        Ok(Self { opened, spec, states })
     }
 
-    /// Its ONNX Runtime session (for inspection).
-    pub(crate) fn session(&self) -> &Session {
-        &self.session
+    /// Its session, file and device.
+    pub fn opened(&self) -> &ModelFile {
+        &self.opened
     }
 
     /// What the model declares.
     pub fn spec(&self) -> &StreamingSpec {
         &self.spec
-    }
-
-    /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Where it runs.
-    pub fn provider(&self) -> Provider {
-        self.provider
     }
 
     /// Sets every state to zero.
@@ -267,7 +250,7 @@ impl StreamingModel {
             let tensor = TensorRef::from_array_view((state.shape.clone(), value.as_slice())).map_err(failed)?;
             feed.push((Cow::Borrowed(state.input.as_str()), tensor.into()));
         }
-        let outputs = self.session.run(feed).map_err(failed)?;
+        let outputs = self.opened.session.run(feed).map_err(failed)?;
         let (shape, data) = outputs[spec.stems.as_str()].try_extract_tensor::<f32>().map_err(failed)?;
         if data.len() != out.len() {
             return Err(InferenceError(format!("the model returned `{}` {shape:?}", spec.stems)));
