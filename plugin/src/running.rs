@@ -240,7 +240,7 @@ impl Running {
         *status.engine_names.lock() = engines.iter().map(|e| e.name.clone()).collect();
         let max_block = setup.max_block;
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
-        let cache = Arc::new(CacheShared::new(cache_budget(params)));
+        let cache = CacheShared::new(cache_budget(params));
         let routing = stems::routing();
         let (stream, worker) = stream::spawn_cached(engines, initial, config, routing, Some(cache.clone()))?;
         let latency = stream.latency_samples();

@@ -234,6 +234,8 @@ pub struct Processing {
     processor: StartedPluginAudioProcessor<Host>,
     input_ports: AudioPorts,
     output_ports: AudioPorts,
+    /// The sample rate activated with: the unit of the positions sent.
+    sample_rate: f64,
     /// How long the last `process` call took.
     pub last_duration: std::time::Duration,
 }
@@ -246,6 +248,7 @@ impl Processing {
             processor: processor.start_processing().expect("start processing"),
             input_ports: AudioPorts::with_capacity(2, 1),
             output_ports: AudioPorts::with_capacity(2 * PORTS, PORTS),
+            sample_rate: config.sample_rate,
             last_duration: std::time::Duration::ZERO,
         }
     }
@@ -256,8 +259,8 @@ impl Processing {
     }
 
     /// Processes one block with `events`, the transport playing at timeline `position` (in
-    /// samples at [`SR`], sent as CLAP's seconds timeline) or stopped (`None`), and returns the
-    /// five stereo output ports.
+    /// samples at the activation's rate, sent as CLAP's seconds timeline) or stopped (`None`),
+    /// and returns the five stereo output ports.
     pub fn block_at(&mut self, input: [&[f32]; 2], events: &[ParamValueEvent], position: Option<i64>) -> Ports {
         let n = input[0].len();
         let mut ins: [Vec<f32>; 2] = input.map(<[f32]>::to_vec);
@@ -281,7 +284,7 @@ impl Processing {
                 &input_events,
                 &mut output_events,
                 None,
-                transport(position).as_ref(),
+                transport(position, self.sample_rate).as_ref(),
             )
             .expect("process");
         self.last_duration = started.elapsed();
@@ -300,8 +303,8 @@ impl Processing {
     }
 }
 
-/// A playing transport at `position` samples, or a stopped one.
-fn transport(position: Option<i64>) -> Option<clack_host::events::event_types::TransportEvent> {
+/// A playing transport at `position` samples at `sample_rate`, or a stopped one.
+fn transport(position: Option<i64>, sample_rate: f64) -> Option<clack_host::events::event_types::TransportEvent> {
     use clack_host::events::event_types::{TransportEvent, TransportFlags};
     use clack_host::utils::{BeatTime, SecondsTime};
     let flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO;
@@ -309,7 +312,7 @@ fn transport(position: Option<i64>) -> Option<clack_host::events::event_types::T
         header: clack_host::events::EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
         flags: if position.is_some() { flags | TransportFlags::IS_PLAYING } else { flags },
         song_pos_beats: BeatTime::from_int(0),
-        song_pos_seconds: SecondsTime::from_float(position.unwrap_or(0) as f64 / SR),
+        song_pos_seconds: SecondsTime::from_float(position.unwrap_or(0) as f64 / sample_rate),
         tempo: 120.0,
         tempo_inc: 0.0,
         loop_start_beats: BeatTime::from_int(0),
