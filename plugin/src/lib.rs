@@ -160,8 +160,9 @@ fn report_latency<P: Plugin>(context: &mut impl ProcessContext<P>, latency: u32)
     }
 }
 
-/// The stem ports' channels. A port the host left out (it disabled the stem buses) has no
-/// channels: its stems are separated into scratch and only the mix is heard.
+/// The stem ports' channels. A port or channel the host left out (it disabled the stem buses,
+/// gave fewer channels, or a null pointer) is missing or empty: its stems are separated into
+/// scratch and only the mix is heard.
 fn stem_ports<'a, 'b>(aux: &'a mut AuxiliaryBuffers<'b>) -> [&'a mut [&'b mut [f32]]; STEM_COUNT] {
     let mut ports = aux.outputs.iter_mut().map(Buffer::as_slice);
     std::array::from_fn(|_| ports.next().unwrap_or(&mut []))
@@ -244,7 +245,8 @@ impl Plugin for Demixer {
             report_latency(context, latency);
             self.status.latency_samples.store(latency, Ordering::Relaxed);
         }
-        let levels = running.process(&self.params, buffer.as_slice(), &mut stems);
+        let len = buffer.samples();
+        let levels = running.process(&self.params, len, buffer.as_slice(), &mut stems);
         levels.publish(&self.meters.0);
         running.publish(&self.status);
         ProcessStatus::Normal

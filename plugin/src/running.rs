@@ -333,21 +333,23 @@ impl Running {
         })
     }
 
-    /// Separates the block in `main` (the input, replaced by the mix) into the stem `ports` and
-    /// mixes them with the parameters' gains, mute, solo, routing and bypass. Each of `main` and
-    /// the ports has one or two channels (a mono port gets the left channel; with a mono input
-    /// both sides are equal). Real-time safe; offline it waits for the worker. Returns the levels
-    /// for the meters.
+    /// Separates the block of `len` frames in `main` (the input, replaced by the mix) into the
+    /// stem `ports` and mixes them with the parameters' gains, mute, solo, routing and bypass.
+    /// Each of `main` and the ports has one or two channels (a mono port gets the left channel;
+    /// with a mono input both sides are equal); a channel shorter than `len` is one the host left
+    /// out (a disabled bus, fewer channels than the layout, a null pointer): a missing input
+    /// channel is the other one (or silence), a missing output channel is not written. Real-time
+    /// safe; offline it waits for the worker. Returns the levels for the meters.
     pub fn process(
         &mut self,
         params: &DemixerParams,
+        len: usize,
         main: &mut [&mut [f32]],
         ports: &mut [&mut [&mut [f32]]; STEM_COUNT],
     ) -> BlockLevels {
         let targets = effective_gains(&params.strip_values());
         let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
         let mut levels = BlockLevels::default();
-        let len = main[0].len();
         let mut start = 0;
         while start < len {
             let end = (start + self.setup.max_block).min(len);
@@ -381,13 +383,18 @@ impl Running {
         levels
     }
 
-    /// Copies `range` of the main input (one or two channels) into the scratch input and its
-    /// delayed copy.
+    /// Copies `range` of the main input (one or two channels, either perhaps missing) into the
+    /// scratch input and its delayed copy.
     fn load_input(&mut self, main: &[&mut [f32]], range: std::ops::Range<usize>) {
         let n = range.len();
-        let right = if self.setup.mono_input || main.len() < 2 { 0 } else { 1 };
-        for (input, source) in self.input.iter_mut().zip([0, right]) {
-            input[..n].copy_from_slice(&main[source][range.clone()]);
+        let present = |channel: usize| main.get(channel).filter(|c| c.len() >= range.end).map(|c| &c[range.clone()]);
+        let left = present(0).or_else(|| present(1));
+        let right = if self.setup.mono_input { left } else { present(1).or(left) };
+        for (input, source) in self.input.iter_mut().zip([left, right]) {
+            match source {
+                Some(source) => input[..n].copy_from_slice(source),
+                None => input[..n].fill(0.0),
+            }
         }
         for ((dry, input), out) in self.dry.iter_mut().zip(&self.input).zip(&mut self.dry_out) {
             dry.process(&input[..n], &mut out[..n]);
@@ -426,18 +433,18 @@ fn cache_budget(params: &DemixerParams) -> u64 {
     params.cache_megabytes.value().max(0) as u64 * (1 << 20)
 }
 
-/// `range` of a port's channels as a stereo pair: its two channels, or its one channel and part
-/// of `spare` (for a mono port, the right side is dropped; it equals the left).
+/// `range` of a port's channels as a stereo pair: its two channels, where the host left one out
+/// (or the port is mono: the right side is dropped, it equals the left) part of `spare` instead.
 fn stereo<'a>(port: &'a mut [&mut [f32]], spare: &'a mut [f32], range: std::ops::Range<usize>) -> StereoOut<'a> {
     let n = range.len();
-    match port {
-        [left, right, ..] => [&mut left[range.clone()], &mut right[range]],
-        [mono] => [&mut mono[range], &mut spare[..n]],
-        [] => {
-            let (left, right) = spare.split_at_mut(spare.len() / 2);
-            [&mut left[..n], &mut right[..n]]
-        }
-    }
+    let (spare_left, spare_right) = spare.split_at_mut(spare.len() / 2);
+    let mut channels = port.iter_mut();
+    let mut channel = |spare: &'a mut [f32]| match channels.next() {
+        Some(channel) if channel.len() >= range.end => &mut channel[range.clone()],
+        _ => &mut spare[..n],
+    };
+    let left = channel(spare_left);
+    [left, channel(spare_right)]
 }
 
 #[cfg(test)]
@@ -475,7 +482,7 @@ mod tests {
             });
             let mut stems = channels.each_mut().map(|pair| &mut pair[..]);
             running.prepare(params, Playhead::default());
-            running.process(params, &mut main, &mut stems);
+            running.process(params, end - start, &mut main, &mut stems);
             after_block(running, end);
         }
         out
@@ -550,7 +557,7 @@ mod tests {
                 let mut it = channels.iter_mut();
                 std::array::from_fn(|_| &mut it.next().unwrap()[..])
             };
-            running.process(&params, &mut main, &mut ports);
+            running.process(&params, end - start, &mut main, &mut ports);
             for (all, part) in out.iter_mut().zip(&buffers) {
                 all[0].extend_from_slice(&part[0]);
                 all[1].extend_from_slice(&part[1]);

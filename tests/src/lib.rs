@@ -1,5 +1,8 @@
 //! A minimal CLAP host on `clack-host` for the workspace-level tests and benchmarks: it builds the
-//! plugin, loads it through its CLAP entry point and runs blocks through it.
+//! plugin, loads it through its CLAP entry point and runs blocks through it; [`vst3`] drives its
+//! VST3 entry points.
+
+pub mod vst3;
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -262,6 +265,19 @@ impl Processing {
     /// samples at the activation's rate, sent as CLAP's seconds timeline) or stopped (`None`),
     /// and returns the five stereo output ports.
     pub fn block_at(&mut self, input: [&[f32]; 2], events: &[ParamValueEvent], position: Option<i64>) -> Ports {
+        self.block_given(input, events, position, &[2; PORTS])
+    }
+
+    /// [`Processing::block_at`], giving the plugin as many output ports as `given` has, port `i`
+    /// with `given[i]` of its channels (0: none), as a host that disables or narrows buses does.
+    /// What the plugin was not given comes back silent.
+    pub fn block_given(
+        &mut self,
+        input: [&[f32]; 2],
+        events: &[ParamValueEvent],
+        position: Option<i64>,
+        given: &[usize],
+    ) -> Ports {
         let n = input[0].len();
         let mut ins: [Vec<f32>; 2] = input.map(<[f32]>::to_vec);
         let mut outs: Ports = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
@@ -269,10 +285,13 @@ impl Processing {
             latency: 0,
             channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|c| InputChannel::constant(&mut c[..]))),
         }]);
-        let mut output_buffers = self.output_ports.with_output_buffers(outs.iter_mut().map(|[l, r]| AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter()),
-        }));
+        let mut output_buffers =
+            self.output_ports.with_output_buffers(outs.iter_mut().zip(given).map(|([l, r], &channels)| {
+                AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter().take(channels)),
+                }
+            }));
         let input_events = InputEvents::from_buffer(&events);
         let mut output_events_buffer = EventBuffer::new();
         let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
