@@ -119,7 +119,13 @@ impl Demixer {
         }
         self.shared.attempted(key.clone());
         parked.or_else(|| match key.load() {
-            Ok(model) => Some(model),
+            Ok(model) => {
+                let replaced =
+                    self.shared.replaced_note(&model).map_or(String::new(), |note| format!(" Note: {note}."));
+                let description = model.engine.description_with_notes();
+                self.status.set_model_state(format!("Loaded: {description}.{replaced}"), false);
+                Some(model)
+            }
             Err(e) => {
                 self.shared.failed(&self.status, &e);
                 None

@@ -4,10 +4,10 @@
 //! (separate and mix) and [`Running::publish`].
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use demixer_dsp::delay::DelayLine;
 use demixer_dsp::hpss::Preset;
@@ -83,9 +83,41 @@ impl ModelKey {
         Some(model_spec(&settings).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
     }
 
-    /// Builds the engine; slow (seconds), not on the audio thread.
+    /// The model file (or bag manifest), for a model.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.spec {
+            EngineSpec::Model(config) => Some(&config.model),
+            _ => None,
+        }
+    }
+
+    /// Builds the engine, noting which version of its file it read; slow (seconds), not on the
+    /// audio thread.
     pub fn load(&self) -> Result<Model, EngineError> {
-        Ok(Model { key: self.clone(), engine: demixer_dsp::build(&self.spec, self.sample_rate)? })
+        let file = self.file().and_then(FileIdentity::of);
+        Ok(Model { key: self.clone(), engine: demixer_dsp::build(&self.spec, self.sample_rate)?, file })
+    }
+}
+
+/// What tells one version of a model file from another without reading it: its size,
+/// modification time and (on Unix) inode. A file replaced by writing, copying or moving another
+/// over it changes at least one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now; `None` when it cannot be read.
+    pub fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(Self { len: metadata.len(), modified: metadata.modified().ok(), inode })
     }
 }
 
@@ -155,6 +187,15 @@ pub struct Model {
     pub key: ModelKey,
     /// The engine.
     pub engine: Engine,
+    /// The version of the model file it was loaded from, when known.
+    pub file: Option<FileIdentity>,
+}
+
+impl Model {
+    /// Whether the model file is still the version this engine was loaded from.
+    pub fn is_current(&self) -> bool {
+        self.key.file().and_then(FileIdentity::of) == self.file
+    }
 }
 
 /// Why a stream could not start.
@@ -184,7 +225,7 @@ pub struct Running {
     /// Stops the worker when dropped; hands back the engines in [`Running::into_model`].
     worker: WorkerHandle,
     /// The model engine's key and kind, when the stream has one.
-    model: Option<(ModelKey, EngineKind)>,
+    model: Option<(ModelKey, EngineKind, Option<FileIdentity>)>,
     /// Why HPSS cannot run here, when the stream plays the input through instead.
     no_hpss: Option<String>,
     /// HPSS lined up with the model, for where the model is late ([`crate::cover`]).
@@ -228,14 +269,14 @@ impl Running {
             Ok(engines) => (engines, None),
             Err(e) => (vec![demixer_dsp::build(&EngineSpec::Dry, setup.sample_rate)?], Some(e.to_string())),
         };
-        let model = model.map(|Model { key, engine }| {
+        let model = model.map(|Model { key, engine, file }| {
             let kind = engine.kind;
             engines.push(engine);
-            (key, kind)
+            (key, kind, file)
         });
         let preset = EngineKind::Hpss(params.preset.value().preset());
         let fallback = if no_hpss.is_some() { EngineKind::Dry } else { preset };
-        let initial = model.as_ref().map_or(fallback, |(_, kind)| *kind);
+        let initial = model.as_ref().map_or(fallback, |(_, kind, _)| *kind);
         let max_latency = engines.iter().map(|e| e.separator.latency_samples() + e.separator.burst_samples()).max();
         *status.engine_names.lock() = engines.iter().map(|e| e.name.clone()).collect();
         let max_block = setup.max_block;
@@ -293,7 +334,7 @@ impl Running {
     /// cannot run).
     fn wanted(&self, params: &DemixerParams) -> EngineKind {
         match (params.engine.value(), &self.model) {
-            (EngineChoice::Auto | EngineChoice::Onnx, Some((_, kind))) => *kind,
+            (EngineChoice::Auto | EngineChoice::Onnx, Some((_, kind, _))) => *kind,
             _ if self.no_hpss.is_some() => EngineKind::Dry,
             _ => EngineKind::Hpss(params.preset.value().preset()),
         }
@@ -370,7 +411,7 @@ impl Running {
             // Offline, waiting for the worker may allocate (the channel registers this thread once);
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
             let mut separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
-            let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == stream.engine());
+            let model_plays = self.model.as_ref().is_some_and(|(_, kind, _)| *kind == stream.engine());
             if let Some(cover) = self.cover.as_mut().filter(|_| model_plays) {
                 separated = cover.fill(&in_l[..n], &in_r[..n], position, &mut stems, separated);
             }
@@ -415,16 +456,16 @@ impl Running {
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
         status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
         status.running_engine.store(self.stream.engine_position() as u32, Ordering::Relaxed);
-        let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == self.stream.engine());
+        let model_plays = self.model.as_ref().is_some_and(|(_, kind, _)| *kind == self.stream.engine());
         let share = self.cover.as_ref().filter(|_| model_plays).map_or(-1.0, Cover::share);
         status.fallback_share.store(share, Ordering::Relaxed);
     }
 
     /// Stops the worker (joining it: not on the audio thread) and returns the model engine, if any.
     pub fn into_model(self) -> Option<Model> {
-        let (key, kind) = self.model?;
+        let (key, kind, file) = self.model?;
         let engine = self.worker.stop().into_iter().find(|engine| engine.kind == kind)?;
-        Some(Model { key, engine })
+        Some(Model { key, engine, file })
     }
 }
 
@@ -640,7 +681,7 @@ mod tests {
         let params = DemixerParams::default();
         let status = MixerStatus::default();
         let engine = Engine::new(EngineKind::SegmentModel, Box::new(Stalled { gate }));
-        let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine };
+        let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine, file: None };
         let setup =
             Setup { activation: 1, sample_rate: SR, max_block: 512, timing: Timing::Realtime, mono_input: false };
         let mut running = Running::start(setup, &params, &status, Some(model)).unwrap();
