@@ -397,3 +397,16 @@ fn a_loop_whose_positions_jitter_by_a_sample_still_plays_from_the_cache() {
     let pass = section.len() + hpss().latency_samples();
     assert_eq!(frames.load(Ordering::Relaxed), 2 * pass, "the cache played the last two passes");
 }
+
+#[test]
+fn ordinary_playback_keeps_only_the_record_of_the_input() {
+    // Played once through, nothing is likely to be replayed: no stems are kept, only the record
+    // that verifies a jump back (a fingerprint every 16 frames, about 0.4 MB a minute).
+    let input = music(SR, 3.0);
+    let mut host = Host::new(Box::new(hpss()), BUDGET);
+    host.play(&input, 0..input[0].len(), Some(0), Timing::Realtime);
+    assert_eq!(host.cache.cached_frames(), 0, "stems were kept");
+    let minutes = input[0].len() as f64 / SR as f64 / 60.0;
+    let per_minute = host.cache.used_bytes() as f64 / minutes / 1e6;
+    assert!(host.cache.used_bytes() > 0 && per_minute < 0.5, "{per_minute:.2} MB a minute");
+}
