@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use demixer_dsp::hpss::{HpssConfig, Preset};
-use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
+use demixer_dsp::onnx::{Device, Mode, OnnxConfig, SessionOptions};
 use demixer_dsp::{EngineSpec, Stem};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -110,6 +110,20 @@ struct OnnxArgs {
     /// program, then the system's library path.
     #[arg(long)]
     ort: Option<PathBuf>,
+    /// How a spectrogram model (Spleeter) runs: offline, in its own chunks as its reference
+    /// implementation does (exact); live, in the plugin's low-latency sliding window (to hear
+    /// what the plugin plays in real time).
+    #[arg(long, value_enum, default_value_t = ModeName::Offline)]
+    mode: ModeName,
+}
+
+/// The modes `--mode` names.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeName {
+    /// The model's reference behaviour.
+    Offline,
+    /// The plugin's real-time variant.
+    Live,
 }
 
 fn parse_stem(name: &str) -> Result<Stem, String> {
@@ -138,7 +152,8 @@ fn engine_spec(name: Option<EngineName>, preset: Preset, onnx: OnnxArgs) -> Resu
             })?;
             let session = SessionOptions { device: onnx.device, threads: onnx.threads, max_auto_threads: None };
             let installed_runtime = library.installed_runtime();
-            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, installed_runtime, session }))
+            let mode = if onnx.mode == ModeName::Live { Mode::Live } else { Mode::Offline };
+            Ok(EngineSpec::Model(OnnxConfig { model: model.path, runtime: onnx.ort, installed_runtime, session, mode }))
         }
     }
 }

@@ -11,8 +11,9 @@ use demixer_dsp::onnx::inspect::{Inspection, LATENCY_RATES, Layout, inspect, seg
 use demixer_dsp::onnx::{OnnxConfig, runtime};
 use demixer_dsp::{EngineKind, Stem};
 use demixer_models::catalog::{Catalog, CatalogEntry, mirror};
+use demixer_models::checkpoint::CheckpointError;
 use demixer_models::digest::{Hasher, file_sha256};
-use demixer_models::download::{DownloadError, Request, download};
+use demixer_models::download::{DownloadError, Downloaded, Request, download};
 use demixer_models::library::{Installed, Library, LibraryError, ModelKind, check_name};
 use demixer_models::runtime::ORT_VERSION;
 use demixer_models::runtime::download as runtime_download;
@@ -168,6 +169,7 @@ fn list(library: &Library, ort: Option<&Path>) -> Result<()> {
         let state = if installed.iter().any(|m| m.name == entry.name) { "installed" } else { "" };
         let hash = match (&entry.sha256, library.pin(&entry.name)?) {
             (Some(sha), _) => format!("sha256 {}", short(sha)),
+            _ if entry.published_checksum() => "sha256 from the package index".into(),
             (None, Some(pin)) => format!("sha256 {} (pinned by the first download)", short(&pin)),
             (None, None) => "sha256 pinned on first download".into(),
         };
@@ -197,13 +199,29 @@ fn catalog_latency(entry: &CatalogEntry) -> String {
     })
 }
 
-/// Summary line of an inspected model, for the library's record and menus.
+/// Summary line of an inspected model, for the library's record and menus: the stems it gives
+/// (and which the model leaves to HPSS), its rate and latency (live and offline where they
+/// differ).
 fn summary(inspection: &Inspection) -> String {
-    let stems: Vec<&str> = inspection.sources.iter().map(|s| s.name()).collect();
-    let latency = inspection.latencies.first().map_or(String::new(), |&(rate, samples)| {
-        format!(", latency {} at {:.1} kHz", seconds(samples as f64 / rate as f64), rate as f64 / 1000.0)
-    });
-    format!("{} at {} Hz{latency}", stems.join("/"), inspection.sample_rate)
+    let names = |stems: &[Stem]| stems.iter().map(|s| s.name()).collect::<Vec<_>>().join("/");
+    let stems = if inspection.stems == inspection.sources {
+        names(&inspection.sources)
+    } else {
+        let own: Vec<Stem> = inspection.sources.iter().copied().filter(|s| inspection.stems.contains(s)).collect();
+        format!("{} ({} by the model, the rest by HPSS)", names(&inspection.stems), names(&own))
+    };
+    let at = |latencies: &[(usize, usize)]| {
+        latencies.first().map(|&(rate, samples)| (seconds(samples as f64 / rate as f64), rate as f64 / 1000.0))
+    };
+    let latency = match (&inspection.layout, at(&inspection.latencies)) {
+        (Layout::Spectrogram { live_latencies, .. }, Some((offline, rate))) => {
+            let live = at(live_latencies).map_or(String::new(), |(live, _)| format!("{live} live, "));
+            format!(", latency {live}{offline} offline at {rate:.1} kHz")
+        }
+        (_, Some((latency, rate))) => format!(", latency {latency} at {rate:.1} kHz"),
+        (_, None) => String::new(),
+    };
+    format!("{stems} at {} Hz{latency}", inspection.sample_rate)
 }
 
 /// The first 12 characters of a digest, for listings.
@@ -218,7 +236,11 @@ fn seconds(value: f64) -> String {
 
 /// The library's kind for an inspected model.
 fn kind_of(inspection: &Inspection) -> ModelKind {
-    if inspection.kind == EngineKind::StreamingModel { ModelKind::Streaming } else { ModelKind::Segment }
+    match inspection.kind {
+        EngineKind::StreamingModel => ModelKind::Streaming,
+        EngineKind::SpectrogramModel => ModelKind::Spectrogram,
+        _ => ModelKind::Segment,
+    }
 }
 
 fn config(library: &Library, model: &Path, ort: Option<PathBuf>) -> OnnxConfig {
@@ -246,31 +268,58 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
     let staging = library.stage(name)?;
     let file = staging.dir().join(&entry.file);
     let bar = progress_bar(&entry.file);
-    eprintln!("Downloading {name} from {url}");
-    let request = Request { url: &url, sha256: expected.as_deref(), size: entry.size, stall };
-    let downloaded = download(&request, &file, &mut |received, total| {
+    let mut progress = |received, total: Option<u64>| {
         if let Some(total) = total {
             bar.set_length(total);
         }
         bar.set_position(received);
-    });
-    bar.finish_and_clear();
-    let downloaded = downloaded.map_err(|e| {
-        let pin = match (&e, &entry.sha256) {
-            (DownloadError::Hash { .. }, None) => format!(
+    };
+    let pin_hint = |e: &dyn std::fmt::Display, hash_refused: bool| {
+        let pin = if hash_refused && !entry.published_checksum() {
+            format!(
                 " (the SHA-256 pinned by the first download, kept in {}; if the publisher changed the file, \
                  `demixer models unpin {name}` forgets it)",
                 library.pins_path().display()
-            ),
-            _ => String::new(),
+            )
+        } else {
+            String::new()
         };
         anyhow!("{e}{pin}; nothing was installed")
-    })?;
-    // Names and rate for models that do not carry them, as the catalog gives them.
-    let sidecar = demixer_dsp::onnx::contract::sidecar_path(&file);
-    let declared = serde_json::json!({ "sources": entry.stems, "sample_rate": entry.sample_rate });
-    std::fs::write(&sidecar, format!("{declared:#}\n"))
-        .with_context(|| format!("cannot write {}", sidecar.display()))?;
+    };
+    // What is checked and pinned: the model file, or the archive a checkpoint came in.
+    let (downloaded, source) = match &entry.checkpoint {
+        Some(checkpoint) => {
+            eprintln!("Downloading the {name} checkpoint ({}) and converting it to ONNX", entry.url);
+            let converted = demixer_models::checkpoint::fetch(
+                checkpoint,
+                &url,
+                expected.as_deref(),
+                staging.dir(),
+                &entry.file,
+                stall,
+                &mut progress,
+            );
+            bar.finish_and_clear();
+            let hash_refused = matches!(&converted, Err(CheckpointError::Download(DownloadError::Hash { .. })));
+            let converted = converted.map_err(|e| pin_hint(&e, hash_refused))?;
+            println!("Converted {} (SHA-256 {}) to {}", converted.source, converted.archive_sha256, entry.file);
+            (Downloaded { sha256: converted.archive_sha256, size: converted.archive_size }, converted.source)
+        }
+        None => {
+            eprintln!("Downloading {name} from {url}");
+            let request = Request { url: &url, sha256: expected.as_deref(), size: entry.size, stall };
+            let downloaded = download(&request, &file, &mut progress);
+            bar.finish_and_clear();
+            let hash_refused = matches!(&downloaded, Err(DownloadError::Hash { .. }));
+            let downloaded = downloaded.map_err(|e| pin_hint(&e, hash_refused))?;
+            // Names and rate for models that do not carry them, as the catalog gives them.
+            let sidecar = demixer_dsp::onnx::contract::sidecar_path(&file);
+            let declared = serde_json::json!({ "sources": entry.stems, "sample_rate": entry.sample_rate });
+            std::fs::write(&sidecar, format!("{declared:#}\n"))
+                .with_context(|| format!("cannot write {}", sidecar.display()))?;
+            (downloaded, url.clone())
+        }
+    };
     // What arrived must be a model that fits its contract before it is kept (and pinned).
     let checked = match runtime::load(ort.as_deref(), library.installed_runtime().as_deref()) {
         Ok(_) => {
@@ -288,23 +337,24 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         }
     };
     let kind = checked.as_ref().map_or(entry.kind, kind_of);
+    let (sha256, size) = file_sha256(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let record = Installed {
         name: name.into(),
         kind,
         file: entry.file.clone(),
-        sha256: downloaded.sha256.clone(),
-        size: downloaded.size,
+        sha256: sha256.clone(),
+        size,
         summary,
-        source: url.clone(),
+        source,
         dir: PathBuf::new(),
     };
-    let pin_now = entry.sha256.is_none() && pinned.is_none() && checked.is_some();
+    let pin_now = !entry.published_checksum() && pinned.is_none() && checked.is_some();
     if pin_now {
         library.set_pin(name, &downloaded.sha256)?;
     }
     let installed = match staging.commit(record) {
         Ok(installed) => installed,
-        Err(LibraryError::AlreadyInstalled(_)) if library.get(name).is_ok_and(|m| m.sha256 == downloaded.sha256) => {
+        Err(LibraryError::AlreadyInstalled(_)) if library.get(name).is_ok_and(|m| m.sha256 == sha256) => {
             println!("{name} was installed meanwhile (by another download), with the same SHA-256");
             return Ok(());
         }
@@ -312,6 +362,7 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
     };
     match (&entry.sha256, pinned) {
         (Some(_), _) => println!("SHA-256 {} matches the catalog", downloaded.sha256),
+        _ if entry.published_checksum() => println!("SHA-256 {} matches the package index's", downloaded.sha256),
         (None, Some(_)) => println!("SHA-256 {} matches the one pinned by the first download", downloaded.sha256),
         (None, None) if pin_now => println!(
             "SHA-256 {} (the publisher gives none: pinned now; later downloads must match it)",
@@ -319,7 +370,7 @@ fn fetch(library: &Library, name: &str, stall: Duration, ort: Option<PathBuf>) -
         ),
         (None, None) => println!("SHA-256 {} (not pinned: the model could not be checked)", downloaded.sha256),
     }
-    println!("Installed {name}: {} ({:.1} MiB)", installed.path().display(), downloaded.size as f64 / (1 << 20) as f64);
+    println!("Installed {name}: {} ({:.1} MiB)", installed.path().display(), size as f64 / (1 << 20) as f64);
     println!("Use it: demixer separate song.flac --model {name}");
     Ok(())
 }
@@ -428,6 +479,36 @@ fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
                 println!("Sum to input: the last source is the delayed input minus the others");
             }
         }
+        Layout::Spectrogram { spec, frames, offline, live, live_latencies } => {
+            println!(
+                "Kind: spectrogram (magnitude STFT in, per-source estimates out; Demixer masks and resynthesises)"
+            );
+            println!(
+                "STFT: {} samples every {} (periodic Hann), {} bins to the model ({:.0} Hz and up are left out)",
+                spec.n_fft,
+                spec.hop,
+                spec.bins,
+                spec.bins as f64 * inspection.sample_rate as f64 / spec.n_fft as f64
+            );
+            println!("Chunks: {frames} frames ({:.2} s)", (*frames * spec.hop) as f64 / inspection.sample_rate as f64);
+            for (mode, chunking, latencies) in
+                [("offline", offline, &inspection.latencies), ("live", live, live_latencies)]
+            {
+                let at: Vec<String> = latencies
+                    .iter()
+                    .map(|&(rate, samples)| {
+                        format!("{samples} samples ({}) at {rate} Hz", seconds(samples as f64 / rate as f64))
+                    })
+                    .collect();
+                println!(
+                    "Latency {mode} (model runs on {} frames, masks {}, looks {} ahead): {}",
+                    chunking.window,
+                    chunking.emit,
+                    chunking.lookahead,
+                    at.join(", ")
+                );
+            }
+        }
     }
     for file in inspection.files.iter().skip(usize::from(inspection.files.len() == 1)) {
         println!("Bag member: {}", file.display());
@@ -440,6 +521,10 @@ fn info(library: &Library, model: &str, ort: Option<PathBuf>) -> Result<()> {
     }
     let stems: Vec<&str> = inspection.sources.iter().map(|s| s.name()).collect();
     println!("Sources: {}", stems.join(", "));
+    if inspection.stems != inspection.sources {
+        let written: Vec<&str> = inspection.stems.iter().map(|s| s.name()).collect();
+        println!("Stems: {} (HPSS splits what the model leaves into the stems it lacks)", written.join(", "));
+    }
     println!("Sample rate: {} Hz", inspection.sample_rate);
     for &(rate, samples) in &inspection.latencies {
         let ms = samples as f64 * 1000.0 / rate as f64;

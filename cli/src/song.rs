@@ -169,6 +169,14 @@ impl Job {
         if let Some(e) = failed {
             return Err(e);
         }
+        if let Some(why) = engine.separator.failure() {
+            // What a failed model gave is not audio: no stem of this song is kept.
+            drop(writers);
+            for stem in &wanted {
+                let _ = std::fs::remove_file(dir.join(format!("{stem}.wav")));
+            }
+            bail!("the model failed: {why}; no stems were written for this song");
+        }
         let clipped = wanted.iter().zip(&writers).map(|(&stem, writer)| (stem, writer.clipped)).collect();
         let peak = writers.iter().map(|writer| writer.peak).fold(0.0, f32::max);
         writers.into_iter().try_for_each(StemWriter::finish)?;

@@ -225,6 +225,24 @@ fn onnx_mistakes_are_refused_with_a_message() {
     assert!(refused(&["--device", "tpu"]).contains("unknown device 'tpu'"));
 }
 
+/// A model whose output is not audio is a failed model: all-NaN output is refused as it loads,
+/// before any song is read; output 1e30 too loud fails the song, says why, exits 1, and leaves no
+/// stem of it behind (it used to exit 0 with a +600 dBFS stem, or silent ones).
+#[test]
+fn a_model_whose_output_is_not_audio_fails_loudly_and_writes_no_stems() {
+    let out = tempfile::tempdir().unwrap();
+    let song = onnx_fixture("input.wav");
+    for (model, says) in [("nan.onnx", "NaN"), ("loud.onnx", "dBFS")] {
+        let model = onnx_fixture(model);
+        let result = demixer(&["--model", model.to_str().unwrap(), "--device", "cpu"], &[&song], out.path());
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        let written = std::fs::read_dir(out.path().join("input")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(written, 0, "{model:?} left stems behind");
+    }
+}
+
 /// A model at 44.1 kHz on songs at other rates: what it cannot see comes back in Other, so the
 /// stems still sum to the input (they fell short by −22 to −37 dB before).
 #[test]

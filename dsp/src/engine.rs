@@ -18,6 +18,8 @@ pub enum EngineKind {
     /// A stateful model run once per hop ([`crate::onnx::streaming`]): HS-TasNet-style
     /// streaming separators with milliseconds of latency.
     StreamingModel,
+    /// A model that separates magnitude spectrograms ([`crate::spectrogram`]): Deezer's Spleeter.
+    SpectrogramModel,
     /// No separation: the input as Other ([`crate::dry`]), where nothing else can run.
     Dry,
 }
@@ -25,7 +27,7 @@ pub enum EngineKind {
 impl EngineKind {
     /// Whether this kind needs a model file.
     pub fn is_model(self) -> bool {
-        matches!(self, EngineKind::SegmentModel | EngineKind::StreamingModel)
+        matches!(self, EngineKind::SegmentModel | EngineKind::StreamingModel | EngineKind::SpectrogramModel)
     }
 
     /// What people call it, for status lines and menus.
@@ -34,6 +36,7 @@ impl EngineKind {
             EngineKind::Hpss(preset) => format!("HPSS, {} preset, CPU", preset.label()),
             EngineKind::SegmentModel => "Segment model (ONNX)".into(),
             EngineKind::StreamingModel => "Streaming model (ONNX)".into(),
+            EngineKind::SpectrogramModel => "Spectrogram model (ONNX)".into(),
             EngineKind::Dry => "No separation (the input plays through)".into(),
         }
     }

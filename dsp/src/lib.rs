@@ -5,6 +5,7 @@
 //! an engine behind a real-time audio thread ([`stream`]).
 #![warn(missing_docs)]
 
+pub mod completed;
 pub mod delay;
 pub mod denormals;
 pub mod dry;
@@ -19,6 +20,7 @@ pub mod render;
 pub mod resampled;
 pub mod segments;
 mod separator;
+pub mod spectrogram;
 mod stem;
 mod stft;
 pub mod stream;

@@ -45,6 +45,10 @@ impl Separator for Padded {
         }
     }
 
+    fn failure(&self) -> Option<&str> {
+        self.inner.failure()
+    }
+
     fn reset(&mut self) {
         self.inner.reset();
         self.lines.iter_mut().for_each(DelayLine::reset);

@@ -220,6 +220,10 @@ impl Separator for Resampled {
         }
     }
 
+    fn failure(&self) -> Option<&str> {
+        self.inner.failure()
+    }
+
     fn reset(&mut self) {
         self.inner.reset();
         self.down.reset();

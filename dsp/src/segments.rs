@@ -34,6 +34,37 @@ pub trait SegmentModel: Send {
 #[error("inference failed: {0}")]
 pub struct InferenceError(pub String);
 
+/// How far above its input (the input's peak) a model's output may go before it is taken for a
+/// failed model rather than audio: +60 dB (and full scale besides, for near-silent input).
+pub const ABSURD_GAIN: f32 = 1e3;
+
+/// Checks what a model returned for `input`: every value finite, and the peak at most
+/// [`ABSURD_GAIN`] times the input's peak plus full scale. A model that outputs NaN (a broken
+/// export, onnxruntime#11384) or values 1e30 too loud has failed; its output is not audio.
+///
+/// # Errors
+/// [`InferenceError`] saying what was wrong.
+pub fn check_output(input: &[f32], output: &[f32]) -> Result<(), InferenceError> {
+    if let Some(bad) = output.iter().find(|x| !x.is_finite()) {
+        return Err(InferenceError(format!("the model output {bad} (not a number a stem can hold)")));
+    }
+    let peak = |values: &[f32]| values.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let (input_peak, output_peak) = (peak(input), peak(output));
+    if output_peak > ABSURD_GAIN * input_peak + 1.0 {
+        return Err(InferenceError(format!(
+            "the model output a peak of {output_peak:e} ({:+.0} dBFS) for input peaking at {input_peak:e}",
+            20.0 * output_peak.log10()
+        )));
+    }
+    Ok(())
+}
+
+/// Where a failed stretch's input goes among `sources`: Other, else the complement, else the first.
+pub(crate) fn catch_all(sources: &[Stem]) -> usize {
+    let find = |stem| sources.iter().position(|&s| s == stem);
+    find(Stem::Other).or_else(|| find(Stem::Accompaniment)).unwrap_or(0)
+}
+
 /// A segment model that cannot be streamed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a segment of {0} samples is too short to overlap")]
@@ -69,6 +100,11 @@ pub struct OverlapAdd<M: SegmentModel> {
     read: usize,
     /// Samples of silence still to output before the first segment's result.
     silence: usize,
+    /// The first failure since the reset, and where the source the input goes to then lies.
+    failure: Option<String>,
+    catch_all: usize,
+    /// Segments run since the reset.
+    segments: usize,
 }
 
 impl<M: SegmentModel> OverlapAdd<M> {
@@ -83,6 +119,7 @@ impl<M: SegmentModel> OverlapAdd<M> {
             return Err(SegmentTooShort(segment));
         }
         let sources = model.sources().len();
+        let catch_all = catch_all(model.sources());
         let overlap = segment - stride;
         let mut engine = Self {
             model,
@@ -97,6 +134,9 @@ impl<M: SegmentModel> OverlapAdd<M> {
             finished: vec![0.0; sources * 2 * stride],
             read: 0,
             silence: segment,
+            failure: None,
+            catch_all,
+            segments: 0,
         };
         engine.reset();
         Ok(engine)
@@ -111,11 +151,21 @@ impl<M: SegmentModel> OverlapAdd<M> {
     fn run_segment(&mut self) {
         let (segment, stride) = (self.segment, self.stride);
         let overlap = segment - stride;
-        // A segment the model fails on (out of device memory, say) is silent.
-        match self.model.run(&self.window, &mut self.result) {
+        // A segment the model fails on (out of device memory, NaN, absurd levels) is its input, in
+        // the catch-all source: the stems still sum to the input, and the failure is reported.
+        let outcome =
+            self.model.run(&self.window, &mut self.result).and_then(|()| check_output(&self.window, &self.result));
+        match outcome {
             Ok(()) => self.result.iter_mut().for_each(|y| *y = clean(*y)),
-            Err(_) => self.result.fill(0.0),
+            Err(e) => {
+                self.result.fill(0.0);
+                let lanes = &mut self.result[self.catch_all * 2 * segment..][..2 * segment];
+                lanes.copy_from_slice(&self.window);
+                let segment = self.segments + 1;
+                self.failure.get_or_insert_with(|| format!("{e} (segment {segment} since the stream started)"));
+            }
         }
+        self.segments += 1;
         let w = &self.weights;
         for (lane, y) in self.result.chunks_exact(segment).enumerate() {
             let finished = &mut self.finished[lane * stride..(lane + 1) * stride];
@@ -184,7 +234,12 @@ impl<M: SegmentModel> Separator for OverlapAdd<M> {
         }
     }
 
+    fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
     fn reset(&mut self) {
+        (self.failure, self.segments) = (None, 0);
         self.window.fill(0.0);
         self.filled = 0;
         self.tail.fill(0.0);

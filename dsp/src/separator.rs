@@ -33,4 +33,14 @@ pub trait Separator: Send {
 
     /// Forgets all past input, as after a seek: the next block is treated as the start of a stream.
     fn reset(&mut self);
+
+    /// Why the engine's output since the last reset cannot be trusted, if it cannot: a model that
+    /// failed on a stretch, or gave values that are not audio (NaN, infinities, absurd levels).
+    /// Such a stretch never reaches the stems: its input goes to Other (or the model's
+    /// complement), so the stems still sum to the input, and callers treat the engine as failed
+    /// (the plugin's HPSS cover plays, the file tool writes no stems). Engines that cannot fail
+    /// (HPSS) keep the default `None`.
+    fn failure(&self) -> Option<&str> {
+        None
+    }
 }

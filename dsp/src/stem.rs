@@ -17,14 +17,22 @@ pub enum Stem {
     Guitar,
     /// Piano, from six-stem models only.
     Piano,
+    /// Everything but the sources a model names (Spleeter's 2-stem "accompaniment"): Demixer
+    /// splits it further where the model gives fewer than the four stems (`crate::completed`).
+    Accompaniment,
 }
 
 impl Stem {
     /// The four stems of MUSDB18, in the order the HPSS engine and four-source models write them.
     pub const ALL: [Stem; 4] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals];
 
-    /// Every stem a model may produce: the four, then the six-stem extras.
-    pub const KNOWN: [Stem; 6] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals, Stem::Guitar, Stem::Piano];
+    /// Every stem a model may produce: the four, the six-stem extras, then the complement of
+    /// two-stem models.
+    pub const KNOWN: [Stem; 7] =
+        [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals, Stem::Guitar, Stem::Piano, Stem::Accompaniment];
+
+    /// The sources of six-stem models (HT-Demucs 6s), in their order.
+    pub const SIX: [Stem; 6] = [Stem::Drums, Stem::Bass, Stem::Other, Stem::Vocals, Stem::Guitar, Stem::Piano];
 
     /// Position in [`Stem::KNOWN`] (and, for the four, in [`Stem::ALL`]).
     pub fn index(self) -> usize {
@@ -40,6 +48,7 @@ impl Stem {
             Stem::Vocals => "vocals",
             Stem::Guitar => "guitar",
             Stem::Piano => "piano",
+            Stem::Accompaniment => "accompaniment",
         }
     }
 

@@ -86,7 +86,7 @@ fn block_sizes_do_not_change_the_result() {
 #[test]
 fn six_source_model_is_named_by_its_count_and_a_stream_can_fold_guitar_and_piano_into_other() {
     let mut engine = load("six.onnx", 44_100).unwrap();
-    assert_eq!(engine.sources(), Stem::KNOWN);
+    assert_eq!(engine.sources(), Stem::SIX);
     let golden = read_wav("golden_six.wav");
     let difference = max_difference(&separate_file(&mut engine), &golden);
     assert!(difference < 1e-5, "differs from the reference by {difference}");
@@ -164,4 +164,29 @@ fn models_outside_the_contract_are_refused_with_what_was_expected() {
     let error = onnx::load(&OnnxConfig { model: corrupt.clone(), ..config("") }, 44_100).err().unwrap().to_string();
     std::fs::remove_file(&corrupt).unwrap();
     assert!(error.contains("cannot load model") && error.contains("expected"), "{error}");
+}
+
+/// Models whose output is not audio are failed models, never stems: all-NaN output is refused as
+/// the model loads (its warm-up on silence gives NaN), output 1e30 times too loud (silence stays
+/// silence) is caught on the first segment: the engine reports it, and the segment's input is in
+/// Other, so the stems still sum to the input and hold no absurd sample.
+#[test]
+fn a_model_whose_output_is_not_audio_fails_and_never_reaches_the_stems() {
+    let nan = load("nan.onnx", 44_100).unwrap_err();
+    assert!(nan.contains("NaN"), "{nan}");
+    let mut engine = load("loud.onnx", 44_100).unwrap();
+    assert_eq!(engine.separator.failure(), None);
+    let [l, r] = input();
+    let stems = separate_aligned(&mut *engine.separator, &l, &r, &mut |_| {});
+    let failure = engine.separator.failure().expect("the engine reports the failure").to_string();
+    assert!(failure.contains("dBFS") && failure.contains("segment 1"), "{failure}");
+    for (channel, input) in [&l, &r].into_iter().enumerate() {
+        for t in 0..input.len() {
+            let sum: f32 = stems.iter().map(|s| s[channel][t]).sum();
+            assert!((sum - input[t]).abs() < 1e-5, "channel {channel} at {t}: {sum} for {}", input[t]);
+            assert!(stems.iter().all(|s| s[channel][t].abs() <= 1.0), "an absurd sample at {t}");
+        }
+    }
+    engine.separator.reset();
+    assert_eq!(engine.separator.failure(), None, "a reset starts afresh");
 }

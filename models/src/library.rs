@@ -29,6 +29,9 @@ pub enum ModelKind {
     Segment,
     /// One hop in, stems out, recurrent state carried between hops: milliseconds of latency.
     Streaming,
+    /// Magnitude spectrograms in, per-source estimates out, Demixer doing the STFT and masks
+    /// (Spleeter): seconds of latency offline, under two live.
+    Spectrogram,
 }
 
 impl std::fmt::Display for ModelKind {
@@ -36,6 +39,7 @@ impl std::fmt::Display for ModelKind {
         f.write_str(match self {
             ModelKind::Segment => "segment",
             ModelKind::Streaming => "streaming",
+            ModelKind::Spectrogram => "spectrogram",
         })
     }
 }

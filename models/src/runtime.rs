@@ -56,30 +56,20 @@ pub mod download {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use serde::Deserialize;
-
     use super::ORT_VERSION;
-    use crate::download::{DownloadError, Request, download, fetch_text};
+    use crate::download::{DownloadError, Request, download};
     use crate::library::{Library, LibraryError};
-
-    /// Environment variable naming another package index (a PyPI mirror, or a test server).
-    pub const INDEX_VARIABLE: &str = "DEMIXER_PYPI";
-    const PYPI: &str = "https://pypi.org";
+    use crate::pypi::{self, IndexError};
 
     /// Why the runtime could not be installed.
     #[derive(Debug, thiserror::Error)]
     pub enum RuntimeError {
-        /// The index or the wheel could not be fetched, or the wheel is not what the index says.
+        /// The wheel could not be fetched, or it is not what the index says.
         #[error(transparent)]
         Download(#[from] DownloadError),
-        /// The index's answer is not what PyPI's JSON API gives.
-        #[error("{url}: not a PyPI release description: {why}")]
-        Index {
-            /// The address asked.
-            url: String,
-            /// What is wrong.
-            why: String,
-        },
+        /// The index could not be read.
+        #[error(transparent)]
+        Index(#[from] IndexError),
         /// No wheel of the release is built for this platform.
         #[error("{package} {ORT_VERSION} has no wheel for this platform ({platform}); wheels: {wheels}")]
         NoWheel {
@@ -104,25 +94,6 @@ pub mod download {
         /// The library folder failed.
         #[error(transparent)]
         Library(#[from] LibraryError),
-    }
-
-    /// One file of a PyPI release (`urls[*]` in `/pypi/<package>/<version>/json`).
-    #[derive(Debug, Clone, Deserialize)]
-    struct ReleaseFile {
-        filename: String,
-        url: String,
-        size: Option<u64>,
-        digests: Digests,
-    }
-
-    #[derive(Debug, Clone, Deserialize)]
-    struct Digests {
-        sha256: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    struct Release {
-        urls: Vec<ReleaseFile>,
     }
 
     /// The end of the wheel names built for this platform.
@@ -173,7 +144,7 @@ pub mod download {
     }
 
     /// Downloads the `onnxruntime` wheel (`onnxruntime-gpu` with `gpu`) of [`ORT_VERSION`] for this
-    /// platform from PyPI (or `DEMIXER_PYPI`), checks it against the SHA-256 and size the index
+    /// platform from PyPI (or `DEMIXER_PYPI`, see [`crate::pypi`]), checks it against the SHA-256 and size the index
     /// gives, and installs its native libraries into the library's `.runtime` folder. Returns the
     /// runtime library's path; an installed one is kept.
     ///
@@ -199,22 +170,18 @@ pub mod download {
                 error,
             })?;
         }
-        let base = std::env::var(INDEX_VARIABLE).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| PYPI.into());
-        let url = format!("{}/pypi/{package}/{ORT_VERSION}/json", base.trim_end_matches('/'));
-        let text = fetch_text(&url)?;
-        let release: Release =
-            serde_json::from_str(&text).map_err(|e| RuntimeError::Index { url: url.clone(), why: e.to_string() })?;
+        let release = pypi::release_files(package, ORT_VERSION)?;
         let (family, ending) = platform();
-        let mut wheels: Vec<&ReleaseFile> =
-            release.urls.iter().filter(|f| f.filename.contains(family) && f.filename.ends_with(ending)).collect();
+        let mut wheels: Vec<&pypi::ReleaseFile> =
+            release.iter().filter(|f| f.filename.contains(family) && f.filename.ends_with(ending)).collect();
         wheels.sort_by(|a, b| a.filename.cmp(&b.filename));
         let Some(wheel) = wheels.first() else {
-            let names: Vec<&str> = release.urls.iter().map(|f| f.filename.as_str()).collect();
+            let names: Vec<&str> = release.iter().map(|f| f.filename.as_str()).collect();
             return Err(RuntimeError::NoWheel { package: package.into(), platform: ending, wheels: names.join(", ") });
         };
         let staging = library.stage_at(&format!("runtime-{folder}"), target)?;
         let wheel_file = staging.dir().join(&wheel.filename);
-        let request = Request { url: &wheel.url, sha256: Some(&wheel.digests.sha256), size: wheel.size, stall };
+        let request = Request { url: &wheel.url, sha256: Some(&wheel.sha256), size: wheel.size, stall };
         download(&request, &wheel_file, progress)?;
         let runtime = unpack(&wheel_file, staging.dir())?;
         let file_name = runtime.file_name().expect("a library file").to_owned();

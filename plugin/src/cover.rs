@@ -88,12 +88,14 @@ impl Cover {
     /// Separates the block (`left`, `right`, at host timeline `position`, so that the cover
     /// plays on across jumps as the model stream does) and fills what the model left out of
     /// `stems` (the model's stems are in `separated`) with the cover's; returns the range that now
-    /// holds stems. Real-time safe: the cover never waits.
+    /// holds stems. Real-time safe: in real time the cover never waits; in an offline render it
+    /// waits for its worker as the model stream does, so a bounce is exact there too.
     pub fn fill(
         &mut self,
         left: &[f32],
         right: &[f32],
         position: Option<i64>,
+        timing: Timing,
         stems: &mut [StereoOut<'_>; STEM_COUNT],
         separated: Range<usize>,
     ) -> Range<usize> {
@@ -105,7 +107,7 @@ impl Cover {
                 [&mut l[..n], &mut r[..n]]
             })
         };
-        let covered = self.stream.process_at(left, right, &mut cover, Timing::Realtime, position);
+        let covered = self.stream.process_at(left, right, &mut cover, timing, position);
         // Where the model's stems stop inside this block, fade over to the cover before the gap.
         let stops = separated.end < n && covered.contains(&separated.end);
         if stops && separated.len() >= FADE && covered.start <= separated.end - FADE {

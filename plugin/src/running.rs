@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use demixer_dsp::delay::DelayLine;
 use demixer_dsp::hpss::Preset;
-use demixer_dsp::onnx::{Device, OnnxConfig, SessionOptions};
+use demixer_dsp::onnx::{Device, Mode, OnnxConfig, SessionOptions};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::timeline::CacheShared;
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
@@ -80,7 +80,8 @@ impl ModelKey {
         if params.engine.value() == EngineChoice::Hpss || settings.model.is_empty() {
             return None;
         }
-        Some(model_spec(&settings).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
+        let mode = if setup.timing == Timing::Offline { Mode::Offline } else { Mode::Live };
+        Some(model_spec(&settings, mode).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
     }
 
     /// The model file (or bag manifest), for a model.
@@ -157,8 +158,9 @@ fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, O
     }
 }
 
-/// The engine spec the model panel's settings describe, and a note about the model file.
-fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), String> {
+/// The engine spec the model panel's settings describe for `mode` (offline renders run a model as
+/// its reference does, real time at its lowest latency), and a note about the model file.
+fn model_spec(settings: &ModelSettings, mode: Mode) -> Result<(EngineSpec, Option<String>), String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ((model, note), installed_runtime) = match Library::open() {
         Ok(library) => (model_path(&library, settings)?, library.installed_runtime()),
@@ -177,6 +179,7 @@ fn model_spec(settings: &ModelSettings) -> Result<(EngineSpec, Option<String>), 
             // (a streaming model uses one).
             max_auto_threads: Some((cores / 2).max(1)),
         },
+        mode,
     });
     Ok((spec, note))
 }
@@ -258,7 +261,7 @@ impl Running {
     pub fn start(
         setup: Setup,
         params: &DemixerParams,
-        status: &MixerStatus,
+        status: &Arc<MixerStatus>,
         model: Option<Model>,
     ) -> Result<Self, StartError> {
         let hpss = Preset::ALL
@@ -285,6 +288,17 @@ impl Running {
         let routing = stems::routing();
         let (stream, worker) = stream::spawn_cached(engines, initial, config, routing, Some(cache.clone()))?;
         let latency = stream.latency_samples();
+        if let Some((key, ..)) = &model {
+            // A model whose output is not audio (NaN, absurd levels) or that fails is treated as
+            // failed: the stream stops playing it, the cover plays, and the panel says why.
+            let (status, name) = (Arc::clone(status), key.spec.name());
+            stream.status().on_failure(Box::new(move |why| {
+                let text = format!(
+                    "The model {name} failed: {why}. HPSS plays in its place; choose the model again to retry."
+                );
+                status.set_model_state(text, true);
+            }));
+        }
         let cover = match (&model, &no_hpss) {
             (Some(_), None) => Cover::start(latency, config, setup.sample_rate),
             _ => None,
@@ -413,7 +427,8 @@ impl Running {
             let mut separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
             let model_plays = self.model.as_ref().is_some_and(|(_, kind, _)| *kind == stream.engine());
             if let Some(cover) = self.cover.as_mut().filter(|_| model_plays) {
-                separated = cover.fill(&in_l[..n], &in_r[..n], position, &mut stems, separated);
+                let mut fill = || cover.fill(&in_l[..n], &in_r[..n], position, timing, &mut stems, separated.clone());
+                separated = if timing == Timing::Offline { permit_alloc(fill) } else { fill() };
             }
             let [dry_l, dry_r] = &self.dry_out;
             let buffers =
@@ -496,7 +511,7 @@ mod tests {
 
     fn running(timing: Timing, params: &DemixerParams) -> Running {
         let setup = Setup { activation: 1, sample_rate: SR, max_block: 512, timing, mono_input: false };
-        Running::start(setup, params, &MixerStatus::default(), None).unwrap()
+        Running::start(setup, params, &Arc::default(), None).unwrap()
     }
 
     /// Runs `input` through `running` in blocks of `block`, returning the main output and stems.
@@ -679,7 +694,7 @@ mod tests {
     fn where_the_model_is_late_hpss_covers_and_the_panel_says_how_much() {
         let (release, gate) = crossbeam_channel::bounded::<()>(0);
         let params = DemixerParams::default();
-        let status = MixerStatus::default();
+        let status: Arc<MixerStatus> = Arc::default();
         let engine = Engine::new(EngineKind::SegmentModel, Box::new(Stalled { gate }));
         let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine, file: None };
         let setup =

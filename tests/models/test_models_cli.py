@@ -4,72 +4,14 @@ and a server that answers 404, cuts a transfer in the middle, or stalls. Each ca
 user reads and that the library holds exactly what it should. The tool is the release build
 (tests/run.sh builds it); ONNX Runtime comes from DEMIXER_ORT_DYLIB (tests/run.sh sets it)."""
 import hashlib
-import http.server
 import json
 import pathlib
-import subprocess
-import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TOOL = ROOT / "target" / "release" / "demixer"
-FIXTURES = ROOT / "dsp" / "tests" / "fixtures" / "onnx"
-STEMS = ["drums", "bass", "other", "vocals"]
-
-
-def sha256(path):
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
-class ModelServer:
-    """Serves `files` (name -> bytes) and `catalog` on 127.0.0.1; `/cut/NAME` announces the whole
-    file but sends half and closes; `/nolength/NAME` sends it without a size, ended by closing;
-    `/stall/NAME` sends the headers and then nothing until the test ends."""
-
-    def __init__(self):
-        self.files = {}
-        self.release = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                parts = self.path.strip("/").split("/")
-                mode, name = (parts[0], parts[-1]) if len(parts) == 2 else ("plain", parts[-1])
-                body = server.files.get(name)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                if mode != "nolength":
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if mode == "stall":
-                    self.wfile.flush()
-                    server.release.wait(60)
-                elif mode == "cut":
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                else:
-                    self.wfile.write(body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
+from conftest import FIXTURES, STEMS, TOOL, ModelServer, demixer, installed, sha256
 
 def entry(name, file, url, sha=None, size=None):
     return {"name": name, "kind": "segment", "stems": STEMS, "sample_rate": 44100, "segment": 2048,
@@ -107,21 +49,6 @@ def env(tmp_path):
             environment[key] = os.environ[key]
     yield server, library, environment
     server.close()
-
-
-def demixer(environment, *args, timeout=60):
-    return subprocess.run([str(TOOL), *map(str, args)], capture_output=True, text=True, env=environment,
-                          timeout=timeout)
-
-
-def installed(library):
-    """Names of the models in the library, and anything else left in it besides pins."""
-    if not library.exists():
-        return set(), set()
-    names = {p.name for p in library.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    staging = library / ".staging"
-    leftovers = {p.name for p in staging.iterdir()} if staging.exists() else set()
-    return names, leftovers
 
 
 def test_a_new_user_downloads_a_catalog_model_and_separates_with_it(env, tmp_path):
@@ -279,13 +206,16 @@ def test_the_runtime_comes_from_the_index_without_python(env, tmp_path, good):
     name = "onnxruntime-1.31.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
     server.files[name] = body
     digest = hashlib.sha256(body).hexdigest() if good else "f" * 64
-    release = {"urls": [
+    # The index's JSON simple API (PEP 691), as pip reads it: every release's files on one page.
+    page = {"meta": {"api-version": "1.1"}, "name": "onnxruntime", "files": [
+        {"filename": "onnxruntime-1.30.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+         "url": f"{server.base}/old.whl", "size": 1, "hashes": {"sha256": "1" * 64}},
         {"filename": "onnxruntime-1.31.1-cp311-cp311-win_amd64.whl", "url": f"{server.base}/nothing.whl",
-         "size": 1, "digests": {"sha256": "0" * 64}},
-        {"filename": name, "url": f"{server.base}/{name}", "size": len(body), "digests": {"sha256": digest}},
+         "size": 1, "hashes": {"sha256": "0" * 64}},
+        {"filename": name, "url": f"{server.base}/{name}", "size": len(body), "hashes": {"sha256": digest}},
     ]}
-    server.files["json"] = json.dumps(release).encode()
-    # /pypi/onnxruntime/1.31.1/json is served as "json" by the server's last path part.
+    # /x/simple/onnxruntime/ is served as "onnxruntime" by the server's last path part.
+    server.files["onnxruntime"] = json.dumps(page).encode()
     environment = {k: v for k, v in environment.items() if k != "DEMIXER_ORT_DYLIB"}
     environment["DEMIXER_PYPI"] = f"{server.base}/x"
     got = demixer(environment, "models", "runtime", "--download")

@@ -10,8 +10,8 @@ use clack_extensions::render::RenderMode;
 use demixer_dsp::onnx::{self, OnnxConfig};
 use demixer_dsp::render::separate_aligned;
 use demixer_host_tests::{
-    Build, DEFAULT_CONFIG, MAX_BLOCK, Processing, SR, activate, activate_until_settled, choose_model, latency,
-    latency_changes, load, music, render, restart_requested, set_mode,
+    Build, DEFAULT_CONFIG, MAX_BLOCK, Processing, RealtimeClock, SR, activate, activate_until_settled, choose_model,
+    latency, latency_changes, load, music, render, restart_requested, set_mode,
 };
 
 fn fixture_model() -> PathBuf {
@@ -158,4 +158,111 @@ fn a_model_file_replaced_between_activations_is_loaded_again() {
     let (four, long) = (latency_of("four.onnx"), latency_of("long_segment.onnx"));
     assert!(first > four && first < long, "the first file plays: {first}");
     assert!(second > long, "the replaced file plays after the next activation: {second}");
+}
+
+/// The 2-stem Spleeter network (the small checkpoint TensorFlow wrote for models/tests), converted
+/// as `demixer models download` converts Deezer's, into `dir`.
+fn spectrogram_model(dir: &std::path::Path) -> PathBuf {
+    use demixer_models::spleeter::{SpleeterConfig, convert};
+    use demixer_models::tensor_bundle::Bundle;
+    let checkpoint = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/spleeter/unet2/model");
+    let config: SpleeterConfig = serde_json::from_value(serde_json::json!({
+        "instruments": ["vocals", "accompaniment"], "bins": 64, "frames": 64, "n_fft": 256, "hop": 64,
+        "sample_rate": 44100, "separation_exponent": 2
+    }))
+    .unwrap();
+    let path = dir.join("tiny-spleeter.onnx");
+    std::fs::write(&path, convert(&Bundle::open(&checkpoint).unwrap(), &config, "test").unwrap()).unwrap();
+    path
+}
+
+/// A spectrogram model (Spleeter's kind, completed by HPSS into the four stems): an offline bounce
+/// plays the model's own chunks, equal to the engine's offline separation at the reported latency;
+/// in real time the live variant takes over with its own, shorter latency, reported by CLAP's rule,
+/// and the stems sum to the input delayed by exactly that.
+#[test]
+fn a_spectrogram_model_plays_its_chunks_offline_and_its_live_variant_in_real_time() {
+    use demixer_dsp::onnx::Mode;
+    let dir = std::env::temp_dir().join(format!("demixer-spectrogram-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = spectrogram_model(&dir);
+    let engine =
+        |mode| onnx::load(&OnnxConfig { model: model.clone(), mode, ..Default::default() }, SR as usize).unwrap();
+
+    let (_entry, mut instance) = load(Build::Checked);
+    choose_model(&mut instance, &model.to_string_lossy(), "");
+    let offline = set_mode(&mut instance, RenderMode::Offline);
+    let input = music(SR as usize);
+    let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, || 333, |_, _| {});
+    let mut reference = engine(Mode::Offline).separator;
+    assert_eq!(reference.sources(), demixer_dsp::Stem::ALL, "HPSS completes the two-stem model");
+    let direct = separate_aligned(&mut *reference, &input[0], &input[1], &mut |_| {});
+    let len = input[0].len();
+    for (stem, (port, want)) in ports[1..].iter().zip(&direct).enumerate() {
+        let error = (offline..len).map(|t| (port[0][t] - want[0][t - offline]).abs()).fold(0.0, f32::max);
+        assert!(error < 1e-5, "stem {stem} differs from the engine's offline separation by {error}");
+    }
+
+    // In real time, played as a DAW plays it (one block when it is due, so the workers keep pace
+    // as they would), by a release build (a debug build's engines run at about real time).
+    let (_entry, mut instance) = load(Build::CheckedRelease);
+    choose_model(&mut instance, &model.to_string_lossy(), "");
+    let hpss = set_mode(&mut instance, RenderMode::Realtime);
+    let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut position = 0;
+    while !restart_requested(&mut instance) {
+        assert!(Instant::now() < deadline, "the model never took over");
+        let start = position % (len - 512);
+        processing.block([&input[0][start..start + 512], &input[1][start..start + 512]], &[]);
+        position += 512;
+    }
+    processing.stop(&mut instance);
+    let (processor, _) = activate_until_settled(&mut instance, DEFAULT_CONFIG);
+    let live = latency(&mut instance);
+    instance.deactivate(processor);
+    let live_engine = engine(Mode::Live).separator;
+    let margin = MAX_BLOCK as usize + (0.005 * SR).ceil() as usize;
+    assert_eq!(live, live_engine.latency_samples() + live_engine.burst_samples() + margin);
+    assert!(live < offline && live != hpss, "live {live}, offline {offline}, HPSS {hpss}");
+    let mut processing = Processing::start(&mut instance, DEFAULT_CONFIG);
+    let mut clock = RealtimeClock::start();
+    let (mut mix, mut stems) = (Vec::new(), Vec::new());
+    for start in (0..len - 512).step_by(512) {
+        clock.wait(512);
+        let ports = processing.block([&input[0][start..start + 512], &input[1][start..start + 512]], &[]);
+        mix.extend_from_slice(&ports[0][0]);
+        stems.extend((0..512).map(|t| ports[1..].iter().map(|p| p[0][t]).sum::<f32>()));
+    }
+    processing.stop(&mut instance);
+    for t in live..mix.len() {
+        assert!((mix[t] - input[0][t - live]).abs() < 1e-4, "the mix at {t}");
+        assert!((stems[t] - mix[t]).abs() < 1e-4, "the stems at {t}: {} for {}", stems[t], mix[t]);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A model whose output is 1e30 times too loud (a failed export) in an offline bounce: its stems
+/// never play; HPSS covers every sample after its warm-up, lined up with the model's latency, and
+/// the mix stays the input at that latency (it used to be +600 dBFS on the main output).
+#[test]
+fn a_model_whose_output_is_not_audio_never_reaches_the_outputs_and_hpss_covers() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/loud.onnx");
+    let (_entry, mut instance) = load(Build::Checked);
+    choose_model(&mut instance, &model.to_string_lossy(), "");
+    let latency = set_mode(&mut instance, RenderMode::Offline);
+    let input = music(SR as usize);
+    let ports = render(&mut instance, DEFAULT_CONFIG, &input, &[], None, || 512, |_, _| {});
+    let peak = ports.iter().flatten().flatten().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(peak < 2.0, "an absurd sample reached an output: {peak}");
+    for t in latency..input[0].len() {
+        assert!((ports[0][0][t] - input[0][t - latency]).abs() < 1e-4, "the mix at {t}");
+    }
+    // After the cover's own warm-up, the stems are HPSS's and sum to the mix.
+    let settled = 2 * latency;
+    for t in settled..input[0].len() {
+        let sum: f32 = ports[1..].iter().map(|p| p[0][t]).sum();
+        assert!((sum - ports[0][0][t]).abs() < 1e-4, "the stems at {t}");
+    }
+    assert!(ports[1][0][settled..].iter().any(|x| x.abs() > 1e-3), "HPSS's drums play");
 }

@@ -88,7 +88,7 @@ pub(crate) fn parse_sources(list: &str) -> Result<Vec<Stem>, String> {
 }
 
 /// A positive whole number (a rate in Hz, a latency in samples), or why not.
-fn parse_positive(text: &str, what: &str) -> Result<usize, String> {
+pub(crate) fn parse_positive(text: &str, what: &str) -> Result<usize, String> {
     text.trim()
         .trim_matches('"')
         .parse::<f64>()
@@ -133,6 +133,22 @@ pub(crate) fn declared_in_metadata(session: &Session) -> Result<Declared, String
     Ok(Declared { sources, sample_rate: rate.map(|r| parse_rate(&r)).transpose()?, latency, sum_to_input })
 }
 
+/// The value of `key` as the model's metadata states it, else as its sidecar does (as text: a
+/// JSON string without its quotes, a number as written), else `None`.
+pub(crate) fn declared_text(session: &Session, path: &Path, key: &str) -> Result<Option<String>, String> {
+    let metadata = session.metadata().map_err(|e| format!("cannot read the model's metadata: {e}"))?;
+    if let Some(value) = metadata.custom(key) {
+        return Ok(Some(value));
+    }
+    let Ok(text) = std::fs::read_to_string(sidecar_path(path)) else { return Ok(None) };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", sidecar_path(path).display()))?;
+    Ok(json.get(key).map(|value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }))
+}
+
 /// Dimensions of a float32 tensor outlet, or why it is not one.
 pub(crate) fn float_dims(dtype: &ValueType) -> Option<Vec<i64>> {
     match dtype {
@@ -145,7 +161,7 @@ pub(crate) fn float_dims(dtype: &ValueType) -> Option<Vec<i64>> {
 pub(crate) fn sources_by_count(count: usize) -> Option<Vec<Stem>> {
     match count {
         4 => Some(Stem::ALL.to_vec()),
-        6 => Some(Stem::KNOWN.to_vec()),
+        6 => Some(Stem::SIX.to_vec()),
         _ => None,
     }
 }

@@ -8,12 +8,13 @@ use ort::value::ValueType;
 
 use ort::session::Session;
 
+use super::model::Mode;
 use super::streaming::{Pairing, State};
-use super::{OnnxConfig, OnnxError, Opened, open, runtime};
+use super::{OnnxConfig, OnnxError, Opened, for_host, open, runtime};
 use crate::engine::EngineKind;
-use crate::resampled::Resampled;
 use crate::segments::{InferenceError, OverlapAdd, SegmentModel};
 use crate::separator::Separator;
+use crate::spectrogram::{Chunking, MaskedStft, SpectrogramModel, SpectrogramSpec};
 use crate::{Stem, StereoOut};
 
 /// Host rates, in Hz, at which [`Inspection::latencies`] are given.
@@ -47,12 +48,27 @@ pub enum Layout {
         /// Whether Demixer completes the last source.
         sum_to_input: bool,
     },
+    /// A spectrogram model.
+    Spectrogram {
+        /// The STFT, bins and estimates.
+        spec: SpectrogramSpec,
+        /// Frames of its own chunks.
+        frames: usize,
+        /// How it runs offline (its own chunks) and live (a sliding window).
+        offline: Chunking,
+        /// See `offline`.
+        live: Chunking,
+        /// Engine latency in samples at each of [`LATENCY_RATES`] in live mode (`latencies` has
+        /// the offline ones).
+        live_latencies: Vec<(usize, usize)>,
+    },
 }
 
 /// What a model (or a bag of models) is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
-    /// [`EngineKind::SegmentModel`] or [`EngineKind::StreamingModel`].
+    /// [`EngineKind::SegmentModel`], [`EngineKind::StreamingModel`] or
+    /// [`EngineKind::SpectrogramModel`].
     pub kind: EngineKind,
     /// The files loaded: the model, or a bag's members.
     pub files: Vec<PathBuf>,
@@ -60,15 +76,18 @@ pub struct Inspection {
     pub inputs: Vec<Port>,
     /// The first file's outputs.
     pub outputs: Vec<Port>,
-    /// The sources, in output order.
+    /// The model's sources, in output order.
     pub sources: Vec<Stem>,
+    /// The stems the engine writes: the model's sources, or the four stems where HPSS completes
+    /// a model that gives fewer ([`crate::completed`]).
+    pub stems: Vec<Stem>,
     /// The rate the model works at, in Hz.
     pub sample_rate: usize,
     /// Segment or hop, states.
     pub layout: Layout,
     /// Engine latency in samples at each of [`LATENCY_RATES`], exactly what the engine reports
-    /// there (for segment models the stride it waits for included; resampling included where the
-    /// host rate is not the model's). The plugin adds its worker margin on top.
+    /// there offline (for segment models the stride it waits for included; resampling and HPSS
+    /// completion included). The plugin adds its worker margin on top.
     pub latencies: Vec<(usize, usize)>,
     /// Weights in all files (elements of the graphs' initializers), when the files could be read.
     pub parameters: Option<u64>,
@@ -87,34 +106,93 @@ pub fn inspect(config: &OnnxConfig) -> Result<Inspection, OnnxError> {
         };
         (list(session.inputs()), list(session.outputs()))
     };
-    let (kind, files, (inputs, outputs), sources, sample_rate, layout, streaming_latency) = match open(config, runtime)?
-    {
+    let (kind, files, (inputs, outputs), sources, sample_rate, shape) = match open(config, runtime)? {
         Opened::Segments(set) => {
             let first = set.models().next().expect("a set has a model");
             let (segment, sources, rate) = (set.segment_len(), set.sources().to_vec(), set.sample_rate());
             let files = set.models().map(|m| m.path().to_path_buf()).collect();
-            (EngineKind::SegmentModel, files, ports(first.session()), sources, rate, Layout::Segment { segment }, 0)
+            let ports = ports(first.session());
+            (EngineKind::SegmentModel, files, ports, sources, rate, Shape::Segment(segment))
         }
         Opened::Streaming(model) => {
             let spec = model.spec().clone();
-            let layout = Layout::Streaming {
-                hop: spec.hop,
-                states: spec.states.clone(),
-                pairing: spec.pairing,
-                sum_to_input: spec.sum_to_input,
-            };
             let files = vec![model.path().to_path_buf()];
             let ports = ports(model.session());
-            (EngineKind::StreamingModel, files, ports, spec.sources, spec.sample_rate, layout, spec.latency)
+            let latency = spec.latency;
+            (
+                EngineKind::StreamingModel,
+                files,
+                ports,
+                spec.sources.clone(),
+                spec.sample_rate,
+                Shape::Streaming(spec, latency),
+            )
+        }
+        Opened::Spectrogram(model) => {
+            let declared = model.declared().clone();
+            let files = vec![model.path().to_path_buf()];
+            let ports = ports(model.session());
+            let sources = declared.layout.sources.clone();
+            (EngineKind::SpectrogramModel, files, ports, sources, declared.sample_rate, Shape::Spectrogram(declared))
         }
     };
-    let latency = |rate: usize| match &layout {
-        Layout::Segment { segment } => segment_latency(*segment, &sources, sample_rate, rate),
-        Layout::Streaming { .. } => host_latency(streaming_latency, &sources, sample_rate, rate),
+    let at_rates = |mode: Mode| -> Result<Vec<(usize, usize)>, OnnxError> {
+        LATENCY_RATES.iter().map(|&rate| Ok((rate, shape.engine(&sources, sample_rate, rate, mode)?.1))).collect()
     };
-    let latencies = LATENCY_RATES.iter().map(|&rate| Ok((rate, latency(rate)?))).collect::<Result<_, OnnxError>>()?;
+    let latencies = at_rates(Mode::Offline)?;
+    let stems = shape.engine(&sources, sample_rate, sample_rate, Mode::Offline)?.0;
+    let layout = match shape {
+        Shape::Segment(segment) => Layout::Segment { segment },
+        Shape::Streaming(spec, _) => Layout::Streaming {
+            hop: spec.hop,
+            states: spec.states,
+            pairing: spec.pairing,
+            sum_to_input: spec.sum_to_input,
+        },
+        Shape::Spectrogram(ref declared) => Layout::Spectrogram {
+            spec: declared.layout.clone(),
+            frames: declared.frames,
+            offline: declared.reference_chunking(),
+            live: declared.live_chunking(),
+            live_latencies: at_rates(Mode::Live)?,
+        },
+    };
     let parameters = files.iter().map(|f| count_parameters(f).ok()).sum();
-    Ok(Inspection { kind, files, inputs, outputs, sources, sample_rate, layout, latencies, parameters })
+    Ok(Inspection { kind, files, inputs, outputs, sources, stems, sample_rate, layout, latencies, parameters })
+}
+
+/// What a model's latency depends on.
+pub(crate) enum Shape {
+    Segment(usize),
+    Streaming(super::streaming::StreamingSpec, usize),
+    Spectrogram(super::spectrogram::SpectrogramDeclared),
+}
+
+impl Shape {
+    /// The stems and the latency (bursts included), in host samples, of the engine [`super::load`]
+    /// builds for this model at `host_rate` in `mode`, without running it.
+    pub(crate) fn engine(
+        &self,
+        sources: &[Stem],
+        model_rate: usize,
+        host_rate: usize,
+        mode: Mode,
+    ) -> Result<(Vec<Stem>, usize), OnnxError> {
+        let inner: Box<dyn Separator> = match self {
+            Shape::Segment(segment) => {
+                Box::new(OverlapAdd::new(Unrun { segment: *segment, sources: sources.to_vec(), layout: None })?)
+            }
+            Shape::Streaming(_, latency) => Box::new(Latent { latency: *latency, sources: sources.to_vec() }),
+            Shape::Spectrogram(declared) => {
+                let chunking =
+                    if mode == Mode::Live { declared.live_chunking() } else { declared.reference_chunking() };
+                let model = Unrun { segment: 0, sources: sources.to_vec(), layout: Some(declared.layout.clone()) };
+                Box::new(MaskedStft::new(model, chunking))
+            }
+        };
+        let engine = for_host(inner, model_rate, host_rate, mode, &mut Vec::new())?;
+        Ok((engine.sources().to_vec(), engine.latency_samples() + engine.burst_samples()))
+    }
 }
 
 /// A separator that only has a latency, for latency arithmetic.
@@ -139,17 +217,6 @@ impl Separator for Latent {
     fn reset(&mut self) {}
 }
 
-/// The latency, in host samples, of a streaming engine of `latency` samples at `model_rate` Hz
-/// in a stream at `host_rate` Hz: exactly what [`super::load`]'s engine reports.
-fn host_latency(latency: usize, sources: &[Stem], model_rate: usize, host_rate: usize) -> Result<usize, OnnxError> {
-    if model_rate == host_rate {
-        return Ok(latency);
-    }
-    let inner = Box::new(Latent { latency, sources: sources.to_vec() });
-    let resampled = Resampled::new(inner, host_rate, model_rate)?;
-    Ok(resampled.latency_samples() + resampled.burst_samples())
-}
-
 fn describe(dtype: &ValueType) -> String {
     match dtype {
         ValueType::Tensor { ty, shape, .. } => format!("{ty} {:?}", shape.iter().collect::<Vec<_>>()),
@@ -157,13 +224,15 @@ fn describe(dtype: &ValueType) -> String {
     }
 }
 
-/// A segment model that is never run, for latency arithmetic.
-struct Shape {
+/// A model that is never run, for latency arithmetic: a segment model of `segment` samples, or a
+/// spectrogram model of `layout`.
+struct Unrun {
     segment: usize,
     sources: Vec<Stem>,
+    layout: Option<SpectrogramSpec>,
 }
 
-impl SegmentModel for Shape {
+impl SegmentModel for Unrun {
     fn segment_len(&self) -> usize {
         self.segment
     }
@@ -173,6 +242,16 @@ impl SegmentModel for Shape {
     }
 
     fn run(&mut self, _: &[f32], _: &mut [f32]) -> Result<(), InferenceError> {
+        Err(InferenceError("a shape is not run".into()))
+    }
+}
+
+impl SpectrogramModel for Unrun {
+    fn spec(&self) -> &SpectrogramSpec {
+        self.layout.as_ref().expect("a spectrogram shape has its layout")
+    }
+
+    fn run(&mut self, _: &[f32], _: usize, _: &mut [f32]) -> Result<(), InferenceError> {
         Err(InferenceError("a shape is not run".into()))
     }
 }
@@ -188,13 +267,7 @@ pub fn segment_latency(
     model_rate: usize,
     host_rate: usize,
 ) -> Result<usize, OnnxError> {
-    let streamed = OverlapAdd::new(Shape { segment, sources: sources.to_vec() })?;
-    let engine: Box<dyn Separator> = if model_rate == host_rate {
-        Box::new(streamed)
-    } else {
-        Box::new(Resampled::new(Box::new(streamed), host_rate, model_rate)?)
-    };
-    Ok(engine.latency_samples() + engine.burst_samples())
+    Ok(Shape::Segment(segment).engine(sources, model_rate, host_rate, Mode::Offline)?.1)
 }
 
 /// Reads protobuf fields from a stream, keeping count of the position.

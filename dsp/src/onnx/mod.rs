@@ -1,28 +1,37 @@
-//! The ONNX engine: Demucs-family models (HT-Demucs exports) run by ONNX Runtime through `ort`.
+//! The ONNX engines: models run by ONNX Runtime through `ort`, of three kinds told apart by their
+//! inputs: segment models (HT-Demucs exports, [`contract`]), streaming models ([`streaming`]) and
+//! spectrogram models (Spleeter, [`spectrogram`]).
 //!
 //! [`load`] finds the runtime ([`runtime`]), opens the model or bag of models ([`model`]) and checks
-//! them against the contract ([`contract`]), warms them up, and streams them with Demucs'
-//! overlap-add ([`crate::segments`]), resampled when the stream's rate is not the model's
-//! ([`crate::resampled`]). Loading is slow (seconds); callers do it off the audio thread.
+//! it against its contract, warms it up, and streams it: segments with Demucs' overlap-add
+//! ([`crate::segments`]), hops one by one ([`HopStream`]), spectrograms chunk by chunk
+//! ([`crate::spectrogram`]); resampled when the stream's rate is not the model's
+//! ([`crate::resampled`]), and completed by HPSS where the model gives fewer than the four stems
+//! ([`crate::completed`]). Loading is slow (seconds); callers do it off the audio thread.
 
 pub mod contract;
 mod error;
 pub mod inspect;
 pub mod model;
 pub mod runtime;
+pub mod spectrogram;
 pub mod streaming;
 
 use std::path::{Path, PathBuf};
 
+use crate::completed::Completed;
 pub use crate::engine::Provider;
 use crate::engine::{Engine, EngineKind};
+use crate::hpss::{HpssConfig, HpssSeparator, Preset};
 use crate::resampled::Resampled;
-use crate::segments::{OverlapAdd, SegmentModel};
+use crate::segments::{OverlapAdd, SegmentModel, check_output};
+use crate::spectrogram::MaskedStft;
 use crate::{Separator, Stem};
 pub use error::OnnxError;
 pub use inspect::{Inspection, inspect};
 use model::Contract;
-pub use model::{Device, ModelSet, OnnxModel, SessionOptions};
+pub use model::{Device, Mode, ModelSet, OnnxModel, SessionOptions};
+pub use spectrogram::SpectrogramOnnx;
 pub use streaming::{HopStream, StreamingModel};
 
 /// What to load.
@@ -38,6 +47,8 @@ pub struct OnnxConfig {
     pub installed_runtime: Option<PathBuf>,
     /// Device and threads.
     pub session: SessionOptions,
+    /// Offline (the model's reference behaviour) or live (the lowest latency).
+    pub mode: Mode,
 }
 
 /// Reads a bag manifest, `{"bag": {"<stem>": "<model path>", ...}}`, in stem order.
@@ -80,28 +91,33 @@ pub(crate) enum Opened {
     Segments(ModelSet),
     /// A streaming model.
     Streaming(StreamingModel),
+    /// A spectrogram model.
+    Spectrogram(SpectrogramOnnx),
 }
 
 /// Opens `config`'s model: a bag manifest or a one-input model as segments, a model with state
-/// inputs as a streaming model (its session made again with its own thread default if that
-/// differs).
+/// inputs as a streaming model, a four-dimensional input as a spectrogram model (its session made
+/// again with its own thread default if that differs).
 pub(crate) fn open(config: &OnnxConfig, runtime: &runtime::Runtime) -> Result<Opened, OnnxError> {
     let is_manifest = config.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_manifest {
         return Ok(Opened::Segments(open_set(config, runtime)?));
     }
-    let (path, options) = (config.model.as_path(), &config.session);
-    let opened = model::open_session(runtime, path, options, Contract::Segment)?;
-    if Contract::of(&opened.session) == Contract::Segment {
+    let (path, options, mode) = (config.model.as_path(), &config.session, config.mode);
+    let opened = model::open_session(runtime, path, options, Contract::Segment, mode)?;
+    let contract = Contract::of(&opened.session);
+    if contract == Contract::Segment {
         let model = OnnxModel::from_session(opened.session, path, opened.provider, opened.cuda_note)?;
         return Ok(Opened::Segments(ModelSet::single(model)));
     }
-    let opened = if model::threads_for(options, Contract::Streaming) == model::threads_for(options, Contract::Segment) {
-        opened
-    } else {
-        model::open_session(runtime, path, options, Contract::Streaming)?
-    };
-    Ok(Opened::Streaming(StreamingModel::from_session(opened.session, path, opened.provider, opened.cuda_note)?))
+    let same_threads =
+        model::threads_for(options, contract, mode) == model::threads_for(options, Contract::Segment, mode);
+    let opened = if same_threads { opened } else { model::open_session(runtime, path, options, contract, mode)? };
+    let (session, provider, note) = (opened.session, opened.provider, opened.cuda_note);
+    Ok(match contract {
+        Contract::Streaming => Opened::Streaming(StreamingModel::from_session(session, path, provider, note)?),
+        _ => Opened::Spectrogram(SpectrogramOnnx::from_session(session, path, provider, note)?),
+    })
 }
 
 /// Wraps `separator`, which runs at `model_rate`, for a stream at `host_rate`, noting resampling.
@@ -118,16 +134,51 @@ fn at_host_rate(
     Ok(Box::new(Resampled::new(separator, host_rate, model_rate)?))
 }
 
+/// HPSS for completing a model that gives fewer than the four stems: the normal preset offline,
+/// the causal low-latency one live.
+fn completion(mode: Mode, host_rate: usize) -> Result<Box<dyn Separator>, OnnxError> {
+    let preset = if mode == Mode::Live { Preset::Low } else { Preset::Normal };
+    let config = HpssConfig::preset(preset, host_rate as f32).map_err(|e| OnnxError::Contract {
+        path: Default::default(),
+        why: format!("HPSS cannot complete the model: {e}"),
+    })?;
+    Ok(Box::new(HpssSeparator::new(config)))
+}
+
+/// The engine around `separator` (at `model_rate`) for a stream at `host_rate`: resampled where
+/// the rates differ, completed by HPSS where the model gives fewer than the four stems.
+pub(crate) fn for_host(
+    separator: Box<dyn Separator>,
+    model_rate: usize,
+    host_rate: usize,
+    mode: Mode,
+    notes: &mut Vec<String>,
+) -> Result<Box<dyn Separator>, OnnxError> {
+    let separator = at_host_rate(separator, model_rate, host_rate, notes)?;
+    if crate::completed::complement(separator.sources()).is_none() {
+        return Ok(separator);
+    }
+    let hpss = completion(mode, host_rate)?;
+    notes.push(format!(
+        "HPSS ({} preset) splits what the model leaves into drums, bass and other",
+        if mode == Mode::Live { "low" } else { "normal" }
+    ));
+    Ok(Completed::wrap(separator, hpss))
+}
+
 /// Loads a streaming model's engine (see [`load`]).
 fn load_streaming(
     mut model: StreamingModel,
     runtime: &runtime::Runtime,
     host_rate: usize,
+    mode: Mode,
 ) -> Result<Engine, OnnxError> {
     let spec = model.spec().clone();
-    // Warm-up: the first inference allocates; the states go back to zero after it.
-    let mut scratch = vec![0.0; spec.sources.len() * 2 * spec.hop];
-    model.run(&vec![0.0; 2 * spec.hop], &mut scratch)?;
+    // Warm-up: the first inference allocates; the states go back to zero after it. A model whose
+    // output for silence is not audio (NaN) is refused here.
+    let (mut scratch, silence) = (vec![0.0; spec.sources.len() * 2 * spec.hop], vec![0.0; 2 * spec.hop]);
+    model.run(&silence, &mut scratch)?;
+    check_output(&silence, &scratch)?;
     model.reset_states();
     let provider = model.provider();
     let mut notes: Vec<String> = model.cuda_note.clone().into_iter().collect();
@@ -148,14 +199,67 @@ fn load_streaming(
     );
     let kind = EngineKind::StreamingModel;
     let name = format!("{} {file} on {provider}", kind.label());
-    let separator = at_host_rate(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, &mut notes)?;
+    let separator = for_host(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, mode, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }
 
-/// Loads the engine for a stream at `host_rate` Hz; its sources are the model's, in its order.
-/// The model's inputs say which engine: a segment model (or bag) is streamed with overlap-add,
-/// a streaming model runs once per hop. Slow (seconds: sessions and a warm-up inference): call it
-/// off the audio thread.
+/// Loads a spectrogram model's engine (see [`load`]): its own chunks offline, a sliding window
+/// live.
+fn load_spectrogram(
+    mut model: SpectrogramOnnx,
+    runtime: &runtime::Runtime,
+    host_rate: usize,
+    mode: Mode,
+) -> Result<Engine, OnnxError> {
+    use crate::spectrogram::SpectrogramModel;
+    let declared = model.declared().clone();
+    let chunking = if mode == Mode::Live { declared.live_chunking() } else { declared.reference_chunking() };
+    // Warm-up: the first inference allocates (and, on CUDA, compiles kernels) for this chunk size.
+    let plane = chunking.window * declared.layout.bins;
+    let mut scratch = vec![0.0; declared.layout.sources.len() * 2 * plane];
+    model.run(&vec![0.0; 2 * plane], chunking.window, &mut scratch)?;
+    let provider = model.provider();
+    let mut notes: Vec<String> = model.cuda_note.clone().into_iter().collect();
+    let file = model.path().file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let names: Vec<&str> = declared.layout.sources.iter().map(|s| s.name()).collect();
+    let engine = MaskedStft::new(model, chunking);
+    let description = format!(
+        "{file}: spectrogram, {} ({} mode: the model runs on {} frames and masks {}) on {provider}, \
+         ONNX Runtime {} from {}",
+        names.join(", "),
+        if mode == Mode::Live { "live" } else { "offline" },
+        chunking.window,
+        chunking.emit,
+        runtime.version,
+        runtime.path.display()
+    );
+    let kind = EngineKind::SpectrogramModel;
+    let name = format!("{} {file} on {provider}", kind.label());
+    let (sources, rate) = (declared.layout.sources.clone(), declared.sample_rate);
+    let other_mode = if mode == Mode::Live { Mode::Offline } else { Mode::Live };
+    let (_, other) = inspect::Shape::Spectrogram(declared).engine(&sources, rate, host_rate, other_mode)?;
+    let separator = for_host(Box::new(engine), rate, host_rate, mode, &mut notes)?;
+    let this = separator.latency_samples() + separator.burst_samples();
+    notes.push(match mode {
+        Mode::Live => format!(
+            "live: {:.2} s of latency here; offline renders run the model's own chunks ({:.2} s)",
+            this as f64 / host_rate as f64,
+            other as f64 / host_rate as f64
+        ),
+        Mode::Offline => format!(
+            "offline: the model's own chunks ({:.2} s of latency here); in real time {:.2} s",
+            this as f64 / host_rate as f64,
+            other as f64 / host_rate as f64
+        ),
+    });
+    Ok(Engine { kind, separator, provider, name, description, notes })
+}
+
+/// Loads the engine for a stream at `host_rate` Hz; its sources are the model's, in its order,
+/// or the four stems where HPSS completes a model that gives fewer. The model's inputs say which
+/// engine: a segment model (or bag) is streamed with overlap-add, a streaming model runs once per
+/// hop, a spectrogram model chunk by chunk. Slow (seconds: sessions and a warm-up inference):
+/// call it off the audio thread.
 ///
 /// # Errors
 /// Any [`OnnxError`]: no runtime, a missing or unusable model, a failed warm-up, rates that
@@ -164,13 +268,17 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
     let mut set = match open(config, runtime)? {
         Opened::Segments(set) => set,
-        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate),
+        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate, config.mode),
+        Opened::Spectrogram(model) => return load_spectrogram(model, runtime, host_rate, config.mode),
     };
     let provider = if set.models().all(|m| m.provider() == Provider::Cuda) { Provider::Cuda } else { Provider::Cpu };
     let mut notes: Vec<String> = set.models().filter_map(|m| m.cuda_note.clone()).take(1).collect();
-    // Warm-up: the first inference allocates and, on CUDA, compiles kernels.
-    let mut scratch = vec![0.0; set.sources().len() * 2 * set.segment_len()];
-    set.run(&vec![0.0; 2 * set.segment_len()], &mut scratch)?;
+    // Warm-up: the first inference allocates and, on CUDA, compiles kernels; a model whose output
+    // for silence is not audio (NaN) is refused here.
+    let (mut scratch, silence) =
+        (vec![0.0; set.sources().len() * 2 * set.segment_len()], vec![0.0; 2 * set.segment_len()]);
+    set.run(&silence, &mut scratch)?;
+    check_output(&silence, &scratch)?;
 
     let model_rate = set.sample_rate();
     let names: Vec<&str> = set.sources().iter().map(|s| s.name()).collect();
@@ -186,6 +294,6 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     );
     let kind = EngineKind::SegmentModel;
     let name = format!("{} {} on {provider}", kind.label(), files.join(" + "));
-    let separator = at_host_rate(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, &mut notes)?;
+    let separator = for_host(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, config.mode, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }

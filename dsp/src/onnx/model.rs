@@ -37,6 +37,18 @@ impl Device {
     }
 }
 
+/// How a model runs: as its reference implementation does, or in real time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Mode {
+    /// Files and offline renders: exact, whatever the latency (a spectrogram model in its own
+    /// chunks, as its reference separates a song).
+    #[default]
+    Offline,
+    /// Real time: the lowest latency the model allows (a spectrogram model in a sliding window,
+    /// on one thread).
+    Live,
+}
+
 /// How sessions are created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionOptions {
@@ -51,20 +63,26 @@ pub struct SessionOptions {
     pub max_auto_threads: Option<usize>,
 }
 
-/// What kind of model a session holds, by its inputs: one (audio) is a segment model, more (audio
-/// and states) a streaming one.
+/// What kind of model a session holds, by its inputs: one audio input `[1, 2, T]` is a segment
+/// model, more (audio and states) a streaming one, one four-dimensional input a spectrogram model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Contract {
     /// Whole segments, overlap-add ([`contract`]).
     Segment,
     /// One hop and its states ([`super::streaming`]).
     Streaming,
+    /// Magnitude spectrograms ([`super::spectrogram`]).
+    Spectrogram,
 }
 
 impl Contract {
     /// The contract `session`'s inputs say it follows.
     pub(crate) fn of(session: &Session) -> Contract {
-        if session.inputs().len() > 1 { Contract::Streaming } else { Contract::Segment }
+        match session.inputs() {
+            [_, _, ..] => Contract::Streaming,
+            [input] if contract::float_dims(input.dtype()).is_some_and(|dims| dims.len() == 4) => Contract::Spectrogram,
+            _ => Contract::Segment,
+        }
     }
 }
 
@@ -76,17 +94,18 @@ pub(crate) struct Opened {
     pub cuda_note: Option<String>,
 }
 
-/// Intra-op threads for a model of `contract` (0: ONNX Runtime's choice).
-pub(crate) fn threads_for(options: &SessionOptions, contract: Contract) -> usize {
-    match (options.threads, contract) {
-        (0, Contract::Streaming) => 1,
-        (0, Contract::Segment) => options.max_auto_threads.unwrap_or(0),
-        (n, _) => n,
+/// Intra-op threads for a model of `contract` (0: ONNX Runtime's choice) run in `mode`: one for
+/// what runs in real time in small steps (a streaming model, a spectrogram model live).
+pub(crate) fn threads_for(options: &SessionOptions, contract: Contract, mode: Mode) -> usize {
+    match (options.threads, contract, mode) {
+        (0, Contract::Streaming, _) | (0, Contract::Spectrogram, Mode::Live) => 1,
+        (0, _, _) => options.max_auto_threads.unwrap_or(0),
+        (n, _, _) => n,
     }
 }
 
-/// Opens `path` in `runtime` with `options`, for a model of `contract` (which sets the default
-/// number of threads).
+/// Opens `path` in `runtime` with `options`, for a model of `contract` run in `mode` (which set
+/// the default number of threads).
 ///
 /// # Errors
 /// [`OnnxError::Missing`], [`OnnxError::Session`], [`OnnxError::CudaUnavailable`] (with
@@ -96,13 +115,14 @@ pub(crate) fn open_session(
     path: &Path,
     options: &SessionOptions,
     contract: Contract,
+    mode: Mode,
 ) -> Result<Opened, OnnxError> {
     if !path.is_file() {
         return Err(OnnxError::Missing(path.to_path_buf()));
     }
     let fail = |source: ort::Error| OnnxError::Session { path: path.to_path_buf(), source };
     let mut builder = Session::builder(&runtime.environment).map_err(fail)?;
-    let threads = threads_for(options, contract);
+    let threads = threads_for(options, contract, mode);
     if threads > 0 {
         builder = builder.with_intra_threads(threads).map_err(|e| fail(e.into()))?;
     }
@@ -137,7 +157,8 @@ impl OnnxModel {
     /// [`OnnxError::Missing`], [`OnnxError::Session`], [`OnnxError::CudaUnavailable`] (with
     /// [`Device::Cuda`]), [`OnnxError::Load`] or [`OnnxError::Contract`].
     pub fn open(runtime: &Runtime, path: &Path, options: &SessionOptions) -> Result<Self, OnnxError> {
-        let Opened { session, provider, cuda_note } = open_session(runtime, path, options, Contract::Segment)?;
+        let Opened { session, provider, cuda_note } =
+            open_session(runtime, path, options, Contract::Segment, Mode::Offline)?;
         Self::from_session(session, path, provider, cuda_note)
     }
 

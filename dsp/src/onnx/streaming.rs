@@ -26,7 +26,7 @@ use super::contract::{DEFAULT_SAMPLE_RATE, declared_in_metadata, float_dims, rea
 use super::{OnnxError, Provider};
 use crate::delay::DelayLine;
 use crate::denormals::clean;
-use crate::segments::InferenceError;
+use crate::segments::{InferenceError, catch_all, check_output};
 use crate::{Separator, Stem, StereoOut};
 
 /// The contract as users read it in error messages.
@@ -306,12 +306,16 @@ pub struct HopStream {
     delayed: [DelayLine; 2],
     /// Scratch for a block of delayed input.
     delayed_block: [Vec<f32>; 2],
+    /// The first failure since the reset, the hops run, and the source a failed hop's input goes to.
+    failure: Option<String>,
+    hops: usize,
+    catch_all: usize,
 }
 
 impl HopStream {
     /// Streams `model`.
     pub fn new(model: StreamingModel) -> Self {
-        let spec = model.spec();
+        let spec = model.spec().clone();
         let (hop, lanes, latency) = (spec.hop, spec.sources.len() * 2, spec.latency);
         Self {
             input: vec![0.0; 2 * hop],
@@ -319,6 +323,9 @@ impl HopStream {
             at: 0,
             delayed: std::array::from_fn(|_| DelayLine::new(latency, latency)),
             delayed_block: Default::default(),
+            failure: None,
+            hops: 0,
+            catch_all: catch_all(&spec.sources),
             model,
         }
     }
@@ -328,10 +335,18 @@ impl HopStream {
         &self.model
     }
 
-    /// Runs the model on the full hop; a hop it fails on is silent.
+    /// Runs the model on the full hop; a hop it fails on (an error, NaN, absurd levels) is its
+    /// input, in the catch-all source, and the failure is kept.
     fn run_hop(&mut self) {
-        if self.model.run(&self.input, &mut self.output).is_err() {
+        self.hops += 1;
+        let outcome =
+            self.model.run(&self.input, &mut self.output).and_then(|()| check_output(&self.input, &self.output));
+        if let Err(e) = outcome {
             self.output.fill(0.0);
+            let lanes = &mut self.output[self.catch_all * self.input.len()..][..self.input.len()];
+            lanes.copy_from_slice(&self.input);
+            let hop = self.hops;
+            self.failure.get_or_insert_with(|| format!("{e} (hop {hop} since the stream started)"));
         }
     }
 
@@ -386,7 +401,12 @@ impl Separator for HopStream {
         }
     }
 
+    fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
     fn reset(&mut self) {
+        (self.failure, self.hops) = (None, 0);
         self.model.reset_states();
         self.input.fill(0.0);
         self.output.fill(0.0);

@@ -139,7 +139,16 @@ pub struct Status {
     /// Set by [`WorkerHandle`] to stop the worker; unlike a message it cannot be lost to a full
     /// queue.
     shutdown: AtomicBool,
+    /// One bit per engine (in [`spawn`]'s order) that reported a failure
+    /// ([`crate::Separator::failure`]): its stems are not played again in this stream.
+    failed: AtomicU64,
+    /// The first failure, in the engine's words, and who wants to hear of it (set off the audio
+    /// thread; the worker calls it).
+    failure: std::sync::Mutex<(Option<String>, Option<FailureListener>)>,
 }
+
+/// Called, on the worker thread, with the first failure of a stream's engine.
+pub type FailureListener = Box<dyn Fn(&str) + Send>;
 
 impl Status {
     /// Blocks in which the worker was late and the stems went silent.
@@ -150,6 +159,37 @@ impl Status {
     /// Frames the worker has separated and delivered since the stream began.
     pub fn separated_frames(&self) -> u64 {
         self.separated_frames.load(Ordering::Acquire)
+    }
+
+    /// The first failure of an engine of this stream, if one failed.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    /// Calls `listener` (on the worker thread) with the first failure of an engine of this stream,
+    /// or now if one failed already. Not on the audio thread.
+    pub fn on_failure(&self, listener: FailureListener) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &failure.0 {
+            listener(why);
+        }
+        failure.1 = Some(listener);
+    }
+
+    /// Records that engine `engine` failed, `why` (the worker thread).
+    fn report_failure(&self, engine: usize, why: &str) {
+        self.failed.fetch_or(1 << engine, Ordering::Release);
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.0.is_none() {
+            failure.0 = Some(why.to_string());
+            if let Some(listener) = &failure.1 {
+                listener(why);
+            }
+        }
+    }
+
+    fn has_failed(&self, engine: usize) -> bool {
+        self.failed.load(Ordering::Acquire) & (1 << engine) != 0
     }
 
     /// Seconds of audio separated per second the worker spent separating.
@@ -457,9 +497,10 @@ impl RealtimeSide {
     /// samples; `None` while the transport is stopped or the host does not say) and writes the
     /// stems for it into `stems`, one [`StereoOut`] per output of the stream's [`Routing`].
     /// Returns the range of the block that holds separated audio; outside it the stems are
-    /// silence (start-up, restart, or a late worker). The position is a hint: a block whose
-    /// position is not where the last one ended may begin a new run, where the worker can
-    /// verify the jump (see the module docs). Real-time safe.
+    /// silence (start-up, restart, a late worker, or an engine that failed: see
+    /// [`Status::failure`]). The position is a hint: a block whose position is not where the last
+    /// one ended may begin a new run, where the worker can verify the jump (see the module docs).
+    /// Real-time safe.
     pub fn process_at(
         &mut self,
         left: &[f32],
@@ -530,6 +571,11 @@ impl RealtimeSide {
         if got < wanted {
             self.debt += wanted - got;
             self.status.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.status.has_failed(self.engine) {
+            // A failed engine's stems are not audio to play: the caller covers for it.
+            stems.iter_mut().flat_map(|s| s.iter_mut()).for_each(|out| out.fill(0.0));
+            return 0..0;
         }
         head..head + got
     }

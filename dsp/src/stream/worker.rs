@@ -404,6 +404,9 @@ impl Worker {
         let separator = &mut self.engines[self.active].separator;
         separator.process(&self.planar_in[0][..n], &self.planar_in[1][..n], &mut outs[..route.len()]);
         self.status.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if let Some(why) = separator.failure().filter(|_| !self.status.has_failed(self.active)) {
+            self.status.report_failure(self.active, why);
+        }
         let EngineRun::Running { skip, next_out, .. } = &mut self.engine else { unreachable!("the engine runs") };
         let dropped = (*skip).min(n);
         *skip -= dropped;
