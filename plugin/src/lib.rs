@@ -246,7 +246,11 @@ impl Plugin for Demixer {
         };
         let mut stems = stem_ports(aux);
         let transport = context.transport();
-        let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
+        let playhead = Playhead {
+            playing: transport.playing,
+            position: transport.pos_samples(),
+            loop_range: transport.loop_range_samples(),
+        };
         if let Some(latency) = running.prepare(&self.params, playhead) {
             report_latency(context, latency);
             self.status.latency_samples.store(latency, Ordering::Relaxed);

@@ -212,13 +212,15 @@ pub enum StartError {
     Worker(#[from] std::io::Error),
 }
 
-/// The host's transport at the start of a block, as far as seeking goes.
+/// The host's transport at the start of a block, as far as seeking and looping go.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Playhead {
     /// Whether the transport plays.
     pub playing: bool,
     /// Timeline position in samples, when the host says.
     pub position: Option<i64>,
+    /// The loop (cycle) range in samples, while the host loops and says.
+    pub loop_range: Option<(i64, i64)>,
 }
 
 /// The stream, its engines and the audio thread's buffers.
@@ -372,7 +374,8 @@ impl Running {
 
     /// First step of a block: notes where the block lies on the host's timeline (a jump there is
     /// handled by the stream, which plays on across it: see [`demixer_dsp::stream`]), restarts
-    /// the stream to switch to the engine the parameters want, and passes the cache size on.
+    /// the stream to switch to the engine the parameters want, and passes the cache size and
+    /// the host's loop on.
     /// Returns the latency to report to the host when it changed. Real-time safe.
     pub fn prepare(&mut self, params: &DemixerParams, playhead: Playhead) -> Option<u32> {
         let wanted = self.wanted(params);
@@ -381,6 +384,7 @@ impl Running {
         }
         self.position = playhead.position.filter(|_| playhead.playing);
         self.cache.set_budget(cache_budget(params));
+        self.cache.set_host_loop(playhead.loop_range.filter(|_| playhead.playing).map(|(start, end)| start..end));
         let latency = self.stream.latency_samples() as u32;
         (latency != self.reported_latency).then(|| {
             self.reported_latency = latency;
@@ -595,7 +599,7 @@ mod tests {
         while start < input[0].len() {
             let end = (start + block).min(input[0].len()).min(if start < jump { jump } else { usize::MAX });
             let position = if start < jump { start as i64 } else { 100_000 + (start - jump) as i64 };
-            running.prepare(&params, Playhead { playing: true, position: Some(position) });
+            running.prepare(&params, Playhead { playing: true, position: Some(position), loop_range: None });
             let mut buffers: Vec<[Vec<f32>; 2]> = (0..=STEM_COUNT)
                 .map(|i| {
                     if i == 0 {

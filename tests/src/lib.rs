@@ -239,6 +239,9 @@ pub struct Processing {
     output_ports: AudioPorts,
     /// The sample rate activated with: the unit of the positions sent.
     sample_rate: f64,
+    /// The loop range the transport reports while playing (start and end in samples), as a DAW
+    /// in cycle mode does; `None`: not looping.
+    pub loop_range: Option<(i64, i64)>,
     /// How long the last `process` call took.
     pub last_duration: std::time::Duration,
 }
@@ -252,6 +255,7 @@ impl Processing {
             input_ports: AudioPorts::with_capacity(2, 1),
             output_ports: AudioPorts::with_capacity(2 * PORTS, PORTS),
             sample_rate: config.sample_rate,
+            loop_range: None,
             last_duration: std::time::Duration::ZERO,
         }
     }
@@ -303,7 +307,7 @@ impl Processing {
                 &input_events,
                 &mut output_events,
                 None,
-                transport(position, self.sample_rate).as_ref(),
+                transport(position, self.loop_range, self.sample_rate).as_ref(),
             )
             .expect("process");
         self.last_duration = started.elapsed();
@@ -322,22 +326,31 @@ impl Processing {
     }
 }
 
-/// A playing transport at `position` samples at `sample_rate`, or a stopped one.
-fn transport(position: Option<i64>, sample_rate: f64) -> Option<clack_host::events::event_types::TransportEvent> {
+/// A playing transport at `position` samples at `sample_rate` (looping over `loop_range` when
+/// given), or a stopped one.
+fn transport(
+    position: Option<i64>,
+    loop_range: Option<(i64, i64)>,
+    sample_rate: f64,
+) -> Option<clack_host::events::event_types::TransportEvent> {
     use clack_host::events::event_types::{TransportEvent, TransportFlags};
     use clack_host::utils::{BeatTime, SecondsTime};
     let flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO;
     Some(TransportEvent {
         header: clack_host::events::EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
-        flags: if position.is_some() { flags | TransportFlags::IS_PLAYING } else { flags },
+        flags: match (position, loop_range) {
+            (None, _) => flags,
+            (Some(_), None) => flags | TransportFlags::IS_PLAYING,
+            (Some(_), Some(_)) => flags | TransportFlags::IS_PLAYING | TransportFlags::IS_LOOP_ACTIVE,
+        },
         song_pos_beats: BeatTime::from_int(0),
         song_pos_seconds: SecondsTime::from_float(position.unwrap_or(0) as f64 / sample_rate),
         tempo: 120.0,
         tempo_inc: 0.0,
         loop_start_beats: BeatTime::from_int(0),
         loop_end_beats: BeatTime::from_int(0),
-        loop_start_seconds: SecondsTime::from_int(0),
-        loop_end_seconds: SecondsTime::from_int(0),
+        loop_start_seconds: SecondsTime::from_float(loop_range.map_or(0, |(start, _)| start) as f64 / sample_rate),
+        loop_end_seconds: SecondsTime::from_float(loop_range.map_or(0, |(_, end)| end) as f64 / sample_rate),
         bar_start: BeatTime::from_int(0),
         bar_number: 0,
         time_signature_numerator: 4,

@@ -31,10 +31,11 @@ enum Transport {
 }
 
 impl Transport {
-    const WEIRD: [Transport; 6] = [
+    const WEIRD: [Transport; 7] = [
         Transport::Rate(0.5),
         Transport::Rate(0.75),
         Transport::Rate(0.9),
+        Transport::Rate(1.001),
         Transport::Jitter,
         Transport::Stuck,
         Transport::OffByOne,

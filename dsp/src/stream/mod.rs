@@ -20,13 +20,15 @@
 //! input exactly one latency earlier, across the jump. With a
 //! [`crate::timeline::TimelineCache`], stems likely to be replayed (of a loop, of a stretch played
 //! twice) are also kept by timeline position: a run that revisits them plays them from the cache
-//! while the engine rests, and the engine starts again where the cache ends. Without a cache, or
-//! offline, nothing is cut.
+//! while the engine rests, and the engine starts again where the cache ends. In real time without
+//! a cache nothing is cut. Offline (a bounce, an export) every confirmed jump is cut, so that a
+//! render from there on is a file of its own whatever was rendered before; a host whose position
+//! does not advance by the block never confirms one.
 //!
 //! When the worker is late the missing stretch is silence (reported as not separated) and the
 //! same number of late frames is skipped when they arrive, so the alignment never drifts. In
-//! offline mode the audio thread may wait for the worker instead, and the cache is not read, so
-//! a bounce is exact.
+//! offline mode the audio thread may wait for the worker instead, and the cache is neither read
+//! nor filled, so a bounce is exact.
 
 mod runs;
 mod worker;
@@ -59,6 +61,10 @@ const SEAMS: usize = 64;
 /// Samples a host's position may stray from the stream's own count while it plays on: a
 /// timeline in seconds rounded to samples is off by one either way.
 const TOLERANCE: i64 = 2;
+/// The least move of a host's position, after blocks that advanced by the block, that is marked
+/// as a jump; a smaller one is a host drifting (a play rate near 1, a wrong step): its position
+/// is not trusted from there.
+const JUMP: i64 = 64;
 /// The longest an offline render waits for the worker before giving up on a block.
 const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -203,12 +209,15 @@ impl Status {
 /// What the audio thread says of the host's timeline at a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mark {
-    /// The host's position moved other than by the block, to this one (in samples), after
+    /// The host's position moved by at least [`JUMP`] samples, to this one (in samples), after
     /// blocks that advanced by the block or a stopped transport; or the stream began here. A
     /// candidate jump: confirmed when the next mark is [`Mark::Continue`].
     Jump(i64),
-    /// The position goes on by the block from the last mark (it confirms a jump), or only the
-    /// timing changed.
+    /// The host's position went on by the block exactly after moving otherwise: positions count
+    /// from this one (in samples) again. Never a jump; confirmed like one.
+    Anchor(i64),
+    /// The position goes on by the block from the last mark (it confirms a jump or an anchor), or
+    /// only the timing changed.
     Continue,
     /// No position from here on: the transport stopped, or the host does not advance by the
     /// block.
@@ -584,20 +593,25 @@ impl RealtimeSide {
     /// anything; updates what the audio thread knows of the host's timeline.
     fn mark(&mut self, position: Option<i64>, n: usize, cached: bool) -> Option<Mark> {
         let tolerance = if self.anchored { TOLERANCE } else { 0 };
-        let steady = matches!((position, self.expected), (Some(p), Some(e)) if (p - e).abs() <= tolerance);
+        let deviation = position.zip(self.expected).map(|(p, e)| (p - e).abs());
+        let steady = deviation.is_some_and(|d| d <= tolerance);
+        // A move of a few samples beyond the tolerance is a host drifting, not a jump.
+        let moved = deviation.is_none_or(|d| d >= JUMP);
         let timing_changed = self.run.is_some_and(|run| run != cached);
         let mark = match position {
             _ if self.run.is_none() => Some(position.map_or(Mark::Unanchor, Mark::Jump)),
             Some(_) if steady && (self.jump_pending || timing_changed) => Some(Mark::Continue),
-            // Steady again, by the block exactly, after moving otherwise: anchor anew.
-            Some(p) if steady && !self.anchored => Some(Mark::Jump(p)),
+            // Steady again, by the block exactly, after moving otherwise: count from here anew.
+            Some(p) if steady && !self.anchored => Some(Mark::Anchor(p)),
             Some(_) if steady => None,
-            Some(p) if self.last != Step::Moved => Some(Mark::Jump(p)),
+            Some(p) if moved && self.last != Step::Moved => Some(Mark::Jump(p)),
             _ if self.anchored => Some(Mark::Unanchor),
             _ => timing_changed.then_some(Mark::Continue),
         };
         match mark {
-            Some(Mark::Jump(p)) => (self.anchored, self.jump_pending, self.expected) = (true, true, Some(p)),
+            Some(Mark::Jump(p) | Mark::Anchor(p)) => {
+                (self.anchored, self.jump_pending, self.expected) = (true, true, Some(p));
+            }
             Some(Mark::Unanchor) => (self.anchored, self.jump_pending) = (false, false),
             _ => self.jump_pending = false,
         }

@@ -17,8 +17,10 @@ pub(super) struct Run {
     pub position: Option<i64>,
     /// Whether the engine restarts here: a verified jump.
     pub cut: bool,
-    /// A marked jump still to resolve: the host's position.
+    /// A marked jump (or anchor) still to resolve: the host's position.
     pub jump: Option<i64>,
+    /// Whether it may be cut: a jump, not an anchor.
+    cuttable: bool,
     /// Marked [`Mark::Continue`]: its position follows from the run before.
     inherits: bool,
 }
@@ -49,6 +51,8 @@ pub(super) struct Jump {
     pub at: u64,
     pub hint: i64,
     pub cached: bool,
+    /// A jump, not an anchor: it may be cut.
+    pub cuttable: bool,
     pub next: Next,
 }
 
@@ -75,11 +79,12 @@ impl Runs {
     /// Takes the next mark.
     pub fn push(&mut self, seam: Seam) {
         let jump = match seam.mark {
-            Mark::Jump(position) => Some(position),
+            Mark::Jump(position) | Mark::Anchor(position) => Some(position),
             _ => None,
         };
-        let inherits = seam.mark == Mark::Continue;
-        self.0.push_back(Run { at: seam.at, cached: seam.cached, position: None, cut: false, jump, inherits });
+        let (inherits, cuttable) = (seam.mark == Mark::Continue, matches!(seam.mark, Mark::Jump(_)));
+        let run = Run { at: seam.at, cached: seam.cached, position: None, cut: false, jump, cuttable, inherits };
+        self.0.push_back(run);
         self.settle_positions(self.0.len() - 1);
     }
 
@@ -147,7 +152,8 @@ impl Runs {
             }
             Some(_) => Next::Cancels,
         };
-        Some(Jump { index, at: run.at, hint: run.jump.expect("a jump"), cached: run.cached, next })
+        let hint = run.jump.expect("a jump");
+        Some(Jump { index, at: run.at, hint, cached: run.cached, cuttable: run.cuttable, next })
     }
 
     /// Resolves `jump`.

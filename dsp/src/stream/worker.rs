@@ -2,8 +2,8 @@
 //! marked jumps are real (see the [`super`] docs), runs the engine run by run, keeps stems by
 //! timeline position, and hands the audio thread one stem frame per input frame, in order.
 //!
-//! A marked jump is resolved once the next mark has come (a [`Mark::Continue`] confirms it) and,
-//! where the cache could verify it, [`VERIFY`] frames of input after it: until then the engine
+//! A marked jump is resolved once the next mark has come (a [`super::Mark::Continue`] confirms it)
+//! and, where the cache could verify it, [`VERIFY`] frames of input after it: until then the engine
 //! is not fed past it and no frame that could depend on it is emitted (the margin covers the
 //! wait: one block, and the 5 ms of slack for the verification's frames).
 //!
@@ -286,18 +286,21 @@ impl Worker {
         true
     }
 
-    /// Resolves the marked jumps that can be: a jump the next mark does not confirm is dropped;
-    /// a confirmed one is cut where the cache verifies it, else the positions count from it and
-    /// the engine runs on. Without a cache that can verify, a jump is kept at once (nothing is
-    /// cut). Returns whether it resolved any.
+    /// Resolves the marked jumps (and anchors, never cut) that can be: a jump the next mark does
+    /// not confirm is dropped. Offline a confirmed jump is cut (a render from there is a file of its own, whatever was
+    /// rendered before). In real time it is cut where the cache verifies it, else the positions
+    /// count from it and the engine runs on; without a cache that can verify, a real-time jump is
+    /// kept at once. Returns whether it resolved any.
     fn resolve(&mut self) -> bool {
         let mut resolved = false;
         while let Some(jump) = self.runs.first_jump() {
-            let verifiable = jump.cached && self.cache.as_ref().is_some_and(TimelineCache::enabled);
+            let verifiable = self.cache.as_ref().is_some_and(TimelineCache::enabled);
             let outcome = match jump.next {
-                _ if !verifiable => Outcome::Kept(jump.hint),
+                _ if jump.cached && !verifiable => Outcome::Kept(jump.hint),
                 Next::Unknown => return resolved,
                 Next::Cancels => Outcome::Cancelled,
+                Next::Confirms(_) if !jump.cuttable => Outcome::Kept(jump.hint),
+                Next::Confirms(_) if !jump.cached => Outcome::Cut(jump.hint),
                 Next::Confirms(stretch_end) => {
                     let end = stretch_end.map_or(jump.at + VERIFY as u64, |end| end.min(jump.at + VERIFY as u64));
                     if end > self.arrived {

@@ -10,7 +10,8 @@
 //! where the host said.
 //!
 //! Stems are kept where they are likely to play again: where the input was played twice,
-//! unchanged (the record says so), and within a loop the stream saw (a verified jump back from
+//! unchanged (the record says so), within the loop the host reports
+//! ([`CacheShared::set_host_loop`]), and within a loop the stream saw (a verified jump back from
 //! the end of a stretch into it, [`TimelineCache::loop_region`]). They are 32-bit floats (exact:
 //! a replayed loop equals the engine's output bit for bit), each frame with its input's
 //! fingerprint. When the input at a position changes (an edited clip, another take, a plugin
@@ -257,10 +258,12 @@ impl TimelineCache {
         let of = self.out_frame;
         for (at, range) in pages(position, inputs.len()) {
             let (key, first) = split(at);
-            // Worth keeping: within the loop, or played twice.
-            let region = self.region.clone().unwrap_or_default();
+            // Worth keeping: within a loop (the host's or the last one seen), or played twice.
+            let (region, host_loop) = (self.region.clone().unwrap_or_default(), self.shared.host_loop());
             let keeps = |page: Option<&Page>, t: usize| {
-                region.contains(&(position + t as i64))
+                let at = position + t as i64;
+                region.contains(&at)
+                    || host_loop.contains(&at)
                     || page.is_some_and(|page| page.replayed(first + t - range.start))
             };
             let page = self.pages.get(&key);
@@ -422,6 +425,21 @@ mod tests {
         cache.loop_region(0..100);
         cache.write(0, &stems, &inputs);
         assert_eq!(cache.covered(0, PAGE), 100, "and within the loop");
+    }
+
+    #[test]
+    fn stems_within_the_loop_the_host_reports_are_kept_from_its_first_pass() {
+        let mut cache = cache(8, 0);
+        let (stems, inputs) = ramp(0, 2 * PAGE);
+        cache.shared.set_host_loop(Some(1000..3000));
+        cache.observe(0, &inputs);
+        cache.write(0, &stems, &inputs);
+        assert_eq!((cache.covered(0, PAGE), cache.covered(1000, 2 * PAGE)), (0, 2000));
+        cache.shared.set_host_loop(None);
+        cache.clear();
+        cache.observe(0, &inputs);
+        cache.write(0, &stems, &inputs);
+        assert_eq!(cache.frames(), 0, "no loop any more");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! only: when the pool is over its budget, the member holding the oldest page evicts, at its next
 //! maintenance (a worker at rest looks every 50 ms), so the pool may run over for that long.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// The caches of one process (or of one test), their bytes and their budget.
@@ -91,6 +92,8 @@ pub struct CacheShared {
     /// When this cache's least recently used page was last used, by the pool's clock
     /// (`u64::MAX`: no page).
     oldest: AtomicU64,
+    /// The loop the host reports, start and end in timeline samples (equal: none).
+    host_loop: [AtomicI64; 2],
 }
 
 impl CacheShared {
@@ -108,6 +111,7 @@ impl CacheShared {
             used_bytes: AtomicU64::new(0),
             cached_frames: AtomicU64::new(0),
             oldest: AtomicU64::new(u64::MAX),
+            host_loop: [AtomicI64::new(0), AtomicI64::new(0)],
         });
         pool.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Arc::downgrade(&shared));
         pool.stale.store(true, Ordering::Release);
@@ -129,6 +133,20 @@ impl CacheShared {
     /// This cache's budget in bytes.
     pub fn budget(&self) -> u64 {
         self.budget_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sets the loop the host reports (its cycle range, in timeline samples; `None` while it does
+    /// not loop): stems within it are kept from its first pass on. A hint like any position: what
+    /// plays from the cache is still verified. Real-time safe.
+    pub fn set_host_loop(&self, range: Option<Range<i64>>) {
+        let Range { start, end } = range.unwrap_or(0..0);
+        self.host_loop[0].store(start, Ordering::Relaxed);
+        self.host_loop[1].store(end, Ordering::Relaxed);
+    }
+
+    /// The loop the host reports, if any.
+    pub(super) fn host_loop(&self) -> Range<i64> {
+        self.host_loop[0].load(Ordering::Relaxed)..self.host_loop[1].load(Ordering::Relaxed)
     }
 
     /// Asks the worker to drop everything cached. Real-time safe.
