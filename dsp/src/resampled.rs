@@ -18,8 +18,11 @@ use crate::delay::DelayLine;
 use crate::denormals::clean;
 use crate::{Separator, Stem, StereoOut};
 
-/// Host samples per resampling chunk, roughly; the exact size depends on the two rates.
-const CHUNK_HINT: usize = 1024;
+/// Host samples per resampling chunk, roughly; the exact size depends on the two rates (a whole,
+/// even number of the rates' common units: 320 at 48 kHz for a 44.1 kHz engine). The chunk, the FFT
+/// resamplers' delays (half a chunk each way) and the burst it makes are all latency: 1024 made a
+/// streaming model 99 ms at 48 kHz against 18 ms at 44.1 kHz.
+const CHUNK_HINT: usize = 256;
 
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }

@@ -66,7 +66,7 @@ fn the_audio_side_of_a_stream_does_not_allocate() {
     use demixer_dsp::{Engine, EngineKind, Routing, Stem, Timing};
     let engine = HpssSeparator::new(HpssConfig::preset(Preset::Normal, 44_100.0).unwrap());
     let config = StreamConfig { max_block: 512, margin: 2048 };
-    let cache = std::sync::Arc::new(demixer_dsp::timeline::CacheShared::new(64 << 20));
+    let cache = demixer_dsp::timeline::CacheShared::new(64 << 20);
     let (mut side, _worker) = stream::spawn_cached(
         vec![Engine::new(EngineKind::Hpss(Preset::Normal), Box::new(engine))],
         EngineKind::Hpss(Preset::Normal),

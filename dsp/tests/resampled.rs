@@ -77,3 +77,16 @@ fn round_trip_through_another_rate_is_delayed_by_exactly_the_reported_latency() 
         }
     }
 }
+
+#[test]
+fn resampling_between_44_1_and_48_khz_costs_a_streaming_model_little_latency() {
+    // All the stream waits for beyond the engine's own latency: the resamplers' delays and chunk,
+    // and the chunk the stream's margin covers as a burst. A 1024-sample chunk made a 1.5 ms
+    // streaming model 99 ms at 48 kHz against 18 ms at 44.1 kHz.
+    for (host, engine_rate) in [(48_000, 44_100), (44_100, 48_000)] {
+        let engine = Resampled::new(Box::new(Passthrough::new(0)), host, engine_rate).unwrap();
+        let added = engine.latency_samples() + engine.burst_samples();
+        let ms = added as f64 * 1000.0 / host as f64;
+        assert!(ms < 25.0, "{host} Hz via {engine_rate} Hz adds {ms:.1} ms");
+    }
+}

@@ -1,8 +1,11 @@
 //! Streams with a timeline cache, driven like a host's transport: loops whose stems equal the
 //! offline separation of the looped section, a model-like engine whose latency is longer than the
-//! loop, jumps to cached and uncached places, changed input inside a loop, the memory budget, and
-//! offline rendering that never reads the cache. After every block the test waits until the
-//! worker has done all it can (`RealtimeSide::settled`), so real-time mode runs deterministically.
+//! loop, jumps to cached and uncached places, changed input inside a loop, the memory budget,
+//! offline rendering that cuts at every jump and never records or reads, and hosts whose position
+//! does not advance by the block (a play rate, jitter, stuck at 0, a wrong step), whose stems
+//! never depend on it.
+//! After every block the test waits until the worker has done all it can
+//! (`RealtimeSide::settled`), so real-time mode runs deterministically.
 
 mod common;
 
@@ -21,6 +24,8 @@ use demixer_dsp::{Engine, EngineKind, Routing, Separator, Stem, StereoOut, Timin
 const SR: f32 = 44_100.0;
 const CONFIG: StreamConfig = StreamConfig { max_block: 512, margin: 1500 };
 const BUDGET: u64 = 256 << 20;
+/// Frames per block the host sends.
+const BLOCK: usize = CONFIG.max_block - 89;
 
 fn hpss() -> HpssSeparator {
     HpssSeparator::new(HpssConfig::preset(Preset::Normal, SR).unwrap())
@@ -99,7 +104,7 @@ impl Host {
         let outputs = separator.sources().len();
         let routing = Routing::identity(separator.sources());
         let engine = Engine::new(EngineKind::SegmentModel, separator);
-        let cache = Arc::new(CacheShared::new(budget));
+        let cache = CacheShared::new(budget);
         let (mut side, worker) =
             stream::spawn_cached(vec![engine], EngineKind::SegmentModel, CONFIG, routing, Some(cache.clone())).unwrap();
         // An empty offline block waits until the worker has taken up the stream.
@@ -121,14 +126,29 @@ impl Host {
     }
 
     /// Plays `input[range]` starting at timeline `position` (`None`: transport stopped), in
-    /// blocks of `block`, waiting after each for the worker to settle.
+    /// blocks of [`BLOCK`], waiting after each for the worker to settle.
     fn play(&mut self, input: &[Vec<f32>; 2], range: std::ops::Range<usize>, position: Option<i64>, timing: Timing) {
+        self.play_as(input, range, timing, |offset, _| position.map(|p| p + offset as i64));
+    }
+
+    /// [`Host::play`], the host reporting `position(offset, index)` for block `index`, which
+    /// starts `offset` frames into `range`.
+    fn play_as(
+        &mut self,
+        input: &[Vec<f32>; 2],
+        range: std::ops::Range<usize>,
+        timing: Timing,
+        position: impl Fn(usize, usize) -> Option<i64>,
+    ) {
         let mut start = range.start;
-        while start < range.end {
-            let n = (range.end - start).min(CONFIG.max_block - 89);
+        for index in 0.. {
+            if start >= range.end {
+                break;
+            }
+            let n = (range.end - start).min(BLOCK);
             let mut block: Vec<[Vec<f32>; 2]> = (0..self.outputs).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
             let mut outs: Vec<StereoOut<'_>> = block.iter_mut().map(|[l, r]| [&mut l[..], &mut r[..]]).collect();
-            let at = position.map(|p| p + (start - range.start) as i64);
+            let at = position(start - range.start, index);
             let (l, r) = (&input[0][start..start + n], &input[1][start..start + n]);
             let separated = self.side.process_at(l, r, &mut outs, timing, at);
             for (all, part) in self.stems.iter_mut().zip(&block) {
@@ -186,13 +206,15 @@ fn assert_loop_plays_the_offline_separation(separator: Box<dyn Separator>, refer
 }
 
 #[test]
-fn a_looped_section_plays_its_offline_separation_from_the_first_pass_with_hpss() {
+fn a_looped_section_plays_its_offline_separation_from_the_first_repeat_and_from_the_cache_after() {
     let frames = Arc::new(AtomicUsize::new(0));
     let engine = Counted { inner: hpss(), frames: frames.clone() };
     let host = assert_loop_plays_the_offline_separation(Box::new(engine), &mut hpss());
-    // The engine separated the first pass and flushed it; the cache served the other three.
-    let first_pass = 9000 + hpss().latency_samples();
-    assert_eq!(frames.load(Ordering::Relaxed), first_pass, "the engine rests while the cache plays");
+    // The engine separated the first pass and flushed it at the jump back (verified against the
+    // record of the first pass), then the second, whose stems it kept (a loop); the cache served
+    // the other two.
+    let pass = 9000 + hpss().latency_samples();
+    assert_eq!(frames.load(Ordering::Relaxed), 2 * pass, "the engine rests while the cache plays");
     assert_eq!(host.cache.cached_frames(), 9000);
 }
 
@@ -209,27 +231,42 @@ fn a_model_whose_latency_exceeds_the_loop_plays_the_loop_separated_from_the_seco
 }
 
 #[test]
-fn a_jump_back_into_cached_stems_plays_them_and_an_uncached_place_starts_the_engine() {
+fn a_verified_jump_back_restarts_the_engine_and_a_second_one_plays_its_stems_from_the_cache() {
     let input = music(SR, 3.0);
     let frames = Arc::new(AtomicUsize::new(0));
     let mut host = Host::new(Box::new(Counted { inner: hpss(), frames: frames.clone() }), BUDGET);
     let latency = host.latency();
     host.play(&input, 0..40_000, Some(0), Timing::Realtime);
-    // An uncached place, then back into the first stretch (cached), running past its end.
+    // A place never played: nothing to verify the jump against, so the engine runs on across it.
     host.play(&input, 80_000..100_000, Some(80_000), Timing::Realtime);
+    let first_back = host.separated.len();
+    // Back into the first stretch: verified, the engine starts afresh there.
+    host.play(&input, 10_000..60_000, Some(10_000), Timing::Realtime);
+    let second_back = host.separated.len();
     let engine_before = frames.load(Ordering::Relaxed);
-    let back = host.separated.len();
+    // Again: 10 000..40 000 was played twice, unchanged, and its stems were kept.
     host.play(&input, 10_000..60_000, Some(10_000), Timing::Realtime);
     assert!(host.separated[latency..].iter().all(|&s| s), "a dry stretch after a jump");
-    // The cached stretch 10 000..40 000 replays the first pass's stems exactly.
-    for t in back + latency..back + latency + 30_000 {
-        let first_t = t - back + 10_000;
-        for stem in &host.stems {
-            assert_eq!(stem[0][t], stem[0][first_t], "at {t}");
+    let separation = |frames: std::ops::Range<usize>| {
+        let sent = [host.sent[0][frames.clone()].to_vec(), host.sent[1][frames].to_vec()];
+        offline(&mut hpss(), &sent, 0..sent[0].len())
+    };
+    // Up to the verified jump the engine ran on, across the unverified one: the stems are the
+    // separation of the input as sent, one file. From the jump to the next, a file of its own.
+    for (stretch, first) in [(0..first_back, 0), (first_back..second_back, first_back)] {
+        let want = separation(stretch.clone());
+        for t in stretch.start + latency..stretch.end {
+            assert_eq!(host.stems[1][0][t], want[1][0][t - latency - first], "at {t}");
         }
     }
-    // The engine started again only where the cache ended: it separated 20 000 frames (and its
-    // flush), not the 30 000 cached ones.
+    // The third visit replays the second one's stems exactly, and the engine starts again only
+    // where the cache ended: it separated 20 000 frames (and its flush), not the 30 000 cached.
+    for t in second_back + latency..second_back + latency + 30_000 {
+        let earlier = t - second_back + first_back;
+        for stem in &host.stems {
+            assert_eq!(stem[0][t], stem[0][earlier], "at {t}");
+        }
+    }
     let engine_after = frames.load(Ordering::Relaxed) - engine_before;
     assert!(engine_after < 20_000 + 2 * latency, "the engine separated {engine_after} frames");
     // Everywhere, the stems sum to the input one latency earlier.
@@ -293,7 +330,7 @@ fn the_cache_stays_within_its_budget_keeping_the_latest_stems() {
 }
 
 #[test]
-fn offline_rendering_never_plays_cached_stems() {
+fn offline_rendering_cuts_at_every_jump_and_never_records_or_plays_cached_stems() {
     let input = music(SR, 1.0);
     let frames = Arc::new(AtomicUsize::new(0));
     let mut host = Host::new(Box::new(Counted { inner: hpss(), frames: frames.clone() }), BUDGET);
@@ -302,9 +339,79 @@ fn offline_rendering_never_plays_cached_stems() {
     }
     let flush = hpss().latency_samples();
     assert!(frames.load(Ordering::Relaxed) >= 2 * (10_000 + flush), "every offline pass is separated afresh");
+    assert_eq!(host.cache.used_bytes(), 0, "nothing recorded or kept");
+    // Each pass is the separation of the section as a file, whatever was rendered before.
     let want = offline(&mut hpss(), &input, 0..10_000);
     let latency = host.latency();
     for t in latency..30_000 {
         assert_eq!(host.stems[1][1][t], want[1][1][(t - latency) % 10_000], "at {t}");
     }
+}
+
+/// How a host reports the position of block `index`, which starts `offset` frames in.
+type Transport = fn(usize, usize) -> Option<i64>;
+
+/// Hosts whose position does not advance by the block.
+fn weird_transports() -> [(&'static str, Transport); 7] {
+    [
+        ("play rate 0.5", |offset, _| Some((offset as f64 * 0.5).round() as i64)),
+        ("play rate 0.75", |offset, _| Some((offset as f64 * 0.75).round() as i64)),
+        ("play rate 0.9", |offset, _| Some((offset as f64 * 0.9).round() as i64)),
+        ("jitter of a sample", |offset, index| Some(offset as i64 + ((index * 7) % 3) as i64 - 1)),
+        ("stuck at 0", |_, _| Some(0)),
+        ("a sample too far each block", |offset, index| Some((offset + index) as i64)),
+        ("play rate 1.001", |offset, _| Some((offset as f64 * 1.001).round() as i64)),
+    ]
+}
+
+#[test]
+fn a_host_whose_position_does_not_advance_by_the_block_never_cuts_a_run() {
+    let input = music(SR, 1.0);
+    for timing in [Timing::Realtime, Timing::Offline] {
+        let mut stopped = Host::new(Box::new(hpss()), BUDGET);
+        stopped.play(&input, 0..input[0].len(), None, timing);
+        for (name, transport) in weird_transports() {
+            let frames = Arc::new(AtomicUsize::new(0));
+            let mut host = Host::new(Box::new(Counted { inner: hpss(), frames: frames.clone() }), BUDGET);
+            host.play_as(&input, 0..input[0].len(), timing, transport);
+            let latency = host.latency();
+            assert!(host.separated[latency..].iter().all(|&s| s), "{name}, {timing:?}: a dry stretch");
+            assert!(host.stems == stopped.stems, "{name}, {timing:?}: the stems differ from the transport stopped");
+            assert_eq!(frames.load(Ordering::Relaxed), input[0].len(), "{name}, {timing:?}: the engine was flushed");
+            assert_eq!(host.cache.cached_frames(), 0, "{name}, {timing:?}: stems were kept");
+        }
+    }
+}
+
+#[test]
+fn a_loop_whose_positions_jitter_by_a_sample_still_plays_from_the_cache() {
+    let input = music(SR, 3.0);
+    let section = 20_000..29_000;
+    let frames = Arc::new(AtomicUsize::new(0));
+    let mut host = Host::new(Box::new(Counted { inner: hpss(), frames: frames.clone() }), BUDGET);
+    for pass in 0..4 {
+        host.play_as(&input, section.clone(), Timing::Realtime, |offset, index| {
+            Some(1_000_000 + offset as i64 + ((pass + index * 5) % 3) as i64 - 1)
+        });
+    }
+    let want = offline(&mut hpss(), &input, section.clone());
+    let latency = host.latency();
+    for t in latency..4 * section.len() {
+        assert_eq!(host.stems[2][0][t], want[2][0][(t - latency) % section.len()], "at {t}");
+    }
+    let pass = section.len() + hpss().latency_samples();
+    assert_eq!(frames.load(Ordering::Relaxed), 2 * pass, "the cache played the last two passes");
+}
+
+#[test]
+fn ordinary_playback_keeps_only_the_record_of_the_input() {
+    // Played once through, nothing is likely to be replayed: no stems are kept, only the record
+    // that verifies a jump back (a fingerprint every 16 frames, about 0.4 MB a minute).
+    let input = music(SR, 3.0);
+    let mut host = Host::new(Box::new(hpss()), BUDGET);
+    host.play(&input, 0..input[0].len(), Some(0), Timing::Realtime);
+    assert_eq!(host.cache.cached_frames(), 0, "stems were kept");
+    let minutes = input[0].len() as f64 / SR as f64 / 60.0;
+    let per_minute = host.cache.used_bytes() as f64 / minutes / 1e6;
+    assert!(host.cache.used_bytes() > 0 && per_minute < 0.5, "{per_minute:.2} MB a minute");
 }

@@ -61,7 +61,7 @@ pub trait MixerParams: Send + Sync + 'static {
     fn aux_post_fader(&self) -> &BoolParam;
     /// Bypass.
     fn bypass(&self) -> &BoolParam;
-    /// Memory the loop cache may take, in MB.
+    /// Memory this instance's loop cache may take, in MB (see the plugin's parameter).
     fn cache_megabytes(&self) -> &IntParam;
     /// The model engine's model, runtime and device, which the model panel edits.
     fn model_settings(&self) -> &RwLock<ModelSettings>;

@@ -210,8 +210,8 @@ fn cache_line<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, set
         let megabytes = status.cache_bytes.load(Ordering::Relaxed) as f32 / (1 << 20) as f32;
         ui.label(format!("Loop cache: {}:{:04.1} of the song cached", (seconds / 60.0) as u32, seconds % 60.0))
             .on_hover_text(
-                "Separated stems are kept by song position: a loop or a jump back plays them at once. \
-                 Input that changed (an edit, another take) is separated again.",
+                "Stems of a loop, and of a stretch played twice, are kept by song position: replaying \
+                 it plays them at once. Input that changed (an edit, another take) is separated again.",
             );
         let param = params.cache_megabytes();
         let mut budget = param.value();
@@ -220,7 +220,11 @@ fn cache_line<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, set
             .speed(8.0)
             .prefix(format!("{megabytes:.0} of "))
             .suffix(" MB");
-        if ui.add(size).changed() {
+        let size = ui.add(size).on_hover_text(
+            "Memory for this instance's cache (0 turns it off). All Demixer instances in this host \
+             share one budget too: together they take at most the largest size any of them is set to.",
+        );
+        if size.changed() {
             setter.begin_set_parameter(param);
             setter.set_parameter(param, budget);
             setter.end_set_parameter(param);

@@ -119,7 +119,13 @@ impl Demixer {
         }
         self.shared.attempted(key.clone());
         parked.or_else(|| match key.load() {
-            Ok(model) => Some(model),
+            Ok(model) => {
+                let replaced =
+                    self.shared.replaced_note(&model).map_or(String::new(), |note| format!(" Note: {note}."));
+                let description = model.engine.description_with_notes();
+                self.status.set_model_state(format!("Loaded: {description}.{replaced}"), false);
+                Some(model)
+            }
             Err(e) => {
                 self.shared.failed(&self.status, &e);
                 None
@@ -160,8 +166,9 @@ fn report_latency<P: Plugin>(context: &mut impl ProcessContext<P>, latency: u32)
     }
 }
 
-/// The stem ports' channels. A port the host left out (it disabled the stem buses) has no
-/// channels: its stems are separated into scratch and only the mix is heard.
+/// The stem ports' channels. A port or channel the host left out (it disabled the stem buses,
+/// gave fewer channels, or a null pointer) is missing or empty: its stems are separated into
+/// scratch and only the mix is heard.
 fn stem_ports<'a, 'b>(aux: &'a mut AuxiliaryBuffers<'b>) -> [&'a mut [&'b mut [f32]]; STEM_COUNT] {
     let mut ports = aux.outputs.iter_mut().map(Buffer::as_slice);
     std::array::from_fn(|_| ports.next().unwrap_or(&mut []))
@@ -239,12 +246,17 @@ impl Plugin for Demixer {
         };
         let mut stems = stem_ports(aux);
         let transport = context.transport();
-        let playhead = Playhead { playing: transport.playing, position: transport.pos_samples() };
+        let playhead = Playhead {
+            playing: transport.playing,
+            position: transport.pos_samples(),
+            loop_range: transport.loop_range_samples(),
+        };
         if let Some(latency) = running.prepare(&self.params, playhead) {
             report_latency(context, latency);
             self.status.latency_samples.store(latency, Ordering::Relaxed);
         }
-        let levels = running.process(&self.params, buffer.as_slice(), &mut stems);
+        let len = buffer.samples();
+        let levels = running.process(&self.params, len, buffer.as_slice(), &mut stems);
         levels.publish(&self.meters.0);
         running.publish(&self.status);
         ProcessStatus::Normal

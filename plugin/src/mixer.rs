@@ -1,5 +1,10 @@
 //! The in-plugin mixer: per-stem gain, mute and solo, the remix on the main output, and the
 //! pre/post-fader stem outputs. Runs on the audio thread; allocation-free.
+//!
+//! The main output is the delayed input plus each stem times its change of gain,
+//! `dry + Σ (gain − 1) · stem`: at unity it is exactly the delayed input whatever the stems hold
+//! (a stream fed a host's wrong positions, a late worker, a model whose stems miss part of the
+//! input), and where the stems sum to the input it is `Σ gain · stem`.
 
 use std::ops::Range;
 
@@ -84,10 +89,10 @@ impl Mixer {
         Self { gains: smoothers, targets: gains }
     }
 
-    /// Mixes one stretch. Inside `separated` the main output is the sum of the stems at their
-    /// gains; outside it (start-up, a late worker) and when bypassed it is the delayed input.
-    /// Stem outputs are silent when bypassed or outside `separated`, and carry the gains when
-    /// `post_fader`. Adds what the meters show to `levels`.
+    /// Mixes one stretch. Inside `separated` the main output is the delayed input plus each stem
+    /// times its gain minus one (see the module docs); outside it (start-up, a late worker) and
+    /// when bypassed it is the delayed input. Stem outputs are silent when bypassed or outside
+    /// `separated`, and carry the gains when `post_fader`. Adds what the meters show to `levels`.
     #[allow(clippy::too_many_arguments)]
     pub fn process(
         &mut self,
@@ -110,17 +115,17 @@ impl Mixer {
         for t in 0..main_l.len() {
             let gains = std::array::from_fn::<f32, STEMS, _>(|s| self.gains[s].next());
             let live = separated.contains(&t) && !bypass;
-            let mut sum = [0.0f32; 2];
+            let mut change = [0.0f32; 2];
             for (meter, (stem, gain)) in stems.iter_mut().zip(gains).enumerate() {
                 for (ch, out) in stem.iter_mut().enumerate() {
                     let x = if live { out[t] } else { 0.0 };
                     let heard = x * gain;
-                    sum[ch] += heard;
+                    change[ch] += x * (gain - 1.0);
                     levels.add(meter, heard);
                     out[t] = clean(if post_fader { heard } else { x });
                 }
             }
-            let [l, r] = if live { sum } else { [dry[0][t], dry[1][t]] };
+            let [l, r] = [dry[0][t] + change[0], dry[1][t] + change[1]];
             main_l[t] = clean(l);
             main_r[t] = clean(r);
             levels.add(STEMS, main_l[t]);
@@ -160,6 +165,7 @@ mod tests {
         let n = 8;
         let mut stems: Vec<[Vec<f32>; 2]> =
             (0..STEMS).map(|s| [vec![s as f32 + 1.0; n], vec![-(s as f32) - 1.0; n]]).collect();
+        // The stems sum to the input (10, -10) but for a residual of 90 the engine missed.
         let dry = [vec![100.0; n], vec![-100.0; n]];
         let mut main = [vec![0.0; n], vec![0.0; n]];
         let mut mixer = Mixer::new(targets);
@@ -183,10 +189,12 @@ mod tests {
     }
 
     #[test]
-    fn main_is_the_weighted_sum_and_aux_follows_the_fader_setting() {
+    fn main_is_the_weighted_sum_with_the_residual_and_aux_follows_the_fader_setting() {
         let (main, stems) = run([1.0, 0.0, 2.0, 0.5], false, false, 0..8);
-        assert!(main[0].iter().all(|&x| x == 1.0 + 6.0 + 2.0));
-        assert!(main[1].iter().all(|&x| x == -9.0));
+        assert!(main[0].iter().all(|&x| x == 1.0 + 6.0 + 2.0 + 90.0));
+        assert!(main[1].iter().all(|&x| x == -9.0 - 90.0));
+        let (main, _) = run([1.0; 4], false, false, 0..8);
+        assert!(main[0].iter().all(|&x| x == 100.0), "at unity, exactly the delayed input");
         assert!(stems[1][0].iter().all(|&x| x == 2.0), "pre-fader stems are untouched");
         let (_, stems) = run([1.0, 0.0, 2.0, 0.5], true, false, 0..8);
         assert!(stems[1][0].iter().all(|&x| x == 0.0) && stems[2][0].iter().all(|&x| x == 6.0), "post-fader");
@@ -194,8 +202,8 @@ mod tests {
 
     #[test]
     fn outside_the_separated_range_and_in_bypass_the_main_output_is_the_dry_signal() {
-        let (main, stems) = run([1.0; 4], false, false, 2..5);
-        assert_eq!(main[0], [100.0, 100.0, 10.0, 10.0, 10.0, 100.0, 100.0, 100.0]);
+        let (main, stems) = run([0.0, 1.0, 1.0, 1.0], false, false, 2..5);
+        assert_eq!(main[0], [100.0, 100.0, 99.0, 99.0, 99.0, 100.0, 100.0, 100.0]);
         assert_eq!(stems[0][0], [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let (main, stems) = run([1.0; 4], false, true, 0..8);
         assert!(main[1].iter().all(|&x| x == -100.0));
@@ -206,7 +214,7 @@ mod tests {
     fn a_gain_change_ramps_over_twenty_milliseconds_and_then_holds() {
         let n = 2000;
         let mut stems: Vec<[Vec<f32>; 2]> = (0..STEMS).map(|_| [vec![1.0; n], vec![1.0; n]]).collect();
-        let dry = [vec![0.0; n], vec![0.0; n]];
+        let dry = [vec![4.0; n], vec![4.0; n]];
         let mut main = [vec![0.0; n], vec![0.0; n]];
         let mut mixer = Mixer::new([1.0; STEMS]);
         let mut it = stems.iter_mut();

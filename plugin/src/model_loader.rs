@@ -5,7 +5,10 @@
 //! builds a complete new stream around it and hands it to the audio thread through a lock-free
 //! ring; the audio thread swaps it in and hands the old stream back through another ring, to be
 //! stopped here. A loaded model is kept ("parked") when the plugin deactivates, so reactivating at
-//! the same rate, as hosts do after a latency change, does not load it again.
+//! the same rate, as hosts do after a latency change, does not load it again, unless its file was
+//! replaced meanwhile: then the new file loads, and the panel says so.
+
+use std::path::PathBuf;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,7 +21,7 @@ use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::params::{DemixerParams, EngineChoice};
-use crate::running::{Model, ModelKey, Running, Setup, StartError};
+use crate::running::{FileIdentity, Model, ModelKey, Running, Setup, StartError};
 
 /// How often the loader looks at the settings.
 const POLL: Duration = Duration::from_millis(50);
@@ -38,6 +41,8 @@ pub struct Shared {
     /// The model last loaded or tried, and whether that failed. Not tried again while it stays
     /// the wish; a failed one is tried again after the wish was "none" (e.g. Engine set to HPSS).
     attempted: Mutex<Option<(ModelKey, bool)>>,
+    /// The model file this instance last loaded, and its version then.
+    loaded_file: Mutex<Option<(PathBuf, FileIdentity)>>,
 }
 
 impl Shared {
@@ -48,10 +53,21 @@ impl Shared {
         }
     }
 
-    /// The parked engine, if it serves `key` (see [`Model::serves`]).
+    /// The parked engine, if it serves `key` (see [`Model::serves`]) and was loaded from the
+    /// version of its file there now.
     pub fn take_parked(&self, key: &ModelKey) -> Option<Model> {
         let mut parked = self.parked.lock();
-        if parked.as_ref().is_some_and(|model| model.serves(key)) { parked.take() } else { None }
+        if parked.as_ref().is_some_and(|model| model.serves(key) && model.is_current()) { parked.take() } else { None }
+    }
+
+    /// Notes the model file `model` was loaded from; says so when it is a new version of the file
+    /// this instance loaded before (it was replaced: the new file plays).
+    pub fn replaced_note(&self, model: &Model) -> Option<String> {
+        let (path, identity) = (model.key.file()?, model.file.clone()?);
+        let mut loaded = self.loaded_file.lock();
+        let replaced = loaded.as_ref().is_some_and(|(before, version)| before == path && *version != identity);
+        *loaded = Some((path.to_path_buf(), identity));
+        replaced.then(|| format!("{} was replaced since it was loaded: the new file plays", path.display()))
     }
 
     /// Forgets what was tried, so the loader tries the current wish again.
@@ -199,13 +215,14 @@ impl Worker {
         let result =
             self.shared.take_parked(&key).map_or_else(|| key.load().map_err(StartError::from), Ok).and_then(|model| {
                 let description = model.engine.description_with_notes();
+                let replaced = self.shared.replaced_note(&model);
                 Running::start(setup.clone(), &self.params, &self.status, Some(model))
-                    .map(|running| (running, description))
+                    .map(|running| (running, description, replaced))
             });
         match result {
-            Ok((running, description)) => {
-                let note = note.map_or(String::new(), |note| format!(" Note: {note}."));
-                self.status.set_model_state(format!("Loaded: {description}.{note}"), false);
+            Ok((running, description, replaced)) => {
+                let notes: String = note.into_iter().chain(replaced).map(|note| format!(" Note: {note}.")).collect();
+                self.status.set_model_state(format!("Loaded: {description}.{notes}"), false);
                 if let Err(running) = self.to_audio.try_push(Box::new(running)) {
                     self.shared.park(*running);
                     self.shared.retry();
@@ -213,5 +230,40 @@ impl Worker {
             }
             Err(e) => self.shared.failed(&self.status, &e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use demixer_dsp::EngineSpec;
+    use demixer_dsp::onnx::OnnxConfig;
+
+    use super::*;
+
+    #[test]
+    fn a_model_file_replaced_after_loading_is_loaded_again_and_the_panel_says_so() {
+        let path = std::env::temp_dir().join(format!("demixer-replaced-{}.onnx", std::process::id()));
+        std::fs::write(&path, b"the first model").unwrap();
+        let spec = EngineSpec::Model(OnnxConfig { model: path.clone(), ..OnnxConfig::default() });
+        let key = ModelKey { spec, sample_rate: 44_100.0 };
+        // A model "loaded" from the file as it is now (the engine itself does not matter here).
+        let loaded = || Model {
+            key: key.clone(),
+            engine: demixer_dsp::build(&EngineSpec::Dry, 44_100.0).unwrap(),
+            file: FileIdentity::of(&path),
+        };
+        let shared = Shared::default();
+        assert_eq!(shared.replaced_note(&loaded()), None, "the first load");
+        *shared.parked.lock() = Some(loaded());
+        assert!(shared.take_parked(&key).is_some(), "the same file: the parked model plays on");
+
+        *shared.parked.lock() = Some(loaded());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"another model, a little longer").unwrap();
+        assert!(shared.take_parked(&key).is_none(), "a replaced file is loaded again");
+        let note = shared.replaced_note(&loaded()).expect("a note for the panel");
+        assert!(note.contains("was replaced since it was loaded: the new file plays"), "{note}");
+        assert_eq!(shared.replaced_note(&loaded()), None, "said once");
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -159,7 +159,8 @@ pub struct DemixerParams {
     /// Passes the input through, delayed by the reported latency; the stem outputs are silent.
     #[id = "bypass"]
     pub bypass: BoolParam,
-    /// Memory the loop cache may take, in MB (0: no cache).
+    /// Memory this instance's loop cache may take, in MB (0: no cache); all instances in the
+    /// process together take at most the largest of their settings.
     #[id = "cache_mb"]
     pub cache_megabytes: IntParam,
     /// The model engine's model, runtime library and device (saved with the project).

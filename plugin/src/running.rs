@@ -4,10 +4,10 @@
 //! (separate and mix) and [`Running::publish`].
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use demixer_dsp::delay::DelayLine;
 use demixer_dsp::hpss::Preset;
@@ -84,9 +84,41 @@ impl ModelKey {
         Some(model_spec(&settings, mode).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
     }
 
-    /// Builds the engine; slow (seconds), not on the audio thread.
+    /// The model file (or bag manifest), for a model.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.spec {
+            EngineSpec::Model(config) => Some(&config.model),
+            _ => None,
+        }
+    }
+
+    /// Builds the engine, noting which version of its file it read; slow (seconds), not on the
+    /// audio thread.
     pub fn load(&self) -> Result<Model, EngineError> {
-        Ok(Model { key: self.clone(), engine: demixer_dsp::build(&self.spec, self.sample_rate)? })
+        let file = self.file().and_then(FileIdentity::of);
+        Ok(Model { key: self.clone(), engine: demixer_dsp::build(&self.spec, self.sample_rate)?, file })
+    }
+}
+
+/// What tells one version of a model file from another without reading it: its size,
+/// modification time and (on Unix) inode. A file replaced by writing, copying or moving another
+/// over it changes at least one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now; `None` when it cannot be read.
+    pub fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(Self { len: metadata.len(), modified: metadata.modified().ok(), inode })
     }
 }
 
@@ -158,9 +190,16 @@ pub struct Model {
     pub key: ModelKey,
     /// The engine.
     pub engine: Engine,
+    /// The version of the model file it was loaded from, when known.
+    pub file: Option<FileIdentity>,
 }
 
 impl Model {
+    /// Whether the model file is still the version this engine was loaded from.
+    pub fn is_current(&self) -> bool {
+        self.key.file().and_then(FileIdentity::of) == self.file
+    }
+
     /// Whether this engine is what `wanted` asks for: loaded for it, or for it in the other mode
     /// where the mode makes no difference (only a spectrogram model runs differently live and
     /// offline), so a model loaded for an offline render plays on in real time.
@@ -186,13 +225,15 @@ pub enum StartError {
     Worker(#[from] std::io::Error),
 }
 
-/// The host's transport at the start of a block, as far as seeking goes.
+/// The host's transport at the start of a block, as far as seeking and looping go.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Playhead {
     /// Whether the transport plays.
     pub playing: bool,
     /// Timeline position in samples, when the host says.
     pub position: Option<i64>,
+    /// The loop (cycle) range in samples, while the host loops and says.
+    pub loop_range: Option<(i64, i64)>,
 }
 
 /// The stream, its engines and the audio thread's buffers.
@@ -202,7 +243,7 @@ pub struct Running {
     /// Stops the worker when dropped; hands back the engines in [`Running::into_model`].
     worker: WorkerHandle,
     /// The model engine's key and kind, when the stream has one.
-    model: Option<(ModelKey, EngineKind)>,
+    model: Option<(ModelKey, EngineKind, Option<FileIdentity>)>,
     /// Why HPSS cannot run here, when the stream plays the input through instead.
     no_hpss: Option<String>,
     /// HPSS lined up with the model, for where the model is late ([`crate::cover`]).
@@ -246,23 +287,23 @@ impl Running {
             Ok(engines) => (engines, None),
             Err(e) => (vec![demixer_dsp::build(&EngineSpec::Dry, setup.sample_rate)?], Some(e.to_string())),
         };
-        let model = model.map(|Model { key, engine }| {
+        let model = model.map(|Model { key, engine, file }| {
             let kind = engine.kind;
             engines.push(engine);
-            (key, kind)
+            (key, kind, file)
         });
         let preset = EngineKind::Hpss(params.preset.value().preset());
         let fallback = if no_hpss.is_some() { EngineKind::Dry } else { preset };
-        let initial = model.as_ref().map_or(fallback, |(_, kind)| *kind);
+        let initial = model.as_ref().map_or(fallback, |(_, kind, _)| *kind);
         let max_latency = engines.iter().map(|e| e.separator.latency_samples() + e.separator.burst_samples()).max();
         *status.engine_names.lock() = engines.iter().map(|e| e.name.clone()).collect();
         let max_block = setup.max_block;
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
-        let cache = Arc::new(CacheShared::new(cache_budget(params)));
+        let cache = CacheShared::new(cache_budget(params));
         let routing = stems::routing();
         let (stream, worker) = stream::spawn_cached(engines, initial, config, routing, Some(cache.clone()))?;
         let latency = stream.latency_samples();
-        if let Some((key, _)) = &model {
+        if let Some((key, ..)) = &model {
             // A model whose output is not audio (NaN, absurd levels) or that fails is treated as
             // failed: the stream stops playing it, the cover plays, and the panel says why.
             let (status, name) = (Arc::clone(status), key.spec.name());
@@ -322,7 +363,7 @@ impl Running {
     /// cannot run).
     fn wanted(&self, params: &DemixerParams) -> EngineKind {
         match (params.engine.value(), &self.model) {
-            (EngineChoice::Auto | EngineChoice::Onnx, Some((_, kind))) => *kind,
+            (EngineChoice::Auto | EngineChoice::Onnx, Some((_, kind, _))) => *kind,
             _ if self.no_hpss.is_some() => EngineKind::Dry,
             _ => EngineKind::Hpss(params.preset.value().preset()),
         }
@@ -346,7 +387,8 @@ impl Running {
 
     /// First step of a block: notes where the block lies on the host's timeline (a jump there is
     /// handled by the stream, which plays on across it: see [`demixer_dsp::stream`]), restarts
-    /// the stream to switch to the engine the parameters want, and passes the cache size on.
+    /// the stream to switch to the engine the parameters want, and passes the cache size and
+    /// the host's loop on.
     /// Returns the latency to report to the host when it changed. Real-time safe.
     pub fn prepare(&mut self, params: &DemixerParams, playhead: Playhead) -> Option<u32> {
         let wanted = self.wanted(params);
@@ -355,6 +397,7 @@ impl Running {
         }
         self.position = playhead.position.filter(|_| playhead.playing);
         self.cache.set_budget(cache_budget(params));
+        self.cache.set_host_loop(playhead.loop_range.filter(|_| playhead.playing).map(|(start, end)| start..end));
         let latency = self.stream.latency_samples() as u32;
         (latency != self.reported_latency).then(|| {
             self.reported_latency = latency;
@@ -362,21 +405,23 @@ impl Running {
         })
     }
 
-    /// Separates the block in `main` (the input, replaced by the mix) into the stem `ports` and
-    /// mixes them with the parameters' gains, mute, solo, routing and bypass. Each of `main` and
-    /// the ports has one or two channels (a mono port gets the left channel; with a mono input
-    /// both sides are equal). Real-time safe; offline it waits for the worker. Returns the levels
-    /// for the meters.
+    /// Separates the block of `len` frames in `main` (the input, replaced by the mix) into the
+    /// stem `ports` and mixes them with the parameters' gains, mute, solo, routing and bypass.
+    /// Each of `main` and the ports has one or two channels (a mono port gets the left channel;
+    /// with a mono input both sides are equal); a channel shorter than `len` is one the host left
+    /// out (a disabled bus, fewer channels than the layout, a null pointer): a missing input
+    /// channel is the other one (or silence), a missing output channel is not written. Real-time
+    /// safe; offline it waits for the worker. Returns the levels for the meters.
     pub fn process(
         &mut self,
         params: &DemixerParams,
+        len: usize,
         main: &mut [&mut [f32]],
         ports: &mut [&mut [&mut [f32]]; STEM_COUNT],
     ) -> BlockLevels {
         let targets = effective_gains(&params.strip_values());
         let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
         let mut levels = BlockLevels::default();
-        let len = main[0].len();
         let mut start = 0;
         while start < len {
             let end = (start + self.setup.max_block).min(len);
@@ -397,7 +442,7 @@ impl Running {
             // Offline, waiting for the worker may allocate (the channel registers this thread once);
             // CLAP and VST3 allow that in offline rendering. Real-time processing never waits.
             let mut separated = if timing == Timing::Offline { permit_alloc(separate) } else { separate() };
-            let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == stream.engine());
+            let model_plays = self.model.as_ref().is_some_and(|(_, kind, _)| *kind == stream.engine());
             if let Some(cover) = self.cover.as_mut().filter(|_| model_plays) {
                 let mut fill = || cover.fill(&in_l[..n], &in_r[..n], position, timing, &mut stems, separated.clone());
                 separated = if timing == Timing::Offline { permit_alloc(fill) } else { fill() };
@@ -411,13 +456,18 @@ impl Running {
         levels
     }
 
-    /// Copies `range` of the main input (one or two channels) into the scratch input and its
-    /// delayed copy.
+    /// Copies `range` of the main input (one or two channels, either perhaps missing) into the
+    /// scratch input and its delayed copy.
     fn load_input(&mut self, main: &[&mut [f32]], range: std::ops::Range<usize>) {
         let n = range.len();
-        let right = if self.setup.mono_input || main.len() < 2 { 0 } else { 1 };
-        for (input, source) in self.input.iter_mut().zip([0, right]) {
-            input[..n].copy_from_slice(&main[source][range.clone()]);
+        let present = |channel: usize| main.get(channel).filter(|c| c.len() >= range.end).map(|c| &c[range.clone()]);
+        let left = present(0).or_else(|| present(1));
+        let right = if self.setup.mono_input { left } else { present(1).or(left) };
+        for (input, source) in self.input.iter_mut().zip([left, right]) {
+            match source {
+                Some(source) => input[..n].copy_from_slice(source),
+                None => input[..n].fill(0.0),
+            }
         }
         for ((dry, input), out) in self.dry.iter_mut().zip(&self.input).zip(&mut self.dry_out) {
             dry.process(&input[..n], &mut out[..n]);
@@ -438,16 +488,16 @@ impl Running {
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
         status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
         status.running_engine.store(self.stream.engine_position() as u32, Ordering::Relaxed);
-        let model_plays = self.model.as_ref().is_some_and(|(_, kind)| *kind == self.stream.engine());
+        let model_plays = self.model.as_ref().is_some_and(|(_, kind, _)| *kind == self.stream.engine());
         let share = self.cover.as_ref().filter(|_| model_plays).map_or(-1.0, Cover::share);
         status.fallback_share.store(share, Ordering::Relaxed);
     }
 
     /// Stops the worker (joining it: not on the audio thread) and returns the model engine, if any.
     pub fn into_model(self) -> Option<Model> {
-        let (key, kind) = self.model?;
+        let (key, kind, file) = self.model?;
         let engine = self.worker.stop().into_iter().find(|engine| engine.kind == kind)?;
-        Some(Model { key, engine })
+        Some(Model { key, engine, file })
     }
 }
 
@@ -456,18 +506,18 @@ fn cache_budget(params: &DemixerParams) -> u64 {
     params.cache_megabytes.value().max(0) as u64 * (1 << 20)
 }
 
-/// `range` of a port's channels as a stereo pair: its two channels, or its one channel and part
-/// of `spare` (for a mono port, the right side is dropped; it equals the left).
+/// `range` of a port's channels as a stereo pair: its two channels, where the host left one out
+/// (or the port is mono: the right side is dropped, it equals the left) part of `spare` instead.
 fn stereo<'a>(port: &'a mut [&mut [f32]], spare: &'a mut [f32], range: std::ops::Range<usize>) -> StereoOut<'a> {
     let n = range.len();
-    match port {
-        [left, right, ..] => [&mut left[range.clone()], &mut right[range]],
-        [mono] => [&mut mono[range], &mut spare[..n]],
-        [] => {
-            let (left, right) = spare.split_at_mut(spare.len() / 2);
-            [&mut left[..n], &mut right[..n]]
-        }
-    }
+    let (spare_left, spare_right) = spare.split_at_mut(spare.len() / 2);
+    let mut channels = port.iter_mut();
+    let mut channel = |spare: &'a mut [f32]| match channels.next() {
+        Some(channel) if channel.len() >= range.end => &mut channel[range.clone()],
+        _ => &mut spare[..n],
+    };
+    let left = channel(spare_left);
+    [left, channel(spare_right)]
 }
 
 #[cfg(test)]
@@ -505,7 +555,7 @@ mod tests {
             });
             let mut stems = channels.each_mut().map(|pair| &mut pair[..]);
             running.prepare(params, Playhead::default());
-            running.process(params, &mut main, &mut stems);
+            running.process(params, end - start, &mut main, &mut stems);
             after_block(running, end);
         }
         out
@@ -562,7 +612,7 @@ mod tests {
         while start < input[0].len() {
             let end = (start + block).min(input[0].len()).min(if start < jump { jump } else { usize::MAX });
             let position = if start < jump { start as i64 } else { 100_000 + (start - jump) as i64 };
-            running.prepare(&params, Playhead { playing: true, position: Some(position) });
+            running.prepare(&params, Playhead { playing: true, position: Some(position), loop_range: None });
             let mut buffers: Vec<[Vec<f32>; 2]> = (0..=STEM_COUNT)
                 .map(|i| {
                     if i == 0 {
@@ -580,7 +630,7 @@ mod tests {
                 let mut it = channels.iter_mut();
                 std::array::from_fn(|_| &mut it.next().unwrap()[..])
             };
-            running.process(&params, &mut main, &mut ports);
+            running.process(&params, end - start, &mut main, &mut ports);
             for (all, part) in out.iter_mut().zip(&buffers) {
                 all[0].extend_from_slice(&part[0]);
                 all[1].extend_from_slice(&part[1]);
@@ -663,7 +713,7 @@ mod tests {
         let params = DemixerParams::default();
         let status: Arc<MixerStatus> = Arc::default();
         let engine = Engine::new(EngineKind::SegmentModel, Box::new(Stalled { gate }));
-        let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine };
+        let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine, file: None };
         let setup =
             Setup { activation: 1, sample_rate: SR, max_block: 512, timing: Timing::Realtime, mono_input: false };
         let mut running = Running::start(setup, &params, &status, Some(model)).unwrap();

@@ -4,8 +4,8 @@
 //! streaming model (the published HS-TasNet interface fixture; its HPSS cover runs beside it: two
 //! streams on the audio thread). The model loads in the background during the first moments,
 //! while HPSS plays. The looped rows play a 2 s section over and over with the transport saying
-//! so: after the first pass the loop cache serves the stems. ONNX Runtime comes from
-//! DEMIXER_ORT_DYLIB.
+//! so: from the third pass on the loop cache serves the stems (the second is separated afresh at
+//! the verified jump back, and kept). ONNX Runtime comes from DEMIXER_ORT_DYLIB.
 //!
 //!     cargo bench -p demixer-host-tests --bench audio_thread
 
@@ -15,7 +15,7 @@ use clack_extensions::render::RenderMode;
 use demixer_host_tests::{Build, DEFAULT_CONFIG, Processing, RealtimeClock, SR, choose_model, load, music, set_mode};
 
 const SECONDS: usize = 10;
-/// The looped rows loop this long a section (from timeline 0), so that after the first pass the
+/// The looped rows loop this long a section (from timeline 0), so that from the third pass on the
 /// stems come from the loop cache.
 const LOOP: usize = 2 * SR as usize;
 

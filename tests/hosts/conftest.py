@@ -30,7 +30,9 @@ def clap_path():
 @pytest.fixture(scope="session")
 def reference_path():
     """The reference plugins (tests/reference-delay): a delay of 1000 samples that reports 1000,
-    with the main bus alone ("Reference Delay") or with Demixer's buses ("... (stem buses)")."""
+    with the main bus alone ("Reference Delay") or with Demixer's buses ("... (stem buses)"), and
+    a probe with Demixer's buses whose main output is how many auxiliary output channels came with
+    buffers ("Reference Bus Probe")."""
     return bundle("Reference Delay.vst3", "reference-delay")
 
 

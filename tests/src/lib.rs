@@ -1,5 +1,8 @@
 //! A minimal CLAP host on `clack-host` for the workspace-level tests and benchmarks: it builds the
-//! plugin, loads it through its CLAP entry point and runs blocks through it.
+//! plugin, loads it through its CLAP entry point and runs blocks through it; [`vst3`] drives its
+//! VST3 entry points.
+
+pub mod vst3;
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -234,6 +237,11 @@ pub struct Processing {
     processor: StartedPluginAudioProcessor<Host>,
     input_ports: AudioPorts,
     output_ports: AudioPorts,
+    /// The sample rate activated with: the unit of the positions sent.
+    sample_rate: f64,
+    /// The loop range the transport reports while playing (start and end in samples), as a DAW
+    /// in cycle mode does; `None`: not looping.
+    pub loop_range: Option<(i64, i64)>,
     /// How long the last `process` call took.
     pub last_duration: std::time::Duration,
 }
@@ -246,6 +254,8 @@ impl Processing {
             processor: processor.start_processing().expect("start processing"),
             input_ports: AudioPorts::with_capacity(2, 1),
             output_ports: AudioPorts::with_capacity(2 * PORTS, PORTS),
+            sample_rate: config.sample_rate,
+            loop_range: None,
             last_duration: std::time::Duration::ZERO,
         }
     }
@@ -256,9 +266,22 @@ impl Processing {
     }
 
     /// Processes one block with `events`, the transport playing at timeline `position` (in
-    /// samples at [`SR`], sent as CLAP's seconds timeline) or stopped (`None`), and returns the
-    /// five stereo output ports.
+    /// samples at the activation's rate, sent as CLAP's seconds timeline) or stopped (`None`),
+    /// and returns the five stereo output ports.
     pub fn block_at(&mut self, input: [&[f32]; 2], events: &[ParamValueEvent], position: Option<i64>) -> Ports {
+        self.block_given(input, events, position, &[2; PORTS])
+    }
+
+    /// [`Processing::block_at`], giving the plugin as many output ports as `given` has, port `i`
+    /// with `given[i]` of its channels (0: none), as a host that disables or narrows buses does.
+    /// What the plugin was not given comes back silent.
+    pub fn block_given(
+        &mut self,
+        input: [&[f32]; 2],
+        events: &[ParamValueEvent],
+        position: Option<i64>,
+        given: &[usize],
+    ) -> Ports {
         let n = input[0].len();
         let mut ins: [Vec<f32>; 2] = input.map(<[f32]>::to_vec);
         let mut outs: Ports = (0..PORTS).map(|_| [vec![0.0; n], vec![0.0; n]]).collect();
@@ -266,10 +289,13 @@ impl Processing {
             latency: 0,
             channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|c| InputChannel::constant(&mut c[..]))),
         }]);
-        let mut output_buffers = self.output_ports.with_output_buffers(outs.iter_mut().map(|[l, r]| AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter()),
-        }));
+        let mut output_buffers =
+            self.output_ports.with_output_buffers(outs.iter_mut().zip(given).map(|([l, r], &channels)| {
+                AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_output_only([&mut l[..], &mut r[..]].into_iter().take(channels)),
+                }
+            }));
         let input_events = InputEvents::from_buffer(&events);
         let mut output_events_buffer = EventBuffer::new();
         let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
@@ -281,7 +307,7 @@ impl Processing {
                 &input_events,
                 &mut output_events,
                 None,
-                transport(position).as_ref(),
+                transport(position, self.loop_range, self.sample_rate).as_ref(),
             )
             .expect("process");
         self.last_duration = started.elapsed();
@@ -300,22 +326,31 @@ impl Processing {
     }
 }
 
-/// A playing transport at `position` samples, or a stopped one.
-fn transport(position: Option<i64>) -> Option<clack_host::events::event_types::TransportEvent> {
+/// A playing transport at `position` samples at `sample_rate` (looping over `loop_range` when
+/// given), or a stopped one.
+fn transport(
+    position: Option<i64>,
+    loop_range: Option<(i64, i64)>,
+    sample_rate: f64,
+) -> Option<clack_host::events::event_types::TransportEvent> {
     use clack_host::events::event_types::{TransportEvent, TransportFlags};
     use clack_host::utils::{BeatTime, SecondsTime};
     let flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO;
     Some(TransportEvent {
         header: clack_host::events::EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
-        flags: if position.is_some() { flags | TransportFlags::IS_PLAYING } else { flags },
+        flags: match (position, loop_range) {
+            (None, _) => flags,
+            (Some(_), None) => flags | TransportFlags::IS_PLAYING,
+            (Some(_), Some(_)) => flags | TransportFlags::IS_PLAYING | TransportFlags::IS_LOOP_ACTIVE,
+        },
         song_pos_beats: BeatTime::from_int(0),
-        song_pos_seconds: SecondsTime::from_float(position.unwrap_or(0) as f64 / SR),
+        song_pos_seconds: SecondsTime::from_float(position.unwrap_or(0) as f64 / sample_rate),
         tempo: 120.0,
         tempo_inc: 0.0,
         loop_start_beats: BeatTime::from_int(0),
         loop_end_beats: BeatTime::from_int(0),
-        loop_start_seconds: SecondsTime::from_int(0),
-        loop_end_seconds: SecondsTime::from_int(0),
+        loop_start_seconds: SecondsTime::from_float(loop_range.map_or(0, |(start, _)| start) as f64 / sample_rate),
+        loop_end_seconds: SecondsTime::from_float(loop_range.map_or(0, |(_, end)| end) as f64 / sample_rate),
         bar_start: BeatTime::from_int(0),
         bar_number: 0,
         time_signature_numerator: 4,

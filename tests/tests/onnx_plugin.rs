@@ -135,6 +135,31 @@ fn a_streaming_model_plays_at_its_latency_plus_the_margin_for_every_block_size()
     }
 }
 
+#[test]
+fn a_model_file_replaced_between_activations_is_loaded_again() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx");
+    let path = std::env::temp_dir().join(format!("demixer-replaced-model-{}.onnx", std::process::id()));
+    std::fs::copy(fixtures.join("four.onnx"), &path).unwrap();
+    let (_entry, mut instance) = load(Build::Checked);
+    choose_model(&mut instance, &path.to_string_lossy(), "");
+    let first = set_mode(&mut instance, RenderMode::Offline);
+    // Another model moved over the file, as a user updating it does; the same settings, rate and
+    // mode. The parked engine of the first file must not play on silently.
+    let replacement = path.with_extension("new");
+    std::fs::copy(fixtures.join("long_segment.onnx"), &replacement).unwrap();
+    std::fs::rename(&replacement, &path).unwrap();
+    let second = set_mode(&mut instance, RenderMode::Offline);
+    std::fs::remove_file(&path).unwrap();
+    let latency_of = |name: &str| {
+        let config = OnnxConfig { model: fixtures.join(name), ..Default::default() };
+        let engine = onnx::load(&config, SR as usize).unwrap().separator;
+        engine.latency_samples() + engine.burst_samples()
+    };
+    let (four, long) = (latency_of("four.onnx"), latency_of("long_segment.onnx"));
+    assert!(first > four && first < long, "the first file plays: {first}");
+    assert!(second > long, "the replaced file plays after the next activation: {second}");
+}
+
 /// The 2-stem Spleeter network (the small checkpoint TensorFlow wrote for models/tests), converted
 /// as `demixer models download` converts Deezer's, into `dir`.
 fn spectrogram_model(dir: &std::path::Path) -> PathBuf {

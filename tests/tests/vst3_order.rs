@@ -12,24 +12,22 @@
 //!
 //! ONNX Runtime comes from `DEMIXER_ORT_DYLIB` (tests/run.sh sets it).
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use demixer_dsp::onnx::{self, OnnxConfig};
-use demixer_host_tests::{Build, plugin_library};
+use demixer_host_tests::Build;
+use demixer_host_tests::vst3::{Given, OUTPUTS, instance, process_all, set_up_and_activate};
 use vst3::Steinberg::IBStream_::IStreamSeekMode_::{kIBSeekCur, kIBSeekEnd, kIBSeekSet};
 use vst3::Steinberg::Vst::ParameterInfo_::ParameterFlags_::kIsBypass;
 use vst3::Steinberg::Vst::ProcessModes_::{kOffline, kRealtime};
-use vst3::Steinberg::Vst::SymbolicSampleSizes_::kSample32;
 use vst3::Steinberg::Vst::{
-    AudioBusBuffers, AudioBusBuffers__type0, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait,
-    IEditController, IEditControllerTrait, ParameterInfo, ProcessData, ProcessModes, ProcessSetup,
+    IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentTrait, IEditController, IEditControllerTrait,
+    ParameterInfo, ProcessModes,
 };
-use vst3::Steinberg::{
-    IBStream, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, int32, int64, kResultOk, tresult,
-};
-use vst3::{Class, ComPtr, ComWrapper, Interface};
+use vst3::Steinberg::{IBStream, IBStreamTrait, IPluginBaseTrait, int32, int64, kResultOk, tresult};
+use vst3::{Class, ComPtr, ComWrapper};
 
 /// An in-memory `IBStream` for the plugin's state.
 struct Stream(Mutex<(Vec<u8>, usize)>);
@@ -95,20 +93,6 @@ fn fixture_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp/tests/fixtures/onnx/htdemucs_tiny.onnx")
 }
 
-/// Sets up processing in `mode` at 44.1 kHz with blocks of up to 512 samples, and activates.
-fn set_up_and_activate(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcessor>, mode: ProcessModes) {
-    let mut setup = ProcessSetup {
-        processMode: mode as int32,
-        symbolicSampleSize: kSample32 as int32,
-        maxSamplesPerBlock: 512,
-        sampleRate: 44_100.0,
-    };
-    unsafe {
-        assert_eq!(processor.setupProcessing(&mut setup), kResultOk);
-        assert_eq!(component.setActive(1), kResultOk);
-    }
-}
-
 /// Sets up processing in `mode`, activates, and returns the latency the plugin reports.
 fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcessor>, mode: ProcessModes) -> u32 {
     set_up_and_activate(component, processor, mode);
@@ -119,29 +103,9 @@ fn activate_in(component: &ComPtr<IComponent>, processor: &ComPtr<IAudioProcesso
     }
 }
 
-/// The plugin library and a fresh, initialised instance of it.
-fn instance() -> (libloading::Library, ComPtr<IComponent>) {
-    let library = unsafe { libloading::Library::new(plugin_library(Build::Checked)) }.expect("load the plugin");
-    let get_factory: libloading::Symbol<'_, unsafe extern "system" fn() -> *mut c_void> =
-        unsafe { library.get(b"GetPluginFactory") }.expect("a VST3 entry point");
-    let factory = unsafe { ComPtr::<IPluginFactory>::from_raw(get_factory().cast()) }.expect("a factory");
-    let mut instance = std::ptr::null_mut();
-    let created = unsafe {
-        factory.createInstance(
-            b"DemixerStemSplit".as_ptr().cast::<c_char>(),
-            IComponent::IID.as_ptr().cast::<c_char>(),
-            &mut instance,
-        )
-    };
-    assert_eq!(created, kResultOk);
-    let component = unsafe { ComPtr::<IComponent>::from_raw(instance.cast()) }.expect("a component");
-    assert_eq!(unsafe { component.initialize(std::ptr::null_mut()) }, kResultOk);
-    (library, component)
-}
-
 #[test]
 fn activation_after_setup_processing_sees_that_calls_process_mode() {
-    let (_library, component) = instance();
+    let (_library, component) = instance(Build::Checked);
     let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
 
     // Choose the model through the saved state, as a host restoring a project does.
@@ -181,7 +145,7 @@ fn saved_bytes(stream: &ComPtr<IBStream>) -> Vec<u8> {
 
 #[test]
 fn the_controller_takes_a_bypass_change_while_processing() {
-    let (_library, component) = instance();
+    let (_library, component) = instance(Build::Checked);
     let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
     let controller: ComPtr<IEditController> = component.cast().expect("an edit controller");
     let bypass = (0..unsafe { controller.getParameterCount() })
@@ -206,57 +170,9 @@ fn the_controller_takes_a_bypass_change_while_processing() {
     }
 }
 
-/// Runs `input` (stereo) through `processor` in blocks of 512 samples, each `process()` call
-/// saying `mode`; returns the five stereo outputs (Mix, then the stems) as `[output][channel]`.
-fn process_all(processor: &ComPtr<IAudioProcessor>, mode: ProcessModes, input: &[Vec<f32>; 2]) -> Vec<[Vec<f32>; 2]> {
-    const BLOCK: usize = 512;
-    const OUTPUTS: usize = 5;
-    let len = input[0].len();
-    let mut outputs: Vec<[Vec<f32>; 2]> = (0..OUTPUTS).map(|_| [vec![0.0; len], vec![0.0; len]]).collect();
-    let mut block_in = [vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]];
-    let mut block_out: Vec<[Vec<f32>; 2]> = (0..OUTPUTS).map(|_| [vec![0.0; BLOCK], vec![0.0; BLOCK]]).collect();
-    for start in (0..len).step_by(BLOCK) {
-        let n = BLOCK.min(len - start);
-        for (block, channel) in block_in.iter_mut().zip(input) {
-            block[..n].copy_from_slice(&channel[start..start + n]);
-        }
-        let mut in_pointers: Vec<*mut f32> = block_in.iter_mut().map(|c| c.as_mut_ptr()).collect();
-        let mut out_pointers: Vec<[*mut f32; 2]> =
-            block_out.iter_mut().map(|[l, r]| [l.as_mut_ptr(), r.as_mut_ptr()]).collect();
-        let bus = |pointers: *mut *mut f32| AudioBusBuffers {
-            numChannels: 2,
-            silenceFlags: 0,
-            __field0: AudioBusBuffers__type0 { channelBuffers32: pointers },
-        };
-        let mut inputs = [bus(in_pointers.as_mut_ptr())];
-        let mut outs: Vec<AudioBusBuffers> = out_pointers.iter_mut().map(|p| bus(p.as_mut_ptr())).collect();
-        let mut data = ProcessData {
-            processMode: mode as int32,
-            symbolicSampleSize: kSample32 as int32,
-            numSamples: n as int32,
-            numInputs: 1,
-            numOutputs: OUTPUTS as int32,
-            inputs: inputs.as_mut_ptr(),
-            outputs: outs.as_mut_ptr(),
-            inputParameterChanges: std::ptr::null_mut(),
-            outputParameterChanges: std::ptr::null_mut(),
-            inputEvents: std::ptr::null_mut(),
-            outputEvents: std::ptr::null_mut(),
-            processContext: std::ptr::null_mut(),
-        };
-        assert_eq!(unsafe { processor.process(&mut data) }, kResultOk);
-        for (output, block) in outputs.iter_mut().zip(&block_out) {
-            for (channel, samples) in output.iter_mut().zip(block) {
-                channel[start..start + n].copy_from_slice(&samples[..n]);
-            }
-        }
-    }
-    outputs
-}
-
 #[test]
 fn process_calls_that_say_offline_wait_for_the_worker_after_a_real_time_setup() {
-    let (_library, component) = instance();
+    let (_library, component) = instance(Build::Checked);
     let processor: ComPtr<IAudioProcessor> = component.cast().expect("an audio processor");
     // Ardour's export: set up (and activated) for real time, then every block says offline, and
     // the blocks come much faster than real time.
@@ -264,7 +180,7 @@ fn process_calls_that_say_offline_wait_for_the_worker_after_a_real_time_setup() 
     let latency = unsafe { processor.getLatencySamples() } as usize;
     let input = demixer_host_tests::music(10 * 44_100);
     assert_eq!(unsafe { processor.setProcessing(1) }, kResultOk);
-    let outputs = process_all(&processor, kOffline as ProcessModes, &input);
+    let outputs = process_all(&processor, kOffline as ProcessModes, &input, &[Given::Stereo; OUTPUTS], false);
     unsafe {
         assert_eq!(processor.setProcessing(0), kResultOk);
         assert_eq!(component.setActive(0), kResultOk);

@@ -7,20 +7,30 @@
 //! number that the worker acknowledges), so it never locks, allocates or makes a system call in
 //! real-time mode.
 //!
-//! The input is cut into *runs* at every jump of the host's timeline (and where the timeline
-//! starts or stops, or the timing changes): the audio thread marks each run's first frame with a
-//! [`Seam`]. A jump does not interrupt the stems: the engine finishes the run it has (padded with
-//! silence, as at the end of a file) and starts afresh on the next, so the output stays the
-//! stems of the input exactly one latency earlier, across the jump. With a
-//! [`crate::timeline::TimelineCache`], stems are also kept by timeline position: a run that
-//! revisits cached positions (a loop, a jump back) plays them from the cache while the engine
-//! rests, and the engine starts again where the cache ends.
+//! A host's timeline position is a hint, not the truth: hosts at a play rate other than 1, hosts
+//! whose position jitters, sticks at 0 or steps wrongly all exist. The engine runs on across
+//! whatever the host reports, so the stems of a continuous stream never depend on it. The audio
+//! thread only marks, with a [`Seam`], where the host's position moved other than by the block
+//! (a candidate jump), where it moves by the block again after one (which confirms it), and where
+//! it cannot be trusted (the transport stopped, or the host does not advance by the block). The
+//! worker takes a confirmed jump as one only where the cache can verify it: the input after it
+//! matches what was played at the new place before ([`crate::timeline::TimelineCache::verify`]).
+//! There the input is cut into *runs*: the engine finishes the run it has (padded with silence,
+//! as at the end of a file) and starts afresh on the next, so the output stays the stems of the
+//! input exactly one latency earlier, across the jump. With a
+//! [`crate::timeline::TimelineCache`], stems likely to be replayed (of a loop, of a stretch played
+//! twice) are also kept by timeline position: a run that revisits them plays them from the cache
+//! while the engine rests, and the engine starts again where the cache ends. In real time without
+//! a cache nothing is cut. Offline (a bounce, an export) every confirmed jump is cut, so that a
+//! render from there on is a file of its own whatever was rendered before; a host whose position
+//! does not advance by the block never confirms one.
 //!
 //! When the worker is late the missing stretch is silence (reported as not separated) and the
 //! same number of late frames is skipped when they arrive, so the alignment never drifts. In
-//! offline mode the audio thread may wait for the worker instead, and the cache is not read, so
-//! a bounce is exact.
+//! offline mode the audio thread may wait for the worker instead, and the cache is neither read
+//! nor filled, so a bounce is exact.
 
+mod runs;
 mod worker;
 
 use std::ops::Range;
@@ -45,9 +55,16 @@ const MAX_SOURCES: usize = Stem::KNOWN.len();
 const POLL: Duration = Duration::from_millis(1);
 /// Frames the worker separates at a time.
 const CHUNK: usize = 1024;
-/// Runs the audio thread can mark before the worker takes them (more jumps than this within one
+/// Seams the audio thread can mark before the worker takes them (more than this within one
 /// worker poll restart the stream).
 const SEAMS: usize = 64;
+/// Samples a host's position may stray from the stream's own count while it plays on: a
+/// timeline in seconds rounded to samples is off by one either way.
+const TOLERANCE: i64 = 2;
+/// The least move of a host's position, after blocks that advanced by the block, that is marked
+/// as a jump; a smaller one is a host drifting (a play rate near 1, a wrong step): its position
+/// is not trusted from there.
+const JUMP: i64 = 64;
 /// The longest an offline render waits for the worker before giving up on a block.
 const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -189,19 +206,43 @@ impl Status {
     }
 }
 
-/// Where a run of input begins: the audio thread marks every frame at which the timeline jumps,
-/// starts or stops, or the timing changes.
+/// What the audio thread says of the host's timeline at a frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mark {
+    /// The host's position moved by at least [`JUMP`] samples, to this one (in samples), after
+    /// blocks that advanced by the block or a stopped transport; or the stream began here. A
+    /// candidate jump: confirmed when the next mark is [`Mark::Continue`].
+    Jump(i64),
+    /// The host's position went on by the block exactly after moving otherwise: positions count
+    /// from this one (in samples) again. Never a jump; confirmed like one.
+    Anchor(i64),
+    /// The position goes on by the block from the last mark (it confirms a jump or an anchor), or
+    /// only the timing changed.
+    Continue,
+    /// No position from here on: the transport stopped, or the host does not advance by the
+    /// block.
+    Unanchor,
+}
+
+/// A mark at a frame of the input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Seam {
-    /// The run's first frame, counted from the stream's (re)start.
+    /// The frame, counted from the stream's (re)start.
     at: u64,
-    /// The host timeline position of that frame, in samples, if the transport plays and says.
-    position: Option<i64>,
-    /// Whether the run may play stems from the cache (real time; never offline).
+    mark: Mark,
+    /// Whether stems from here on may play from the cache (real time; never offline).
     cached: bool,
-    /// Whether the input goes on from the last run without a jump (only the timing changed):
-    /// the engine runs on.
-    continues: bool,
+}
+
+/// How the host's position behaved at the last block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// Where the block before ended (within [`TOLERANCE`] while anchored).
+    Steady,
+    /// Somewhere else.
+    Moved,
+    /// No position: the transport is stopped.
+    Stopped,
 }
 
 enum Message {
@@ -294,6 +335,9 @@ pub fn spawn_cached(
         since_restart: 0,
         run: None,
         expected: None,
+        anchored: false,
+        jump_pending: false,
+        last: Step::Stopped,
         interleaved_in: vec![0.0; config.max_block * CHANNELS],
         interleaved_out: vec![0.0; config.max_block * out_frame],
     };
@@ -369,10 +413,18 @@ pub struct RealtimeSide {
     debt: usize,
     /// Frames handed to the worker since the last restart.
     since_restart: u64,
-    /// The current run's kind: whether it may play cached stems. `None` before its first frame.
+    /// Whether stems may play from the cache now (the timing of the last block). `None` before
+    /// the first frame since the (re)start.
     run: Option<bool>,
-    /// The timeline position the next block has if the transport plays on.
+    /// The timeline position the next block has if the host plays on: the anchor's position
+    /// counted on by the frames since, or while not anchored, the last block's plus its length.
     expected: Option<i64>,
+    /// Whether the stream counts positions from a host's position (a jump marked, not undone).
+    anchored: bool,
+    /// A jump was marked at the last block: this one confirms it or not.
+    jump_pending: bool,
+    /// How the host's position behaved at the last block.
+    last: Step,
     interleaved_in: Vec<f32>,
     interleaved_out: Vec<f32>,
 }
@@ -426,7 +478,7 @@ impl RealtimeSide {
         self.silence_owed = self.latencies[engine] + self.margins[engine];
         self.debt = 0;
         self.since_restart = 0;
-        (self.run, self.expected) = (None, None);
+        (self.run, self.expected, self.anchored, self.jump_pending) = (None, None, false, false);
     }
 
     /// Whether the worker has done all it can with the input sent so far (tests wait on this
@@ -455,8 +507,9 @@ impl RealtimeSide {
     /// stems for it into `stems`, one [`StereoOut`] per output of the stream's [`Routing`].
     /// Returns the range of the block that holds separated audio; outside it the stems are
     /// silence (start-up, restart, a late worker, or an engine that failed: see
-    /// [`Status::failure`]). A block whose position is not where the last one ended begins a new
-    /// run (see the module docs). Real-time safe.
+    /// [`Status::failure`]). The position is a hint: a block whose position is not where the last
+    /// one ended may begin a new run, where the worker can verify the jump (see the module docs).
+    /// Real-time safe.
     pub fn process_at(
         &mut self,
         left: &[f32],
@@ -491,17 +544,14 @@ impl RealtimeSide {
             return 0..0;
         }
         let cached = timing == Timing::Realtime;
-        if self.run != Some(cached) || position != self.expected {
-            let continues = self.run.is_some() && position == self.expected;
-            let seam = Seam { at: self.since_restart, position, cached, continues };
-            if self.seams.try_push(seam).is_err() {
-                // Jumps faster than the worker polls: start over.
+        if let Some(mark) = self.mark(position, n, cached) {
+            if self.seams.try_push(Seam { at: self.since_restart, mark, cached }).is_err() {
+                // Marks faster than the worker polls: start over.
                 self.restart_slot(self.engine);
                 return 0..0;
             }
             self.run = Some(cached);
         }
-        self.expected = position.map(|p| p + n as i64);
         for (frame, (&l, &r)) in self.interleaved_in.chunks_exact_mut(CHANNELS).zip(left.iter().zip(right)) {
             frame.copy_from_slice(&[l, r]);
         }
@@ -537,6 +587,44 @@ impl RealtimeSide {
             return 0..0;
         }
         head..head + got
+    }
+
+    /// What to mark at a block of `n` frames at host `position` with timing `cached`, if
+    /// anything; updates what the audio thread knows of the host's timeline.
+    fn mark(&mut self, position: Option<i64>, n: usize, cached: bool) -> Option<Mark> {
+        let tolerance = if self.anchored { TOLERANCE } else { 0 };
+        let deviation = position.zip(self.expected).map(|(p, e)| (p - e).abs());
+        let steady = deviation.is_some_and(|d| d <= tolerance);
+        // A move of a few samples beyond the tolerance is a host drifting, not a jump.
+        let moved = deviation.is_none_or(|d| d >= JUMP);
+        let timing_changed = self.run.is_some_and(|run| run != cached);
+        let mark = match position {
+            _ if self.run.is_none() => Some(position.map_or(Mark::Unanchor, Mark::Jump)),
+            Some(_) if steady && (self.jump_pending || timing_changed) => Some(Mark::Continue),
+            // Steady again, by the block exactly, after moving otherwise: count from here anew.
+            Some(p) if steady && !self.anchored => Some(Mark::Anchor(p)),
+            Some(_) if steady => None,
+            Some(p) if moved && self.last != Step::Moved => Some(Mark::Jump(p)),
+            _ if self.anchored => Some(Mark::Unanchor),
+            _ => timing_changed.then_some(Mark::Continue),
+        };
+        match mark {
+            Some(Mark::Jump(p) | Mark::Anchor(p)) => {
+                (self.anchored, self.jump_pending, self.expected) = (true, true, Some(p));
+            }
+            Some(Mark::Unanchor) => (self.anchored, self.jump_pending) = (false, false),
+            _ => self.jump_pending = false,
+        }
+        if !self.anchored {
+            self.expected = position;
+        }
+        self.expected = self.expected.map(|e| e + n as i64);
+        self.last = match position {
+            None => Step::Stopped,
+            Some(_) if steady => Step::Steady,
+            Some(_) => Step::Moved,
+        };
+        mark
     }
 
     /// Offline only: wakes the worker and waits until `done` holds, or [`OFFLINE_TIMEOUT`].

@@ -1,6 +1,11 @@
-//! The worker thread's side of a stream: takes the input and its [`Seam`]s, runs the engine run
-//! by run, keeps stems by timeline position, and hands the audio thread one stem frame per
-//! input frame, in order.
+//! The worker thread's side of a stream: takes the input and its [`Seam`]s, decides which
+//! marked jumps are real (see the [`super`] docs), runs the engine run by run, keeps stems by
+//! timeline position, and hands the audio thread one stem frame per input frame, in order.
+//!
+//! A marked jump is resolved once the next mark has come (a [`super::Mark::Continue`] confirms it)
+//! and, where the cache could verify it, [`VERIFY`] frames of input after it: until then the engine
+//! is not fed past it and no frame that could depend on it is emitted (the margin covers the
+//! wait: one block, and the 5 ms of slack for the verification's frames).
 //!
 //! Two cursors walk the input, counted in frames since the stream's (re)start: `fed`, the next
 //! frame for the engine, and `emitted`, the next frame whose stems go to the audio thread. A frame
@@ -11,6 +16,7 @@
 //! run the engine is flushed with one latency of silence, so every frame of the run gets stems.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,10 +25,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 
+use super::runs::{Next, Outcome, Runs};
 use super::{CHANNELS, CHUNK, MAX_SOURCES, Message, POLL, Routing, Seam, Status};
 use crate::StereoOut;
 use crate::engine::Engine;
-use crate::timeline::{CacheShared, TimelineCache, fingerprint};
+use crate::timeline::{CacheShared, TimelineCache, VERIFY, fingerprint};
 
 /// After this long without input (transport stopped, host not processing) the worker sleeps
 /// [`IDLE_POLL`] at a time: idle instances cost next to nothing, and the audio thread still never
@@ -68,6 +75,15 @@ impl History {
     fn print(&self, at: u64) -> u16 {
         self.prints[(at % self.frames() as u64) as usize]
     }
+
+    /// The fingerprints of `frames`, written into the start of `out`.
+    fn prints_into<'a>(&self, frames: Range<u64>, out: &'a mut [u16]) -> &'a [u16] {
+        let out = &mut out[..(frames.end - frames.start) as usize];
+        for (print, t) in out.iter_mut().zip(frames) {
+            *print = self.print(t);
+        }
+        out
+    }
 }
 
 /// Where the engine is.
@@ -105,8 +121,11 @@ pub(super) struct Worker {
     generation: u64,
     history: History,
     /// Runs from the one being emitted on, by first frame.
-    runs: VecDeque<Seam>,
+    runs: Runs,
     arrived: u64,
+    /// Frames up to here have been checked against the cache and recorded (none of a run whose
+    /// jump is unresolved).
+    observed: u64,
     emitted: u64,
     engine: EngineRun,
     /// Stems the engine has separated and that are not emitted yet, interleaved frames from
@@ -149,8 +168,9 @@ impl Worker {
             cache_engine: usize::MAX,
             generation: 0,
             history: History { samples: vec![0.0; 2 * history_frames], prints: vec![0; history_frames] },
-            runs: VecDeque::new(),
+            runs: Runs::default(),
             arrived: 0,
+            observed: 0,
             emitted: 0,
             engine: EngineRun::Parked,
             pending: VecDeque::new(),
@@ -158,7 +178,7 @@ impl Worker {
             planar_in: [vec![0.0; CHUNK], vec![0.0; CHUNK]],
             planar_out: std::array::from_fn(|_| [vec![0.0; CHUNK], vec![0.0; CHUNK]]),
             interleaved: vec![0.0; CHUNK * out_frame],
-            prints: vec![0; CHUNK],
+            prints: vec![0; history_frames],
             frame: vec![0.0; out_frame],
         };
         worker.take_up_engine();
@@ -192,7 +212,7 @@ impl Worker {
         self.rings.input.clear();
         self.rings.seams.clear();
         self.runs.clear();
-        (self.arrived, self.emitted, self.engine) = (0, 0, EngineRun::Parked);
+        (self.arrived, self.observed, self.emitted, self.engine) = (0, 0, 0, EngineRun::Parked);
         self.pending.clear();
         self.take_up_engine();
         self.generation = generation;
@@ -223,6 +243,8 @@ impl Worker {
                 cache.maintain();
             }
             let mut progressed = self.arrive();
+            progressed |= self.resolve();
+            progressed |= self.observe();
             progressed |= self.feed();
             progressed |= self.emit();
             if !progressed {
@@ -238,25 +260,13 @@ impl Worker {
         self.engines[self.active].separator.latency_samples() as u64
     }
 
-    /// The run that frame `at` belongs to, and the first frame after it where the input jumps,
-    /// if known.
-    fn run_of(&self, at: u64) -> (Seam, Option<u64>) {
-        let i = self.runs.partition_point(|seam| seam.at <= at);
-        let run = self.runs[i.checked_sub(1).expect("every frame is in a run")];
-        (run, self.runs.range(i..).find(|next| !next.continues).map(|next| next.at))
-    }
-
-    fn position(run: &Seam, at: u64) -> Option<i64> {
-        run.position.map(|p| p + (at - run.at) as i64)
-    }
-
     /// Takes the waiting input (as much as the history holds beside what is not yet fed or
-    /// emitted) and its seams; checks it against the cache. Returns whether there was any.
+    /// emitted) and its seams. Returns whether there was any.
     fn arrive(&mut self) -> bool {
         let waiting = self.rings.input.occupied_len() / CHANNELS;
         // Seams come before their frames: all of those for the waiting input are here now.
         while let Some(seam) = self.rings.seams.try_pop() {
-            self.runs.push_back(seam);
+            self.runs.push(seam);
         }
         let oldest = match self.engine {
             EngineRun::Running { fed, next_out, .. } => self.emitted.min(fed).min(next_out),
@@ -272,22 +282,71 @@ impl Worker {
         for (t, frame) in samples.chunks_exact(CHANNELS).enumerate() {
             self.history.push(self.arrived + t as u64, frame[0], frame[1]);
         }
-        // Check the input against the cache, run by run.
-        let mut at = self.arrived;
-        let end = self.arrived + n as u64;
-        self.arrived = end;
-        while at < end {
-            let (run, next) = self.run_of(at);
-            let to = next.map_or(end, |next| next.min(end));
-            if let (Some(position), Some(cache)) = (Self::position(&run, at), &mut self.cache) {
-                let prints = &mut self.prints[..(to - at) as usize];
-                for (print, t) in prints.iter_mut().zip(at..) {
-                    *print = self.history.print(t);
+        self.arrived += n as u64;
+        true
+    }
+
+    /// Resolves the marked jumps (and anchors, never cut) that can be: a jump the next mark does
+    /// not confirm is dropped. Offline a confirmed jump is cut (a render from there is a file of its own, whatever was
+    /// rendered before). In real time it is cut where the cache verifies it, else the positions
+    /// count from it and the engine runs on; without a cache that can verify, a real-time jump is
+    /// kept at once. Returns whether it resolved any.
+    fn resolve(&mut self) -> bool {
+        let mut resolved = false;
+        while let Some(jump) = self.runs.first_jump() {
+            let verifiable = self.cache.as_ref().is_some_and(TimelineCache::enabled);
+            let outcome = match jump.next {
+                _ if jump.cached && !verifiable => Outcome::Kept(jump.hint),
+                Next::Unknown => return resolved,
+                Next::Cancels => Outcome::Cancelled,
+                Next::Confirms(_) if !jump.cuttable => Outcome::Kept(jump.hint),
+                Next::Confirms(_) if !jump.cached => Outcome::Cut(jump.hint),
+                Next::Confirms(stretch_end) => {
+                    let end = stretch_end.map_or(jump.at + VERIFY as u64, |end| end.min(jump.at + VERIFY as u64));
+                    if end > self.arrived {
+                        return resolved;
+                    }
+                    let prints = self.history.prints_into(jump.at..end, &mut self.prints);
+                    let cache = self.cache.as_mut().expect("verifiable");
+                    match cache.verify(jump.hint, prints) {
+                        Some(position) => {
+                            // A jump back from the end of a stretch into it: a loop.
+                            if let Some(last) = jump.at.checked_sub(1)
+                                && let Some(end) = self.runs.run_of(last).position_of(last)
+                                && let Some(start) = self.runs.stretch_start(last)
+                                && (start..=end).contains(&position)
+                            {
+                                cache.loop_region(position..end + 1);
+                            }
+                            Outcome::Cut(position)
+                        }
+                        None => Outcome::Kept(jump.hint),
+                    }
                 }
-                cache.check_input(position, prints);
-            }
-            at = to;
+            };
+            self.runs.settle(jump, outcome);
+            resolved = true;
         }
+        resolved
+    }
+
+    /// Checks the arrived input up to the first unresolved jump against the cache and records it
+    /// (real-time runs with a position only). Returns whether there was any.
+    fn observe(&mut self) -> bool {
+        let until = self.runs.unresolved_from().map_or(self.arrived, |jump| jump.min(self.arrived));
+        if until <= self.observed {
+            return false;
+        }
+        let Some(cache) = &mut self.cache else {
+            self.observed = until;
+            return false;
+        };
+        for (frames, run) in self.runs.pieces(self.observed..until) {
+            if let Some(position) = run.position_of(frames.start).filter(|_| run.cached) {
+                cache.observe(position, self.history.prints_into(frames, &mut self.prints));
+            }
+        }
+        self.observed = until;
         true
     }
 
@@ -295,17 +354,22 @@ impl Worker {
     /// whether it did.
     fn feed(&mut self) -> bool {
         let EngineRun::Running { start, fed, .. } = self.engine else { return false };
-        let (_, run_end) = self.run_of(start);
-        if run_end == Some(fed) {
-            self.flush();
-            self.engine = EngineRun::Parked;
-            return true;
+        let boundary = self.runs.boundary_after(start);
+        match boundary {
+            // A jump to resolve first.
+            Some((at, true)) if at == fed => return false,
+            Some((at, false)) if at == fed => {
+                self.flush();
+                self.engine = EngineRun::Parked;
+                return true;
+            }
+            _ => {}
         }
         // Stems wait for the output ring; so many waiting is enough.
         if self.pending.len() >= self.history.frames() * self.out_frame {
             return false;
         }
-        let until = run_end.map_or(self.arrived, |end| end.min(self.arrived));
+        let until = boundary.map_or(self.arrived, |(end, _)| end.min(self.arrived));
         let n = (until - fed).min(CHUNK as u64) as usize;
         if n == 0 {
             return false;
@@ -377,22 +441,13 @@ impl Worker {
     /// `first` on, in the cache by timeline position.
     fn store(&mut self, first: u64, n: usize) {
         let Some(cache) = &mut self.cache else { return };
-        let mut at = first;
-        let end = first + n as u64;
-        while at < end {
-            let i = self.runs.partition_point(|seam| seam.at <= at);
-            let run = self.runs[i - 1];
-            let to = self.runs.get(i).map_or(end, |next| next.at.min(end));
-            if let Some(position) = Self::position(&run, at) {
-                let prints = &mut self.prints[..(to - at) as usize];
-                for (print, t) in prints.iter_mut().zip(at..) {
-                    *print = self.history.print(t);
-                }
-                let from = (at - first) as usize * self.out_frame;
-                let until = (to - first) as usize * self.out_frame;
+        for (frames, run) in self.runs.pieces(first..first + n as u64) {
+            if let Some(position) = run.position_of(frames.start).filter(|_| run.cached) {
+                let from = (frames.start - first) as usize * self.out_frame;
+                let until = (frames.end - first) as usize * self.out_frame;
+                let prints = self.history.prints_into(frames, &mut self.prints);
                 cache.write(position, &self.interleaved[from..until], prints);
             }
-            at = to;
         }
     }
 
@@ -439,43 +494,51 @@ impl Worker {
         progressed
     }
 
-    /// Drops the runs that lie wholly behind both cursors.
+    /// Drops the runs that lie wholly behind every cursor.
     fn forget_runs(&mut self) {
         let oldest = match self.engine {
             EngineRun::Running { start, .. } => self.emitted.min(start),
             EngineRun::Parked => self.emitted,
         };
-        while self.runs.len() > 1 && self.runs[1].at <= oldest {
-            self.runs.pop_front();
-        }
+        self.runs.forget_before(oldest.min(self.observed));
     }
 
     /// Whether the cache holds stems for frame `at` that may play: `None` when it holds none (or
     /// the run may not play cached stems), `Some(false)` while the input they looked ahead at has
     /// not all arrived, `Some(true)` with the stems in `frame`.
     fn cached(&mut self, at: u64) -> Option<bool> {
-        let (run, next) = self.run_of(at);
-        let position = Self::position(&run, at).filter(|_| run.cached)?;
-        let latency = self.latency();
+        let run = *self.runs.run_of(at);
+        if run.jump.is_some() {
+            return Some(false);
+        }
+        let position = run.position_of(at).filter(|_| run.cached)?;
+        let ahead = at + self.latency() + 1;
         let cache = self.cache.as_mut()?;
         if cache.covered(position, 1) == 0 {
             return None;
         }
-        // The stems looked one latency ahead, within their run.
-        let ahead = at + latency + 1;
-        if next.map_or(ahead, |next| next.min(ahead)) > self.arrived {
+        // The stems looked one latency ahead, within their run: that input must have been
+        // checked against them.
+        let until = match self.runs.boundary_after(at) {
+            Some((jump, true)) if jump < ahead => return Some(false),
+            Some((cut, false)) => cut.min(ahead),
+            _ => ahead,
+        };
+        if until > self.observed {
             return Some(false);
         }
-        Some(cache.read(position, &mut self.frame))
+        cache.read(position, self.history.print(at), &mut self.frame).then_some(true)
     }
 
     /// Parks the engine where the cache covers what it would separate next, from frame `at` on
     /// (beyond what the engine has separated: stems cached earlier).
     fn park_if_covered(&mut self, at: u64) {
         let EngineRun::Running { start, .. } = self.engine else { return };
-        let (run, end) = self.run_of(at);
-        let same_run = end == self.run_of(start).1;
-        let Some(position) = Self::position(&run, at).filter(|_| run.cached && same_run) else { return };
+        let run = self.runs.run_of(at);
+        let same_run = self.runs.boundary_after(at) == self.runs.boundary_after(start);
+        let Some(position) = run.position_of(at).filter(|_| run.cached && same_run && run.jump.is_none()) else {
+            return;
+        };
         let separator = &self.engines[self.active].separator;
         let ahead = separator.latency_samples() + separator.burst_samples() + CHUNK;
         if self.cache.as_ref().is_some_and(|cache| cache.covered(position, ahead) == ahead) {

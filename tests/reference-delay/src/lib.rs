@@ -2,7 +2,10 @@
 //! they report as their latency. Whatever a host does with them is the host's own handling of a
 //! reported latency, to hold Demixer's behaviour in that host against. Two variants differ only
 //! in their buses: "Reference Delay" has the main bus alone; "Reference Delay (stem buses)" has
-//! Demixer's layouts, four silent auxiliary outputs included.
+//! Demixer's layouts, four silent auxiliary outputs included. A third, "Reference Bus Probe"
+//! ([`BusProbe`]), has Demixer's buses too and tells what the host gives them: instead of the
+//! delayed input, its main output is the number of auxiliary output channels that came with
+//! buffers, and it reports no latency.
 #![warn(missing_docs)]
 
 use std::marker::PhantomData;
@@ -22,6 +25,8 @@ pub trait Variant: Send + 'static {
     const CLASS_ID: [u8; 16];
     /// Its bus layouts.
     const LAYOUTS: &'static [AudioIOLayout];
+    /// Whether it probes the buses instead of delaying.
+    const PROBE: bool = false;
 }
 
 /// Main bus only: stereo, or mono in and out.
@@ -29,6 +34,9 @@ pub struct MainOnly;
 
 /// Demixer's buses: four stereo (or, in the mono layout, mono) auxiliary outputs, left silent.
 pub struct StemBuses;
+
+/// Demixer's buses, probed.
+pub struct BusProbe;
 
 const fn main(input: u32, output: u32, aux: &'static [NonZeroU32]) -> AudioIOLayout {
     AudioIOLayout {
@@ -46,6 +54,13 @@ impl Variant for MainOnly {
     const NAME: &'static str = "Reference Delay";
     const CLASS_ID: [u8; 16] = *b"DemixerRefDelay1";
     const LAYOUTS: &'static [AudioIOLayout] = &[main(2, 2, &[]), main(1, 1, &[])];
+}
+
+impl Variant for BusProbe {
+    const NAME: &'static str = "Reference Bus Probe";
+    const CLASS_ID: [u8; 16] = *b"DemixerBusProbe1";
+    const LAYOUTS: &'static [AudioIOLayout] = StemBuses::LAYOUTS;
+    const PROBE: bool = true;
 }
 
 impl Variant for StemBuses {
@@ -93,7 +108,7 @@ impl<V: Variant> Plugin for ReferenceDelay<V> {
         let channels = layout.main_output_channels.map_or(0, NonZeroU32::get) as usize;
         self.rings = vec![vec![0.0; LATENCY]; channels];
         self.position = 0;
-        context.set_latency_samples(LATENCY as u32);
+        context.set_latency_samples(if V::PROBE { 0 } else { LATENCY as u32 });
         true
     }
 
@@ -108,8 +123,16 @@ impl<V: Variant> Plugin for ReferenceDelay<V> {
         aux: &mut AuxiliaryBuffers,
         _: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        let mut given = 0;
         for port in aux.outputs.iter_mut() {
-            port.as_slice().iter_mut().for_each(|channel| channel.fill(0.0));
+            for channel in port.as_slice().iter_mut().filter(|channel| !channel.is_empty()) {
+                channel.fill(0.0);
+                given += 1;
+            }
+        }
+        if V::PROBE {
+            buffer.as_slice().iter_mut().for_each(|channel| channel.fill(given as f32));
+            return ProcessStatus::Normal;
         }
         for mut frame in buffer.iter_samples() {
             for (sample, ring) in frame.iter_mut().zip(&mut self.rings) {
@@ -126,4 +149,4 @@ impl<V: Variant> Vst3Plugin for ReferenceDelay<V> {
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Fx, Vst3SubCategory::Delay];
 }
 
-nice_export_vst3!(ReferenceDelay<MainOnly>, ReferenceDelay<StemBuses>);
+nice_export_vst3!(ReferenceDelay<MainOnly>, ReferenceDelay<StemBuses>, ReferenceDelay<BusProbe>);

@@ -64,6 +64,16 @@ pub fn strlcpy(dest: &mut [c_char], src: &str) {
     dest[copy_len] = 0;
 }
 
+/// DEMIXER PATCH (third_party/nice-plug/DEMIXER-PATCHES.md, 4): whether the host gave any output
+/// channel for the block (the main output's or an auxiliary output's): then the plugin processes,
+/// with empty slices for the channels the host left out.
+pub fn any_output(main: &nice_plug_core::buffer::Buffer, aux: &[nice_plug_core::buffer::Buffer]) -> bool {
+    main.as_slice_immutable()
+        .iter()
+        .chain(aux.iter().flat_map(|buffer| buffer.as_slice_immutable().iter()))
+        .any(|channel| !channel.is_empty())
+}
+
 /// Clamp an input event's timing to the buffer length. Emits a debug assertion failure if it was
 /// out of bounds.
 #[inline]

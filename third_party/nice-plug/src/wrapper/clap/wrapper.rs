@@ -2062,7 +2062,8 @@ impl<P: ClapPlugin> Wrapper<P> {
                                 .enumerate()
                             {
                                 let aux_input_idx = aux_input_no + aux_input_start_idx;
-                                if aux_input_idx > process.audio_inputs_count as usize {
+                                // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): within the host's inputs.
+                                if aux_input_idx >= process.audio_inputs_count as usize {
                                     break;
                                 }
 
@@ -2086,7 +2087,8 @@ impl<P: ClapPlugin> Wrapper<P> {
                                 .enumerate()
                             {
                                 let aux_output_idx = aux_output_no + aux_output_start_idx;
-                                if aux_output_idx > process.audio_outputs_count as usize {
+                                // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): within the host's outputs.
+                                if aux_output_idx >= process.audio_outputs_count as usize {
                                     break;
                                 }
 
@@ -2111,20 +2113,12 @@ impl<P: ClapPlugin> Wrapper<P> {
                 // `buffer_manager.create_buffers` will have set one or more of the output buffers
                 // to empty slices since there is no storage to point them to. The auxiliary input
                 // buffers always point to valid storage.
-                let mut buffer_is_valid = true;
-                for output_buffer_slice in buffers.main_buffer.as_slice_immutable().iter().chain(
-                    buffers
-                        .aux_outputs
-                        .iter()
-                        .flat_map(|buffer| buffer.as_slice_immutable().iter()),
-                ) {
-                    if output_buffer_slice.is_empty() {
-                        buffer_is_valid = false;
-                        break;
-                    }
-                }
-
-                crate::nice_debug_assert!(buffer_is_valid);
+                //
+                // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): process whatever outputs the host gives
+                // (ports without buffers, fewer channels); only a block with no output channel
+                // at all is skipped. 0.4.2 skipped it unless every channel of every port was there.
+                let buffer_is_valid =
+                    crate::wrapper::util::any_output(buffers.main_buffer, buffers.aux_outputs);
 
                 // Some of the fields are left empty because CLAP does not provide this information,
                 // but the methods on [`Transport`] can reconstruct these values from the other

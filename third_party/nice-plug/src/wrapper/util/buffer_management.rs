@@ -192,23 +192,17 @@ impl BufferManager {
                             output_slices.len(),
                             output_channel_pointers.num_channels
                         );
-                        for (channel_idx, output_slice) in output_slices
-                            .iter_mut()
-                            .enumerate()
-                            .take(output_channel_pointers.num_channels)
-                        {
-                            let output_channel_pointer =
-                                output_channel_pointers.ptrs.as_ptr().add(channel_idx);
-
-                            *output_slice = std::slice::from_raw_parts_mut(
-                                (*output_channel_pointer).add(sample_offset),
+                        for (channel_idx, output_slice) in output_slices.iter_mut().enumerate() {
+                            // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): a channel the host left out
+                            // (fewer channels than the layout, or a null channel pointer) is an
+                            // empty slice; 0.4.2 made a slice of a null pointer.
+                            *output_slice = channel_slice(
+                                output_channel_pointers,
+                                channel_idx,
+                                sample_offset,
                                 num_samples,
                             );
                         }
-
-                        // If the caller/host should have provided buffer pointers but didn't then we
-                        // must get rid of any dangling slices
-                        output_slices[output_channel_pointers.num_channels..].fill_with(|| &mut [])
                     }
                     None => {
                         crate::nice_debug_assert_eq!(output_slices.len(), 0);
@@ -222,45 +216,34 @@ impl BufferManager {
 
         // Since nice-plug processes audio in-place, main input data needs to be copied to the main
         // output buffers
-        if let (Some(input_channel_pointers), Some(output_channel_pointers)) = (
+        if let (Some(input_channel_pointers), Some(_)) = (
             self.main_input_channel_pointers,
             self.main_output_channel_pointers,
         ) {
             unsafe {
                 self.main_buffer.set_slices(num_samples, |output_slices| {
-                    for (channel_idx, output_slice) in output_slices
-                        .iter_mut()
-                        .enumerate()
-                        .take(input_channel_pointers.num_channels)
-                    {
-                        let input_channel_pointer =
-                            *input_channel_pointers.ptrs.as_ptr().add(channel_idx);
-                        debug_assert!(channel_idx < output_channel_pointers.num_channels);
-                        let output_channel_pointer =
-                            *output_channel_pointers.ptrs.as_ptr().add(channel_idx);
-
-                        // If the host processes the main IO out of place then the inputs need to be
-                        // copied to the output buffers. Otherwise the input should already be there.
-                        if input_channel_pointer != output_channel_pointer {
-                            output_slice.copy_from_slice(std::slice::from_raw_parts_mut(
-                                input_channel_pointer.add(sample_offset),
-                                num_samples,
-                            ))
+                    for (channel_idx, output_slice) in output_slices.iter_mut().enumerate() {
+                        // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): only the channels both sides
+                        // have; a missing or null input channel reads as silence. 0.4.2 read
+                        // past the host's output channel array when it had fewer channels than
+                        // the input.
+                        match channel_pointer(input_channel_pointers, channel_idx) {
+                            None => output_slice.fill(0.0),
+                            // If the host processes the main IO out of place then the inputs need to be
+                            // copied to the output buffers. Otherwise the input should already be there.
+                            Some(input)
+                                if !output_slice.is_empty()
+                                    && input.add(sample_offset) != output_slice.as_mut_ptr() =>
+                            {
+                                output_slice.copy_from_slice(std::slice::from_raw_parts(
+                                    input.add(sample_offset),
+                                    num_samples,
+                                ))
+                            }
+                            Some(_) => {}
                         }
                     }
                 });
-            }
-
-            // Any excess channels will need to be filled with zeroes since they'd otherwise point
-            // to whatever was left in the buffer
-            if input_channel_pointers.num_channels < output_channel_pointers.num_channels {
-                unsafe {
-                    self.main_buffer.set_slices(num_samples, |output_slices| {
-                        for slice in &mut output_slices[input_channel_pointers.num_channels..] {
-                            slice.fill(0.0);
-                        }
-                    });
-                }
             }
         }
 
@@ -283,31 +266,24 @@ impl BufferManager {
                         input_channel_pointers.num_channels,
                         input_storage.len()
                     );
-                    for (channel_idx, channel) in input_storage
-                        .iter_mut()
-                        .enumerate()
-                        .take(input_channel_pointers.num_channels)
-                    {
-                        let input_channel_pointer =
-                            unsafe { input_channel_pointers.ptrs.as_ptr().add(channel_idx) };
-
+                    for (channel_idx, channel) in input_storage.iter_mut().enumerate() {
                         crate::nice_debug_assert!(num_samples <= channel.capacity());
                         channel.resize(num_samples, 0.0);
-                        channel.copy_from_slice(unsafe {
-                            std::slice::from_raw_parts_mut(
-                                (*input_channel_pointer).add(sample_offset),
+                        // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): missing and null channels are
+                        // silence.
+                        let input = unsafe {
+                            channel_slice(
+                                *input_channel_pointers,
+                                channel_idx,
+                                sample_offset,
                                 num_samples,
                             )
-                        })
-                    }
-
-                    // In case we were provided too few channels we'll fill the rest with zeroes to
-                    // avoid unexpected situations
-                    for channel in input_storage
-                        .iter_mut()
-                        .skip(input_channel_pointers.num_channels)
-                    {
-                        channel.fill(0.0);
+                        };
+                        if input.is_empty() {
+                            channel.fill(0.0);
+                        } else {
+                            channel.copy_from_slice(input);
+                        }
                     }
                 }
                 None => {
@@ -347,16 +323,13 @@ impl BufferManager {
                                 output_slices.len(),
                                 output_channel_pointers.num_channels
                             );
-                            for (channel_idx, output_slice) in output_slices
-                                .iter_mut()
-                                .enumerate()
-                                .take(output_channel_pointers.num_channels)
+                            for (channel_idx, output_slice) in output_slices.iter_mut().enumerate()
                             {
-                                let output_channel_pointer =
-                                    output_channel_pointers.ptrs.as_ptr().add(channel_idx);
-
-                                *output_slice = std::slice::from_raw_parts_mut(
-                                    (*output_channel_pointer).add(sample_offset),
+                                // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): as for the main output.
+                                *output_slice = channel_slice(
+                                    *output_channel_pointers,
+                                    channel_idx,
+                                    sample_offset,
                                     num_samples,
                                 );
 
@@ -364,11 +337,6 @@ impl BufferManager {
                                 // write something there
                                 output_slice.fill(0.0);
                             }
-
-                            // If the caller/host should have provided buffer pointers but didn't then
-                            // we must get rid of any dangling slices
-                            output_slices[output_channel_pointers.num_channels..]
-                                .fill_with(|| &mut [])
                         }
                         None => {
                             crate::nice_debug_assert_eq!(output_slices.len(), 0);
@@ -392,6 +360,40 @@ impl BufferManager {
             })
         }
     }
+}
+
+/// DEMIXER PATCH (DEMIXER-PATCHES.md, 4): channel `channel_idx` of `pointers` from
+/// `sample_offset` on, `num_samples` long; empty when the host gave fewer channels or a null
+/// channel pointer.
+///
+/// # Safety
+///
+/// As for [`BufferManager::create_buffers()`]: `pointers` holds `num_channels` channel pointers,
+/// each null or valid for `sample_offset + num_samples` samples.
+unsafe fn channel_slice<'a>(
+    pointers: ChannelPointers,
+    channel_idx: usize,
+    sample_offset: usize,
+    num_samples: usize,
+) -> &'a mut [f32] {
+    match unsafe { channel_pointer(pointers, channel_idx) } {
+        Some(channel) if num_samples > 0 => unsafe {
+            std::slice::from_raw_parts_mut(channel.add(sample_offset), num_samples)
+        },
+        _ => &mut [],
+    }
+}
+
+/// DEMIXER PATCH (DEMIXER-PATCHES.md, 4): channel `channel_idx`'s pointer, unless the host gave
+/// fewer channels or a null pointer.
+///
+/// # Safety
+///
+/// `pointers` holds `num_channels` channel pointers.
+unsafe fn channel_pointer(pointers: ChannelPointers, channel_idx: usize) -> Option<*mut f32> {
+    (channel_idx < pointers.num_channels)
+        .then(|| unsafe { *pointers.ptrs.as_ptr().add(channel_idx) })
+        .filter(|channel| !channel.is_null())
 }
 
 #[cfg(any(miri, test))]

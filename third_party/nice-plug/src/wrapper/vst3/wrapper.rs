@@ -1439,7 +1439,8 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                     .enumerate()
                                 {
                                     let aux_input_idx = aux_input_no + aux_input_start_idx;
-                                    if aux_input_idx > data.numOutputs as usize {
+                                    // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): within the host's inputs.
+                                    if aux_input_idx >= data.numInputs as usize {
                                         break;
                                     }
 
@@ -1463,7 +1464,8 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                     .enumerate()
                                 {
                                     let aux_output_idx = aux_output_no + aux_output_start_idx;
-                                    if aux_output_idx > data.numOutputs as usize {
+                                    // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): within the host's outputs.
+                                    if aux_output_idx >= data.numOutputs as usize {
                                         break;
                                     }
 
@@ -1482,25 +1484,15 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                         })
                     };
 
-                    // We already checked whether the host has initiated a parameter flush, but in
-                    // case it still did something unexpected that we did not catch we'll still try
-                    // to prevent processing audio when the slices don't contain the values we
-                    // expect.
-                    let mut buffer_is_valid = true;
-                    for output_buffer_slice in
-                        buffers.main_buffer.as_slice_immutable().iter().chain(
-                            buffers
-                                .aux_outputs
-                                .iter()
-                                .flat_map(|buffer| buffer.as_slice_immutable().iter()),
-                        )
-                    {
-                        if output_buffer_slice.is_empty() {
-                            buffer_is_valid = false;
-                            break;
-                        }
-                    }
-                    crate::nice_debug_assert!(buffer_is_valid);
+                    // DEMIXER PATCH (DEMIXER-PATCHES.md, 4): process whatever outputs the host
+                    // gives. 0.4.2 skipped `process()` unless every channel of every bus was there,
+                    // so a host that disables auxiliary buses (JUCE's Pedalboard) got the input
+                    // back undelayed and no processing at all. A channel the host left out is an
+                    // empty slice; only a block with no output channel at all is skipped.
+                    let buffer_is_valid = crate::wrapper::util::any_output(
+                        buffers.main_buffer,
+                        buffers.aux_outputs,
+                    );
 
                     // Some of the fields are left empty because VST3 does not provide this
                     // information, but the methods on [`Transport`] can reconstruct these values
