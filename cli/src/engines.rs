@@ -94,7 +94,7 @@ impl ModelFiles {
         let stamps = files
             .iter()
             .flat_map(|file| {
-                let sidecar = demixer_dsp::onnx::contract::sidecar_path(file);
+                let sidecar = demixer_dsp::onnx::sidecar_path(file);
                 let external = PathBuf::from(format!("{}.data", file.display()));
                 [file.clone(), sidecar, external]
             })

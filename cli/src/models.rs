@@ -357,7 +357,7 @@ fn add(library: &Library, file: &Path, name: Option<String>, ort: Option<PathBuf
     let mut size = 0;
     let mut copied = vec![file.to_path_buf()];
     for member in &inspection.files {
-        let sidecar = demixer_dsp::onnx::contract::sidecar_path(member);
+        let sidecar = demixer_dsp::onnx::sidecar_path(member);
         let external = PathBuf::from(format!("{}.data", member.display()));
         copied.extend([member.clone(), sidecar, external].into_iter().filter(|p| p.is_file()));
         if member.parent() != Some(manifest_dir) && member != file {

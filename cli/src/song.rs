@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use demixer_dsp::render::{Aligned, StemBlock};
+use demixer_dsp::{Aligned, StemBlock};
 use demixer_dsp::{Engine, Stem};
 
 use crate::audio::{Reader, SampleFormat, StemWriter};

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use demixer_dsp::onnx::{self, Device, OnnxConfig, SessionOptions};
-use demixer_dsp::render::separate_aligned;
+use demixer_dsp::separate_aligned;
 
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())

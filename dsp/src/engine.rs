@@ -3,24 +3,26 @@
 
 use std::fmt;
 
-use crate::hpss::Preset;
-use crate::{Separator, Stem};
+use crate::engines::hpss::Preset;
+use crate::engines::onnx::Provider;
+use crate::separator::Separator;
+use crate::stem::Stem;
 
 /// What kind of engine runs: how the plugin and the window tell engines apart. A stream holds at
 /// most one engine of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EngineKind {
-    /// HPSS at a preset (Fitzgerald 2010, Driedger 2014; [`crate::hpss`]).
+    /// HPSS at a preset (Fitzgerald 2010, Driedger 2014; [`crate::engines::hpss`]).
     Hpss(Preset),
     /// A model that separates fixed segments, streamed with Demucs' overlap-add
-    /// ([`crate::segments`]): HT-Demucs and the Demucs family.
+    /// ([`crate::OverlapAdd`]): HT-Demucs and the Demucs family.
     SegmentModel,
-    /// A stateful model run once per hop ([`crate::onnx::streaming`]): HS-TasNet-style
+    /// A stateful model run once per hop (`onnx/streaming.rs`): HS-TasNet-style
     /// streaming separators with milliseconds of latency.
     StreamingModel,
-    /// A model that separates magnitude spectrograms ([`crate::spectrogram`]): Deezer's Spleeter.
+    /// A model that separates magnitude spectrograms ([`crate::MaskedStft`]): Deezer's Spleeter.
     SpectrogramModel,
-    /// No separation: the input as Other ([`crate::dry`]), where nothing else can run.
+    /// No separation: the input as Other (`engines/dry.rs`), where nothing else can run.
     Dry,
 }
 
@@ -82,23 +84,5 @@ impl Engine {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine").field("kind", &self.kind).field("name", &self.name).finish_non_exhaustive()
-    }
-}
-
-/// Where an engine computes (for a model: the ONNX Runtime execution provider it ended up on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// ONNX Runtime's CPU provider.
-    Cpu,
-    /// NVIDIA CUDA.
-    Cuda,
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Provider::Cpu => "CPU",
-            Provider::Cuda => "CUDA",
-        })
     }
 }

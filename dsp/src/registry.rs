@@ -2,18 +2,18 @@
 //! one [`build`] that turns it into a running [`Engine`] at a sample rate, for the plugin and the
 //! command-line tool alike.
 //!
-//! A new engine kind is one module that implements [`crate::Separator`], one [`EngineKind`]
-//! variant with its label, and one arm in [`build`] (for a model file, in [`crate::onnx::load`],
+//! A new engine kind is one module that implements [`crate::separator::Separator`], one [`EngineKind`]
+//! variant with its label, and one arm in [`build`] (for a model file, in [`crate::engines::onnx::load`],
 //! which tells model kinds apart by their contract).
 
 use std::ops::RangeInclusive;
 
-use crate::dry::Dry;
+use crate::engines::dry::Dry;
 use crate::engine::{Engine, EngineKind};
-use crate::hpss::config::SAMPLE_RATE_RANGE;
-use crate::hpss::{ConfigError, HpssConfig, HpssSeparator, Preset};
-use crate::onnx::{self, OnnxConfig, OnnxError};
-use crate::resampled::{ResampleError, Resampled};
+use crate::engines::hpss::SAMPLE_RATE_RANGE;
+use crate::engines::hpss::{ConfigError, HpssConfig, HpssSeparator, Preset};
+use crate::engines::onnx::{self, OnnxConfig, OnnxError};
+use crate::compose::resampled::{ResampleError, Resampled};
 
 /// Host rates, in Hz, at which HPSS runs: inside its own range directly, elsewhere resampled by a
 /// whole factor into it (from 1 kHz up to DXD's 705.6 and 768 kHz and twice that).
@@ -26,7 +26,7 @@ pub enum EngineSpec {
     Hpss(Preset),
     /// An ONNX model file or bag manifest; its contract decides the [`EngineKind`].
     Model(OnnxConfig),
-    /// No separation ([`crate::dry`]).
+    /// No separation (`engines/dry.rs`).
     Dry,
 }
 

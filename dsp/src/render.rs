@@ -3,7 +3,7 @@
 //! block (memory bounded by the engine and one block, whatever the song's length);
 //! [`separate_aligned`] takes it whole.
 
-use crate::{Separator, StereoOut};
+use crate::separator::{Separator, StereoOut};
 
 /// Largest block fed to the engine at once; any size gives the same result.
 pub const BLOCK: usize = 4096;
@@ -97,7 +97,7 @@ pub fn separate_aligned(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hpss::{HpssConfig, HpssSeparator, Preset};
+    use crate::engines::hpss::{HpssConfig, HpssSeparator, Preset};
 
     #[test]
     fn aligned_stems_sum_to_the_input_over_its_whole_length() {

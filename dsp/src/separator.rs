@@ -1,6 +1,6 @@
 //! The interface every separation engine implements: HPSS and ONNX models.
 
-use crate::Stem;
+use crate::stem::Stem;
 
 /// Output buffers of one stem: left and right channel, each as long as the input block.
 pub type StereoOut<'a> = [&'a mut [f32]; 2];

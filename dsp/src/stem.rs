@@ -18,7 +18,7 @@ pub enum Stem {
     /// Piano, from six-stem models only.
     Piano,
     /// Everything but the sources a model names (Spleeter's 2-stem "accompaniment"): Demixer
-    /// splits it further where the model gives fewer than the four stems (`crate::completed`).
+    /// splits it further where the model gives fewer than the four stems (`crate::compose::completed`).
     Accompaniment,
 }
 

@@ -17,9 +17,9 @@ mod common;
 use common::{Lcg, fixture, music, relative_error, separate};
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::onnx::{self, Mode, OnnxConfig};
-use demixer_dsp::padded::Padded;
-use demixer_dsp::resampled::Resampled;
-use demixer_dsp::segments::{InferenceError, OverlapAdd, SegmentModel};
+use demixer_dsp::Padded;
+use demixer_dsp::Resampled;
+use demixer_dsp::{InferenceError, OverlapAdd, SegmentModel};
 use demixer_dsp::{EngineSpec, Separator, Stem};
 
 /// An engine under test: how to make a fresh one, and what it promises.

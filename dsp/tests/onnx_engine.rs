@@ -6,7 +6,7 @@ mod common;
 
 use common::{fixture, read_wav, relative_error, separate};
 use demixer_dsp::onnx::{self, OnnxConfig};
-use demixer_dsp::render::separate_aligned;
+use demixer_dsp::separate_aligned;
 use demixer_dsp::stream::{self, StreamConfig};
 use demixer_dsp::{Engine, EngineKind, Routing, Stem, StereoOut, Timing};
 

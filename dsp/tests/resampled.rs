@@ -3,8 +3,8 @@
 mod common;
 
 use common::{relative_error, separate};
-use demixer_dsp::delay::DelayLine;
-use demixer_dsp::resampled::Resampled;
+use demixer_dsp::DelayLine;
+use demixer_dsp::Resampled;
 use demixer_dsp::{Separator, Stem, StereoOut};
 
 /// Puts the input, delayed, into drums (left) and vocals (right); the rest stays silent.

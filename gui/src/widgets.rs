@@ -180,7 +180,7 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
         let underruns = status.underruns.load(Ordering::Relaxed);
         let text = format!("Underruns {underruns}");
         ui.label(if underruns > 0 { RichText::new(text).color(Color32::YELLOW) } else { RichText::new(text) });
-        let share = status.fallback_share.load(Ordering::Relaxed);
+        let share = status.cover_share.load(Ordering::Relaxed);
         if share >= 0.0 {
             ui.separator();
             let text = format!("Model late: HPSS covered {:.1} % of the last minute", 100.0 * share);

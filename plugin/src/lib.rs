@@ -17,6 +17,7 @@ use ringbuf::traits::Consumer;
 
 mod cover;
 pub mod mixer;
+pub mod model_choice;
 pub mod model_loader;
 pub mod params;
 pub mod running;
@@ -24,7 +25,8 @@ pub mod stems;
 
 use model_loader::{Handover, Loader, Shared};
 use params::DemixerParams;
-use running::{Model, ModelKey, Playhead, Running, Setup};
+use model_choice::{Model, Wish};
+use running::{Playhead, Running, Setup};
 use stems::{PORT_NAMES, STEM_COUNT};
 
 /// One stereo output per stem.
@@ -112,7 +114,7 @@ impl Demixer {
     /// loaded now (a bounce may wait); in real time the loader brings it later.
     fn model_for(&self, setup: &Setup) -> Option<Model> {
         // A model that is not installed is reported by the loader.
-        let (key, _) = ModelKey::wanted(&self.params, setup)?.ok()?;
+        let Wish::Model { key, .. } = Wish::of(&self.params, setup) else { return None };
         let parked = self.shared.take_parked(&key);
         if parked.is_none() && setup.timing == Timing::Realtime {
             return None;

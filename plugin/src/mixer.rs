@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use demixer_dsp::denormals::clean;
+use demixer_dsp::clean;
 use demixer_state::MeterWriter;
 use nice_plug::prelude::{Smoother, SmoothingStyle};
 
@@ -67,11 +67,28 @@ pub struct Mixer {
     targets: [f32; STEMS],
 }
 
+/// What the parameters say for a block: the gains the stems head for, whether the stem outputs
+/// carry them, bypass; and the sample rate the gain ramps run at.
+#[derive(Debug, Clone, Copy)]
+pub struct MixSettings {
+    /// Host sample rate in Hz.
+    pub sample_rate: f32,
+    /// Each stem's gain after mute and solo ([`effective_gains`]).
+    pub targets: [f32; STEMS],
+    /// The stem outputs carry the gains too.
+    pub post_fader: bool,
+    /// The host's bypass: the delayed input on the main output, silent stems.
+    pub bypass: bool,
+}
+
 /// What the host gave for one stretch of a block: the stems (written in place when post-fader),
-/// the input delayed by the latency, and the main output.
+/// the stretch of them that holds separated audio, the input delayed by the latency, and the main
+/// output.
 pub struct MixBuffers<'a> {
     /// The separated stems, `[stem][channel]`.
     pub stems: [[&'a mut [f32]; 2]; STEMS],
+    /// Where `stems` hold separated audio; elsewhere they are silent (start-up, a late worker).
+    pub separated: Range<usize>,
     /// The input delayed by the plugin's latency.
     pub dry: [&'a [f32]; 2],
     /// The main output.
@@ -89,28 +106,20 @@ impl Mixer {
         Self { gains: smoothers, targets: gains }
     }
 
-    /// Mixes one stretch. Inside `separated` the main output is the delayed input plus each stem
-    /// times its gain minus one (see the module docs); outside it (start-up, a late worker) and
-    /// when bypassed it is the delayed input. Stem outputs are silent when bypassed or outside
-    /// `separated`, and carry the gains when `post_fader`. Adds what the meters show to `levels`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn process(
-        &mut self,
-        sample_rate: f32,
-        targets: [f32; STEMS],
-        buffers: MixBuffers<'_>,
-        separated: Range<usize>,
-        post_fader: bool,
-        bypass: bool,
-        levels: &mut BlockLevels,
-    ) {
+    /// Mixes one stretch. Inside `buffers.separated` the main output is the delayed input plus
+    /// each stem times its gain minus one (see the module docs); outside it (start-up, a late
+    /// worker) and when bypassed it is the delayed input. Stem outputs are silent when bypassed or
+    /// outside `separated`, and carry the gains when post-fader. Adds what the meters show to
+    /// `levels`.
+    pub fn process(&mut self, settings: &MixSettings, buffers: MixBuffers<'_>, levels: &mut BlockLevels) {
+        let MixSettings { sample_rate, targets, post_fader, bypass } = *settings;
         for ((smoother, current), target) in self.gains.iter().zip(&mut self.targets).zip(targets) {
             if *current != target {
                 smoother.set_target(sample_rate, target);
                 *current = target;
             }
         }
-        let MixBuffers { mut stems, dry, main } = buffers;
+        let MixBuffers { mut stems, separated, dry, main } = buffers;
         let [main_l, main_r] = main;
         for t in 0..main_l.len() {
             let gains = std::array::from_fn::<f32, STEMS, _>(|s| self.gains[s].next());
@@ -177,13 +186,15 @@ mod tests {
             };
             let buffers = MixBuffers {
                 stems: std::array::from_fn(|_| next()),
+                separated,
                 dry: [&dry[0], &dry[1]],
                 main: {
                     let [l, r] = &mut main;
                     [&mut l[..], &mut r[..]]
                 },
             };
-            mixer.process(48_000.0, targets, buffers, separated, post_fader, bypass, &mut BlockLevels::default());
+            let settings = MixSettings { sample_rate: 48_000.0, targets, post_fader, bypass };
+            mixer.process(&settings, buffers, &mut BlockLevels::default());
         }
         (main, stems)
     }
@@ -225,10 +236,12 @@ mod tests {
         let [main_l, main_r] = &mut main;
         let buffers = MixBuffers {
             stems: std::array::from_fn(|_| next()),
+            separated: 0..n,
             dry: [&dry[0], &dry[1]],
             main: [&mut main_l[..], &mut main_r[..]],
         };
-        mixer.process(48_000.0, [0.0, 1.0, 1.0, 1.0], buffers, 0..n, false, false, &mut BlockLevels::default());
+        let settings = MixSettings { sample_rate: 48_000.0, targets: [0.0, 1.0, 1.0, 1.0], post_fader: false, bypass: false };
+        mixer.process(&settings, buffers, &mut BlockLevels::default());
         let ramp = (48_000.0 * RAMP_MS / 1000.0) as usize;
         assert!(main[0][ramp / 2] > 3.0 && main[0][ramp / 2] < 4.0, "halfway through the ramp");
         assert!(main[0][ramp + 1..].iter().all(|&x| x == 3.0), "the ramp ends at the target");

@@ -21,10 +21,11 @@ use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::params::{DemixerParams, EngineChoice};
-use crate::running::{FileIdentity, Model, ModelKey, Running, Setup, StartError};
+use crate::model_choice::{FileIdentity, Model, ModelKey, Wish};
+use crate::running::{Running, Setup, StartError};
 
 /// How often the loader looks at the settings.
-const POLL: Duration = Duration::from_millis(50);
+const SETTINGS_POLL: Duration = Duration::from_millis(50);
 /// How long a resolved model name is trusted before the library is read again (a model
 /// installed or removed meanwhile shows up), unless the settings change.
 const RESOLVE_AGAIN: Duration = Duration::from_secs(2);
@@ -127,7 +128,7 @@ impl Loader {
         let (to_audio, incoming) = HeapRb::new(IN_FLIGHT).split();
         let (outgoing, from_audio) = HeapRb::new(IN_FLIGHT).split();
         let (stop, stopped) = bounded(1);
-        let worker = Worker { params, status, shared, to_audio, from_audio, resolved: None };
+        let worker = LoaderThread { params, status, shared, to_audio, from_audio, resolved: None };
         let thread = std::thread::Builder::new()
             .name("demixer-model-loader".into())
             .spawn(move || worker.run(stopped))
@@ -146,21 +147,20 @@ impl Drop for Loader {
 }
 
 /// What the settings asked for when they were last resolved, and the answer.
-type Wanted = Option<Result<(ModelKey, Option<String>), String>>;
 
-struct Worker {
+struct LoaderThread {
     params: Arc<DemixerParams>,
     status: Arc<MixerStatus>,
     shared: Arc<Shared>,
     to_audio: HeapProd<Box<Running>>,
     from_audio: HeapCons<Box<Running>>,
     /// The last resolution: settings, engine choice and rate it was for, when, and its answer.
-    resolved: Option<(ModelSettings, EngineChoice, f32, Instant, Wanted)>,
+    resolved: Option<(ModelSettings, EngineChoice, f32, Instant, Wish)>,
 }
 
-impl Worker {
+impl LoaderThread {
     fn run(mut self, stopped: Receiver<()>) {
-        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(SETTINGS_POLL) {
             while let Some(old) = self.from_audio.try_pop() {
                 self.shared.park(*old);
             }
@@ -173,34 +173,34 @@ impl Worker {
 
     /// What the settings ask for at `setup`, read from the library at most every
     /// [`RESOLVE_AGAIN`] while the settings stay the same.
-    fn wanted(&mut self, setup: &Setup) -> Wanted {
+    fn wanted(&mut self, setup: &Setup) -> Wish {
         let settings = self.params.model.read().clone();
         let engine = self.params.engine.value();
         let fresh = self.resolved.as_ref().is_some_and(|(s, e, rate, at, _)| {
             *s == settings && *e == engine && *rate == setup.sample_rate && at.elapsed() < RESOLVE_AGAIN
         });
         if !fresh {
-            let wanted = ModelKey::wanted(&self.params, setup);
+            let wanted = Wish::of(&self.params, setup);
             self.resolved = Some((settings, engine, setup.sample_rate, Instant::now(), wanted));
         }
-        self.resolved.as_ref().and_then(|(.., wanted)| wanted.clone())
+        self.resolved.as_ref().map_or(Wish::Hpss, |(.., wanted)| wanted.clone())
     }
 
     /// Loads what is wanted, if that is new.
     fn poll(&mut self) {
         let Some(setup) = self.shared.setup.lock().clone() else { return };
-        let Some(wanted) = self.wanted(&setup) else {
-            let no_model = self.params.engine.value() == EngineChoice::Onnx;
-            let text = if no_model { "Choose an ONNX model below; HPSS plays until then." } else { "" };
-            self.status.set_model_state(text, no_model);
-            if self.shared.attempted.lock().as_ref().is_some_and(|(_, failed)| *failed) {
-                self.shared.retry();
+        let (key, note) = match self.wanted(&setup) {
+            Wish::Model { key, note } => (key, note),
+            Wish::Hpss => {
+                let no_model = self.params.engine.value() == EngineChoice::Onnx;
+                let text = if no_model { "Choose an ONNX model below; HPSS plays until then." } else { "" };
+                self.status.set_model_state(text, no_model);
+                if self.shared.attempted.lock().as_ref().is_some_and(|(_, failed)| *failed) {
+                    self.shared.retry();
+                }
+                return;
             }
-            return;
-        };
-        let (key, note) = match wanted {
-            Ok(wanted) => wanted,
-            Err(missing) => {
+            Wish::Unavailable(missing) => {
                 self.status.set_model_state(missing, true);
                 self.shared.retry();
                 return;

@@ -4,24 +4,22 @@
 //! (separate and mix) and [`Running::publish`].
 
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use demixer_dsp::delay::DelayLine;
+use demixer_dsp::DelayLine;
 use demixer_dsp::hpss::Preset;
-use demixer_dsp::onnx::{Device, Mode, OnnxConfig, SessionOptions};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::timeline::CacheShared;
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
-use demixer_models::library::{Library, LibraryError, Resolved, looks_like_file};
-use demixer_state::{MixerStatus, ModelSettings};
+use demixer_state::MixerStatus;
 use nice_plug::prelude::*;
 use nice_plug::util::permit_alloc;
 
 use crate::cover::Cover;
-use crate::mixer::{BlockLevels, MixBuffers, Mixer, effective_gains};
+use crate::mixer::{BlockLevels, MixBuffers, MixSettings, Mixer, effective_gains};
+use crate::model_choice::{FileIdentity, Model, ModelKey};
 use crate::params::{DemixerParams, EngineChoice};
 use crate::stems::{self, STEM_COUNT};
 
@@ -60,68 +58,6 @@ impl Setup {
     }
 }
 
-/// Identifies a loaded model engine: what it was built from and the rate it runs at.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelKey {
-    /// The model engine's spec.
-    pub spec: EngineSpec,
-    /// Host sample rate in Hz.
-    pub sample_rate: f32,
-}
-
-impl ModelKey {
-    /// The model the parameters and settings ask for at `setup`'s rate, if they ask for one, with
-    /// a note when it is a library model whose file is not the one the project was saved with.
-    ///
-    /// # Errors
-    /// The settings name a library model that is not installed here: says how to get it.
-    pub fn wanted(params: &DemixerParams, setup: &Setup) -> Option<Result<(ModelKey, Option<String>), String>> {
-        let settings = params.model.read().clone();
-        if params.engine.value() == EngineChoice::Hpss || settings.model.is_empty() {
-            return None;
-        }
-        let mode = if setup.timing == Timing::Offline { Mode::Offline } else { Mode::Live };
-        Some(model_spec(&settings, mode).map(|(spec, note)| (ModelKey { spec, sample_rate: setup.sample_rate }, note)))
-    }
-
-    /// The model file (or bag manifest), for a model.
-    pub fn file(&self) -> Option<&Path> {
-        match &self.spec {
-            EngineSpec::Model(config) => Some(&config.model),
-            _ => None,
-        }
-    }
-
-    /// Builds the engine, noting which version of its file it read; slow (seconds), not on the
-    /// audio thread.
-    pub fn load(&self) -> Result<Model, EngineError> {
-        let file = self.file().and_then(FileIdentity::of);
-        Ok(Model { key: self.clone(), engine: demixer_dsp::build(&self.spec, self.sample_rate)?, file })
-    }
-}
-
-/// What tells one version of a model file from another without reading it: its size,
-/// modification time and (on Unix) inode. A file replaced by writing, copying or moving another
-/// over it changes at least one of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileIdentity {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
-}
-
-impl FileIdentity {
-    /// The identity of the file at `path` now; `None` when it cannot be read.
-    pub fn of(path: &Path) -> Option<Self> {
-        let metadata = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Some(Self { len: metadata.len(), modified: metadata.modified().ok(), inode })
-    }
-}
-
 /// How to treat the block being processed: as the host says for this very block where it says
 /// (a VST3 host may switch to offline per `process()` call, without `setupProcessing`: Ardour's
 /// exports; read through nice-plug DEMIXER PATCH 3), else as at activation.
@@ -130,87 +66,6 @@ fn block_timing(activation: Timing) -> Timing {
         Some(ProcessMode::Offline) => Timing::Offline,
         Some(ProcessMode::Realtime | ProcessMode::Buffered) => Timing::Realtime,
         None => activation,
-    }
-}
-
-/// The model file the settings name: a path as it is, a name through the model `library`.
-fn model_path(library: &Library, settings: &ModelSettings) -> Result<(PathBuf, Option<String>), String> {
-    match library.resolve(&settings.model) {
-        Ok(Resolved { path, installed: Some(installed) }) => {
-            let differs = !settings.sha256.is_empty() && !settings.sha256.eq_ignore_ascii_case(&installed.sha256);
-            let note = differs.then(|| {
-                format!(
-                    "the installed '{}' (SHA-256 {}…) is not the file this project was saved with ({}…)",
-                    installed.name,
-                    &installed.sha256[..12],
-                    settings.sha256.chars().take(12).collect::<String>()
-                )
-            });
-            Ok((path, note))
-        }
-        Ok(Resolved { path, installed: None }) => Ok((path, None)),
-        Err(LibraryError::NotInstalled { name, .. }) => Err(format!(
-            "The model '{name}' is not installed on this computer: run `demixer models download {name}` \
-             (or `demixer models add FILE --name {name}`), or choose another model. HPSS plays."
-        )),
-        // A path that is not there: the engine says so when it tries to load it.
-        Err(_) => Ok((PathBuf::from(&settings.model), None)),
-    }
-}
-
-/// The engine spec the model panel's settings describe for `mode` (offline renders run a model as
-/// its reference does, real time at its lowest latency), and a note about the model file.
-fn model_spec(settings: &ModelSettings, mode: Mode) -> Result<(EngineSpec, Option<String>), String> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let ((model, note), installed_runtime) = match Library::open() {
-        Ok(library) => (model_path(&library, settings)?, library.installed_runtime()),
-        // No library folder (no home folder): a path still loads.
-        Err(_) if looks_like_file(&settings.model) => ((PathBuf::from(&settings.model), None), None),
-        Err(e) => return Err(format!("{e}. HPSS plays.")),
-    };
-    let spec = EngineSpec::Model(OnnxConfig {
-        model,
-        installed_runtime,
-        runtime: (!settings.runtime.is_empty()).then(|| PathBuf::from(&settings.runtime)),
-        session: SessionOptions {
-            device: Device::from_name(&settings.device).unwrap_or_default(),
-            threads: settings.threads as usize,
-            // By default a segment model leaves half the cores to the host and the other plugins
-            // (a streaming model uses one).
-            max_auto_threads: Some((cores / 2).max(1)),
-        },
-        mode,
-    });
-    Ok((spec, note))
-}
-
-/// A loaded model engine and what it was loaded for.
-pub struct Model {
-    /// What it was loaded for.
-    pub key: ModelKey,
-    /// The engine.
-    pub engine: Engine,
-    /// The version of the model file it was loaded from, when known.
-    pub file: Option<FileIdentity>,
-}
-
-impl Model {
-    /// Whether the model file is still the version this engine was loaded from.
-    pub fn is_current(&self) -> bool {
-        self.key.file().and_then(FileIdentity::of) == self.file
-    }
-
-    /// Whether this engine is what `wanted` asks for: loaded for it, or for it in the other mode
-    /// where the mode makes no difference (only a spectrogram model runs differently live and
-    /// offline), so a model loaded for an offline render plays on in real time.
-    pub fn serves(&self, wanted: &ModelKey) -> bool {
-        let without_mode = |key: &ModelKey| match &key.spec {
-            EngineSpec::Model(config) => Some((OnnxConfig { mode: Mode::Offline, ..config.clone() }, key.sample_rate)),
-            _ => None,
-        };
-        self.key == *wanted
-            || (self.engine.kind != EngineKind::SpectrogramModel
-                && without_mode(&self.key).is_some_and(|key| Some(key) == without_mode(wanted)))
     }
 }
 
@@ -419,8 +274,12 @@ impl Running {
         main: &mut [&mut [f32]],
         ports: &mut [&mut [&mut [f32]]; STEM_COUNT],
     ) -> BlockLevels {
-        let targets = effective_gains(&params.strip_values());
-        let (post_fader, bypass) = (params.aux_post_fader.value(), params.bypass.value());
+        let settings = MixSettings {
+            sample_rate: self.setup.sample_rate,
+            targets: effective_gains(&params.strip_values()),
+            post_fader: params.aux_post_fader.value(),
+            bypass: params.bypass.value(),
+        };
         let mut levels = BlockLevels::default();
         let mut start = 0;
         while start < len {
@@ -448,9 +307,9 @@ impl Running {
                 separated = if timing == Timing::Offline { permit_alloc(fill) } else { fill() };
             }
             let [dry_l, dry_r] = &self.dry_out;
-            let buffers =
-                MixBuffers { stems, dry: [&dry_l[..n], &dry_r[..n]], main: stereo(main, spare_main, start..end) };
-            self.mixer.process(self.setup.sample_rate, targets, buffers, separated, post_fader, bypass, &mut levels);
+            let dry = [&dry_l[..n], &dry_r[..n]];
+            let buffers = MixBuffers { stems, separated, dry, main: stereo(main, spare_main, start..end) };
+            self.mixer.process(&settings, buffers, &mut levels);
             start = end;
         }
         levels
@@ -487,10 +346,10 @@ impl Running {
         let worker = self.stream.status();
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
         status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
-        status.running_engine.store(self.stream.engine_position() as u32, Ordering::Relaxed);
+        status.running_engine.store(self.stream.engine_slot() as u32, Ordering::Relaxed);
         let model_plays = self.model.as_ref().is_some_and(|(_, kind, _)| *kind == self.stream.engine());
         let share = self.cover.as_ref().filter(|_| model_plays).map_or(-1.0, Cover::share);
-        status.fallback_share.store(share, Ordering::Relaxed);
+        status.cover_share.store(share, Ordering::Relaxed);
     }
 
     /// Stops the worker (joining it: not on the audio thread) and returns the model engine, if any.
@@ -644,45 +503,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_saved_model_name_is_found_in_the_library_and_a_missing_one_says_how_to_get_it() {
-        use demixer_models::library::{Installed, ModelKind};
-        let root = std::env::temp_dir().join(format!("demixer-plugin-library-{}", std::process::id()));
-        let library = Library::at(root.clone());
-        let staging = library.stage("tiny").unwrap();
-        std::fs::write(staging.dir().join("tiny.onnx"), b"model").unwrap();
-        let record = Installed {
-            name: "tiny".into(),
-            kind: ModelKind::Segment,
-            file: "tiny.onnx".into(),
-            sha256: "a".repeat(64),
-            size: 5,
-            summary: String::new(),
-            source: "test".into(),
-            dir: PathBuf::new(),
-        };
-        let installed = staging.commit(record).unwrap();
-        let settings = |model: &str, sha256: &str| ModelSettings {
-            model: model.into(),
-            sha256: sha256.into(),
-            ..ModelSettings::default()
-        };
-
-        let (path, note) = model_path(&library, &settings("tiny", &"a".repeat(64))).unwrap();
-        assert_eq!((path, note), (installed.path(), None));
-        let (_, note) = model_path(&library, &settings("tiny", &"b".repeat(64))).unwrap();
-        assert!(note.is_some_and(|n| n.contains("not the file this project was saved with")));
-        let missing = model_path(&library, &settings("htdemucs", &"a".repeat(64))).unwrap_err();
-        assert!(
-            missing.contains("'htdemucs' is not installed") && missing.contains("demixer models download htdemucs")
-        );
-        assert!(missing.contains("HPSS plays"), "{missing}");
-        // A path is used as it is, even where it does not exist (loading it then says so).
-        let (path, _) = model_path(&library, &settings("/nowhere/model.onnx", "")).unwrap();
-        assert_eq!(path, PathBuf::from("/nowhere/model.onnx"));
-        std::fs::remove_dir_all(root).unwrap();
-    }
-
     use demixer_dsp::Stem;
 
     /// A model engine that never delivers: its worker waits in its first block until `gate` closes.
@@ -741,7 +561,7 @@ mod tests {
             assert!(worst < 1e-4, "channel {channel}: the covered stems miss the delayed input by {worst}");
             assert!(out[1][channel][settled..].iter().any(|x| x.abs() > 1e-3), "the stems are not silent");
         }
-        let share = status.fallback_share.load(Ordering::Relaxed);
+        let share = status.cover_share.load(Ordering::Relaxed);
         let covered_seconds = (input[0].len() - latency) as f32 / SR;
         assert!(share > 0.5 * covered_seconds / 60.0 && share < covered_seconds / 60.0, "share {share}");
     }

@@ -18,7 +18,7 @@ pub struct MixerStatus {
     pub realtime_factor: AtomicF32,
     /// While a model plays: the share (0 to 1) of about the last minute that HPSS covered because
     /// the model was late; negative when no model plays.
-    pub fallback_share: AtomicF32,
+    pub cover_share: AtomicF32,
     /// Seconds of the timeline whose stems the loop cache holds.
     pub cached_seconds: AtomicF32,
     /// Bytes the loop cache takes.

@@ -17,7 +17,7 @@ use clack_host::prelude::*;
 use demixer_dsp::Separator;
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::onnx::{self, OnnxConfig};
-use demixer_dsp::render::separate_aligned;
+use demixer_dsp::separate_aligned;
 use demixer_host_tests::{
     Build, DEFAULT_CONFIG, Host, PORTS, Ports, Processing, RealtimeClock, SR, activate, activate_until_settled,
     choose_model, latency, load, music, restart_requested,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clack_extensions::render::RenderMode;
 use demixer_dsp::onnx::{self, OnnxConfig};
-use demixer_dsp::render::separate_aligned;
+use demixer_dsp::separate_aligned;
 use demixer_host_tests::{
     Build, DEFAULT_CONFIG, MAX_BLOCK, Processing, RealtimeClock, SR, activate, activate_until_settled, choose_model,
     latency, latency_changes, load, music, render, restart_requested, set_mode,

@@ -1,7 +1,7 @@
 //! Running separators on a worker thread behind lock-free rings, at a fixed, exact latency.
 //!
 //! The audio thread ([`RealtimeSide`]) writes its input into one SPSC ring and reads separated
-//! stems from another; the worker thread ([`worker`]) owns the engines. The stems come out
+//! stems from another; the worker thread (`worker.rs`) owns the engines. The stems come out
 //! delayed by the engine's latency plus a fixed margin, the time the worker has to keep up. The
 //! audio thread talks to the worker through atomics and rings only (requests carry a generation
 //! number that the worker acknowledges), so it never locks, allocates or makes a system call in
@@ -10,7 +10,7 @@
 //! A host's timeline position is a hint, not the truth: hosts at a play rate other than 1, hosts
 //! whose position jitters, sticks at 0 or steps wrongly all exist. The engine runs on across
 //! whatever the host reports, so the stems of a continuous stream never depend on it. The audio
-//! thread only marks, with a [`Seam`], where the host's position moved other than by the block
+//! thread only marks, with a seam (`runs.rs`), where the host's position moved other than by the block
 //! (a candidate jump), where it moves by the block again after one (which confirms it), and where
 //! it cannot be trusted (the transport stopped, or the host does not advance by the block). The
 //! worker takes a confirmed jump as one only where the cache can verify it: the input after it
@@ -30,6 +30,7 @@
 //! offline mode the audio thread may wait for the worker instead, and the cache is neither read
 //! nor filled, so a bounce is exact.
 
+mod routing;
 mod runs;
 mod worker;
 
@@ -45,7 +46,9 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::engine::{Engine, EngineKind};
 use crate::timeline::CacheShared;
-use crate::{Stem, StereoOut};
+use crate::separator::StereoOut;
+use crate::stem::Stem;
+pub use routing::Routing;
 use worker::Worker;
 
 const CHANNELS: usize = 2;
@@ -91,45 +94,6 @@ impl StreamConfig {
     }
 }
 
-/// Where the sources of a stream's engines go: each [`Stem`] into one of the stream's stereo
-/// outputs (summed with the other stems routed there), or nowhere. The caller decides: the plugin
-/// folds a six-stem model's guitar and piano into its Other port, a file tool writes every source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Routing {
-    outputs: usize,
-    targets: [Option<usize>; MAX_SOURCES],
-}
-
-impl Routing {
-    /// `outputs` stereo outputs; `target` names the output each stem goes to (`None`: dropped).
-    ///
-    /// # Panics
-    /// If `target` names an output at or beyond `outputs`.
-    pub fn new(outputs: usize, target: impl Fn(Stem) -> Option<usize>) -> Self {
-        let targets = Stem::KNOWN.map(|stem| {
-            let output = target(stem);
-            assert!(output.is_none_or(|o| o < outputs), "{stem} routed to output {output:?} of {outputs}");
-            output
-        });
-        Self { outputs, targets }
-    }
-
-    /// One output per entry of `sources`, in that order; other stems are dropped.
-    pub fn identity(sources: &[Stem]) -> Self {
-        Self::new(sources.len(), |stem| sources.iter().position(|&s| s == stem))
-    }
-
-    /// Number of stereo outputs.
-    pub fn outputs(&self) -> usize {
-        self.outputs
-    }
-
-    /// The output `stem` goes to, if any.
-    pub fn target(&self, stem: Stem) -> Option<usize> {
-        self.targets[stem.index()]
-    }
-}
-
 /// State the worker publishes and the audio thread requests through, all atomics.
 #[derive(Default)]
 pub struct Status {
@@ -146,7 +110,7 @@ pub struct Status {
     /// queue.
     shutdown: AtomicBool,
     /// One bit per engine (in [`spawn`]'s order) that reported a failure
-    /// ([`crate::Separator::failure`]): its stems are not played again in this stream.
+    /// ([`crate::separator::Separator::failure`]): its stems are not played again in this stream.
     failed: AtomicU64,
     /// The first failure, in the engine's words, and who wants to hear of it (set off the audio
     /// thread; the worker calls it).
@@ -160,11 +124,6 @@ impl Status {
     /// Blocks in which the worker was late and the stems went silent.
     pub fn underruns(&self) -> u64 {
         self.underruns.load(Ordering::Relaxed)
-    }
-
-    /// Frames the worker has separated and delivered since the stream began.
-    pub fn separated_frames(&self) -> u64 {
-        self.separated_frames.load(Ordering::Acquire)
     }
 
     /// The first failure of an engine of this stream, if one failed.
@@ -327,7 +286,7 @@ pub fn spawn_cached(
         margins,
         config,
         out_frame,
-        engine: initial,
+        slot: initial,
         generation: 0,
         waiting: false,
         silence_owed: 0,
@@ -403,7 +362,7 @@ pub struct RealtimeSide {
     /// Samples per output frame: every output's left and right.
     out_frame: usize,
     /// The running engine's position in `kinds`.
-    engine: usize,
+    slot: usize,
     generation: u64,
     /// A restart is requested and not yet acknowledged: input is not sent, output is silence.
     waiting: bool,
@@ -431,19 +390,19 @@ pub struct RealtimeSide {
 
 impl RealtimeSide {
     /// Total delay between input and stems, in samples: the engine's latency plus the margin
-    /// (and the engine's bursts, see [`crate::Separator::burst_samples`]).
+    /// (and the engine's bursts, see [`crate::separator::Separator::burst_samples`]).
     pub fn latency_samples(&self) -> usize {
-        self.latencies[self.engine] + self.margins[self.engine]
+        self.latencies[self.slot] + self.margins[self.slot]
     }
 
     /// The kind of engine running (or starting).
     pub fn engine(&self) -> EngineKind {
-        self.kinds[self.engine]
+        self.kinds[self.slot]
     }
 
     /// The running engine's position in the list given to [`spawn`], for labels.
-    pub fn engine_position(&self) -> usize {
-        self.engine
+    pub fn engine_slot(&self) -> usize {
+        self.slot
     }
 
     /// The worker's published state.
@@ -462,7 +421,7 @@ impl RealtimeSide {
         let Some(engine) = self.kinds.iter().position(|&k| k == kind) else { return false };
         // A stream that has been sent nothing since it (re)started has nothing to forget (hosts
         // reset right after activating).
-        let fresh = engine == self.engine && self.since_restart == 0 && !self.waiting;
+        let fresh = engine == self.slot && self.since_restart == 0 && !self.waiting;
         if !fresh {
             self.restart_slot(engine);
         }
@@ -470,7 +429,7 @@ impl RealtimeSide {
     }
 
     fn restart_slot(&mut self, engine: usize) {
-        self.engine = engine;
+        self.slot = engine;
         self.generation += 1;
         self.status.requested_engine.store(engine, Ordering::Relaxed);
         self.status.requested_generation.store(self.generation, Ordering::Release);
@@ -537,7 +496,7 @@ impl RealtimeSide {
         }
         if self.input.vacant_len() < n * CHANNELS {
             // The worker has stopped keeping up entirely: start over rather than drift.
-            self.restart_slot(self.engine);
+            self.restart_slot(self.slot);
             return 0..0;
         }
         if n == 0 {
@@ -547,7 +506,7 @@ impl RealtimeSide {
         if let Some(mark) = self.mark(position, n, cached) {
             if self.seams.try_push(Seam { at: self.since_restart, mark, cached }).is_err() {
                 // Marks faster than the worker polls: start over.
-                self.restart_slot(self.engine);
+                self.restart_slot(self.slot);
                 return 0..0;
             }
             self.run = Some(cached);
@@ -581,7 +540,7 @@ impl RealtimeSide {
             self.debt += wanted - got;
             self.status.underruns.fetch_add(1, Ordering::Relaxed);
         }
-        if self.status.has_failed(self.engine) {
+        if self.status.has_failed(self.slot) {
             // A failed engine's stems are not audio to play: the caller covers for it.
             stems.iter_mut().flat_map(|s| s.iter_mut()).for_each(|out| out.fill(0.0));
             return 0..0;

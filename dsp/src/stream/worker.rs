@@ -27,7 +27,7 @@ use ringbuf::{HeapCons, HeapProd};
 
 use super::runs::{Next, Outcome, Runs};
 use super::{CHANNELS, CHUNK, MAX_SOURCES, Message, POLL, Routing, Seam, Status};
-use crate::StereoOut;
+use crate::separator::StereoOut;
 use crate::engine::Engine;
 use crate::timeline::{CacheShared, TimelineCache, VERIFY, fingerprint};
 
@@ -187,7 +187,7 @@ impl Worker {
 
     /// Serves the stream until shut down, then returns the engines.
     pub(super) fn run(mut self) -> Vec<Engine> {
-        crate::denormals::flush_to_zero();
+        crate::signal::denormals::flush_to_zero();
         let mut last_work = Instant::now();
         loop {
             let wait = if last_work.elapsed() > IDLE_AFTER { IDLE_POLL } else { POLL };

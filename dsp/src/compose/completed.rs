@@ -1,8 +1,8 @@
 //! Models with fewer sources than the four stems, completed by HPSS: a two-stem model's
 //! accompaniment (Spleeter's "vocals / accompaniment") is split by the HPSS engine into drums,
 //! bass and other, while the model's own sources are delayed by HPSS's latency so that every
-//! stem lines up. A composition of engines, like [`crate::resampled::Resampled`] and
-//! [`crate::padded::Padded`].
+//! stem lines up. A composition of engines, like [`crate::compose::resampled::Resampled`] and
+//! [`crate::compose::padded::Padded`].
 //!
 //! The part split is the model's *complement*: its `accompaniment` source, or, for a model that
 //! names neither drums nor bass, its Other (what the model left over). HPSS's drums, bass and other
@@ -10,8 +10,9 @@
 //! decision on what is voice stands), else to Other. So the stems still sum to what the model's
 //! sources sum to.
 
-use crate::delay::DelayLine;
-use crate::{Separator, Stem, StereoOut};
+use crate::signal::delay::DelayLine;
+use crate::separator::{Separator, StereoOut};
+use crate::stem::Stem;
 
 /// The model's source that HPSS splits further, if it needs completing: the accompaniment, or
 /// Other where the model has neither drums nor bass.
@@ -40,7 +41,7 @@ pub struct Completed {
 }
 
 impl Completed {
-    /// Completes `inner` with `hpss` where [`complement`] finds a part to split; else returns
+    /// Completes `inner` with `hpss` where `complement` finds a part to split; else returns
     /// `inner` as it is.
     ///
     /// # Panics
@@ -133,7 +134,7 @@ impl Separator for Completed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::padded::Padded;
+    use crate::compose::padded::Padded;
 
     fn hpss(stem: usize) -> Box<dyn Separator> {
         Box::new(Padded::new(Box::new(AllInto { stem }), 3))

@@ -1,5 +1,5 @@
 //! Spectrogram models run by ONNX Runtime: Deezer's Spleeter as `demixer models` converts it, and
-//! any model that follows the same contract (see [`crate::spectrogram`] for what Demixer does
+//! any model that follows the same contract (see [`crate::engines::spectrogram`] for what Demixer does
 //! around the model).
 //!
 //! **Contract**: one input, float32 `[1 | batch, 2, T, F]`: the magnitude spectrogram of a stereo
@@ -11,7 +11,7 @@
 //! sidecar `<model>.json`): `n_fft` and `hop` (samples, required), `sources`, `sample_rate`
 //! (default 44100), `frames`, `frame_multiple` (default 1). A source named `accompaniment` is
 //! the complement of the others; Demixer completes models without the four stems with HPSS
-//! ([`crate::completed`]).
+//! ([`crate::compose::completed`]).
 
 use std::path::Path;
 
@@ -21,8 +21,8 @@ use ort::value::TensorRef;
 use super::OnnxError;
 use super::contract::{DEFAULT_SAMPLE_RATE, declared_text, float_dims, parse_positive, parse_sources};
 use super::model::ModelFile;
-use crate::segments::{InferenceError, check_output};
-use crate::spectrogram::{Chunking, Estimates, SpectrogramModel, SpectrogramSpec};
+use crate::engines::segments::{InferenceError, check_output};
+use crate::engines::spectrogram::{Chunking, Estimates, SpectrogramModel, SpectrogramSpec};
 
 /// The contract as users read it in error messages.
 pub const EXPECTED: &str = "a spectrogram model: input float32 [1, 2, T, F] (magnitudes), output float32 \

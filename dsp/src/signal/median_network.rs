@@ -6,7 +6,7 @@
 //! medians this way: over time for eight neighbouring bins, and over frequency for eight
 //! neighbouring windows of a frame ([`NetworkMedianFilter`]).
 
-use crate::median::reflect_index;
+use crate::signal::median::reflect_index;
 
 /// Medians computed together (one AVX register of `f32`).
 pub const LANES: usize = 8;
@@ -135,7 +135,7 @@ impl NetworkMedianFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::median::median_filter_reflect;
+    use crate::signal::median::median_filter_reflect;
 
     #[test]
     fn batcher_network_sorts() {

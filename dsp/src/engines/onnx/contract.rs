@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
 
-use crate::Stem;
+use crate::stem::Stem;
 
 /// Name of the model's input.
 pub const INPUT: &str = "mix";

@@ -1,7 +1,7 @@
 //! HPSS parameters: musician-facing presets and settings in milliseconds and hertz, and the
 //! configuration in frames and bins that they become at a given sample rate.
 
-use crate::median_network::MAX_KERNEL;
+use crate::signal::median_network::MAX_KERNEL;
 
 /// Sample rates the HPSS engine accepts, in Hz.
 pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<f32> = 8_000.0..=384_000.0;
@@ -91,7 +91,7 @@ pub struct HpssSettings {
     /// How much stronger percussive content must be than harmonic to count as percussive (≥ 1).
     pub margin_percussive: f32,
     /// Weight (≥ 0) of the low-frequency burst term (the kick) in the drums' power estimate of the
-    /// four-stem engine ([`super::masks::StemMapper::drums`]); 0 leaves drums plain HPSS.
+    /// four-stem engine (`StemMapper::drums` in masks.rs); 0 leaves drums plain HPSS.
     pub kick: f32,
 }
 

@@ -9,12 +9,12 @@ use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
 use super::spatial_wiener::{self, DrumsBassWiener};
 use super::voice_comb::VoiceComb;
-use crate::Stem;
-use crate::delay::DelayLine;
-use crate::denormals::clean;
-use crate::median_network::{LANES, MedianNetwork, NetworkMedianFilter};
+use crate::stem::Stem;
+use crate::signal::delay::DelayLine;
+use crate::signal::denormals::clean;
+use crate::signal::median_network::{LANES, MedianNetwork, NetworkMedianFilter};
 use crate::separator::{Separator, StereoOut};
-use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
+use crate::signal::stft::{Analyzer, FftPair, Synthesizer, hann};
 
 const CHANNELS: usize = 2;
 const STEMS: usize = Stem::ALL.len();
@@ -24,7 +24,7 @@ const SYNTHESISED: [Stem; 3] = [Stem::Drums, Stem::Bass, Stem::Vocals];
 
 /// Real-time HPSS separator: drums from the percussive part and the low-frequency bursts that do
 /// not hold (the kick), bass, vocals and other from the harmonic and residual parts by frequency
-/// and stereo position (see [`StemMapper`]).
+/// and stereo position (see `StemMapper` in masks.rs).
 ///
 /// Each frame's time median spans `harmonic_frames` frames ending `lookahead_frames` after it, so
 /// the latency is one frame plus the look-ahead ([`HpssConfig::latency_samples`]). Output is

@@ -25,10 +25,11 @@ use ort::value::TensorRef;
 use super::OnnxError;
 use super::contract::{DEFAULT_SAMPLE_RATE, declared_in_metadata, float_dims, read_sidecar, sources_by_count};
 use super::model::ModelFile;
-use crate::delay::DelayLine;
-use crate::denormals::clean;
-use crate::segments::{InferenceError, catch_all, check_output};
-use crate::{Separator, Stem, StereoOut};
+use crate::signal::delay::DelayLine;
+use crate::signal::denormals::clean;
+use crate::engines::segments::{InferenceError, catch_all, check_output};
+use crate::separator::{Separator, StereoOut};
+use crate::stem::Stem;
 
 /// The contract as users read it in error messages.
 pub const EXPECTED: &str = "a streaming export: audio input float32 [1, 2, H], state inputs, stems output \
@@ -313,10 +314,6 @@ impl HopStream {
         }
     }
 
-    /// The model being streamed.
-    pub fn model(&self) -> &StreamingModel {
-        &self.model
-    }
 
     /// Runs the model on the full hop; a hop it fails on (an error, NaN, absurd levels) is its
     /// input, in the catch-all source, and the failure is kept.

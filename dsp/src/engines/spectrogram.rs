@@ -20,11 +20,12 @@
 
 use realfft::num_complex::Complex;
 
-use crate::delay::DelayLine;
-use crate::denormals::clean;
-use crate::segments::InferenceError;
-use crate::stft::{Analyzer, FftPair, Synthesizer, hann};
-use crate::{Separator, Stem, StereoOut};
+use crate::signal::delay::DelayLine;
+use crate::signal::denormals::clean;
+use crate::engines::segments::InferenceError;
+use crate::signal::stft::{Analyzer, FftPair, Synthesizer, hann};
+use crate::separator::{Separator, StereoOut};
+use crate::stem::Stem;
 
 /// Spleeter's ε in its ratio masks (`EstimatorSpecBuilder.EPSILON`).
 pub const MASK_EPSILON: f32 = 1e-10;
@@ -66,7 +67,7 @@ pub trait SpectrogramModel: Send {
     ///
     /// # Errors
     /// [`InferenceError`] when the model fails on this chunk, or outputs values that are not
-    /// audio (see [`crate::segments::check_output`]): the chunk is then left unseparated, in the
+    /// audio (see [`crate::engines::segments::check_output`]): the chunk is then left unseparated, in the
     /// complement source, and the engine reports the failure.
     fn run(&mut self, magnitude: &[f32], frames: usize, out: &mut [f32]) -> Result<(), InferenceError>;
 }

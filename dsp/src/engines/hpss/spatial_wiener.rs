@@ -73,10 +73,6 @@ impl DrumsBassWiener {
         Self { decay: (-1.0 / frames).exp(), covariances: vec![[Covariance::default(); 2]; bins] }
     }
 
-    /// Number of bins re-split.
-    pub fn bins(&self) -> usize {
-        self.covariances.len()
-    }
 
     /// Updates the covariances with the frame `left`, `right` (at least [`Self::bins`] bins each)
     /// and the drums and bass masks `masks[bin] = [drums, bass, ..]`, and writes each re-split bin's

@@ -3,9 +3,9 @@
 
 use super::config::HpssConfig;
 use super::masks::{Power, softmask};
-use crate::median::median_filter_reflect;
-use crate::median_network::NetworkMedianFilter;
-use crate::stft::{istft_centered, stft_centered};
+use crate::signal::median::median_filter_reflect;
+use crate::signal::median_network::NetworkMedianFilter;
+use crate::signal::stft::{istft_centered, stft_centered};
 
 /// Harmonic and percussive parts of a mono signal.
 pub struct HarmonicPercussive {

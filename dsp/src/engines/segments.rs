@@ -6,8 +6,9 @@
 //! the stream's latency is exactly one segment. `dsp/tests/fixtures/onnx/reference.py` computes
 //! the same blend offline, and the golden tests hold the two to within 1e-5.
 
-use crate::denormals::clean;
-use crate::{Separator, Stem, StereoOut};
+use crate::signal::denormals::clean;
+use crate::separator::{Separator, StereoOut};
+use crate::stem::Stem;
 
 /// Fraction of a segment shared with the next one, as in Demucs.
 pub const OVERLAP: f32 = 0.25;
@@ -39,7 +40,7 @@ pub struct InferenceError(pub String);
 pub const ABSURD_GAIN: f32 = 1e3;
 
 /// Checks what a model returned for `input`: every value finite, and the peak at most
-/// [`ABSURD_GAIN`] times the input's peak plus full scale. A model that outputs NaN (a broken
+/// `ABSURD_GAIN` (+60 dB) times the input's peak plus full scale. A model that outputs NaN (a broken
 /// export, onnxruntime#11384) or values 1e30 too loud has failed; its output is not audio.
 ///
 /// # Errors

@@ -1,38 +1,41 @@
 //! The ONNX engines: models run by ONNX Runtime through `ort`, of three kinds told apart by their
-//! inputs: segment models (HT-Demucs exports, [`contract`]), streaming models ([`streaming`]) and
-//! spectrogram models (Spleeter, [`spectrogram`]).
+//! inputs: segment models (HT-Demucs exports: `contract.rs`), streaming models (`streaming.rs`) and
+//! spectrogram models (Spleeter: `spectrogram.rs`).
 //!
-//! [`load`] finds the runtime ([`runtime`]), opens the model or bag of models ([`model`]) and checks
-//! it against its contract, warms it up, and streams it: segments with Demucs' overlap-add
-//! ([`crate::segments`]), hops one by one ([`HopStream`]), spectrograms chunk by chunk
-//! ([`crate::spectrogram`]); resampled when the stream's rate is not the model's
-//! ([`crate::resampled`]), and completed by HPSS where the model gives fewer than the four stems
-//! ([`crate::completed`]). Loading is slow (seconds); callers do it off the audio thread.
+//! [`load`] finds the runtime ([`runtime`]), opens the model or bag of models (`model.rs`) and
+//! checks it against its contract, warms it up, and streams it: segments with Demucs' overlap-add
+//! ([`crate::OverlapAdd`]), hops one by one (`HopStream`), spectrograms chunk by chunk
+//! ([`crate::MaskedStft`]); resampled when the stream's rate is not the model's
+//! ([`crate::Resampled`]), and completed by HPSS where the model gives fewer than the four stems
+//! ([`crate::Completed`]). Loading is slow (seconds); callers do it off the audio thread.
 
-pub mod contract;
+mod contract;
 mod error;
 pub mod inspect;
-pub mod model;
+mod model;
 pub mod runtime;
-pub mod spectrogram;
-pub mod streaming;
+mod spectrogram;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 
-use crate::completed::Completed;
-pub use crate::engine::Provider;
+use crate::compose::completed::Completed;
 use crate::engine::{Engine, EngineKind};
-use crate::hpss::{HpssConfig, HpssSeparator, Preset};
-use crate::resampled::Resampled;
-use crate::segments::{OverlapAdd, SegmentModel, check_output};
-use crate::spectrogram::MaskedStft;
-use crate::{Separator, Stem};
+use crate::engines::hpss::{HpssConfig, HpssSeparator, Preset};
+use crate::compose::resampled::Resampled;
+use crate::engines::segments::{OverlapAdd, SegmentModel, check_output};
+use crate::engines::spectrogram::MaskedStft;
+use crate::separator::Separator;
+use crate::stem::Stem;
 pub use error::OnnxError;
 pub use inspect::{Inspection, inspect};
 use model::Contract;
-pub use model::{Device, Mode, ModelFile, ModelSet, OnnxModel, SessionOptions};
-pub use spectrogram::SpectrogramOnnx;
-pub use streaming::{HopStream, StreamingModel};
+pub use contract::sidecar_path;
+pub use model::{Device, Mode, ModelFile, Provider, SessionOptions};
+use model::{ModelSet, OnnxModel};
+use spectrogram::SpectrogramOnnx;
+pub use streaming::{Pairing, State};
+use streaming::{HopStream, StreamingModel};
 
 /// What to load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,7 +156,7 @@ pub(crate) fn for_host(
     notes: &mut Vec<String>,
 ) -> Result<Box<dyn Separator>, OnnxError> {
     let separator = at_host_rate(separator, model_rate, host_rate, notes)?;
-    if crate::completed::complement(separator.sources()).is_none() {
+    if crate::compose::completed::complement(separator.sources()).is_none() {
         return Ok(separator);
     }
     let hpss = completion(mode, host_rate)?;
@@ -208,7 +211,7 @@ fn load_spectrogram(
     host_rate: usize,
     mode: Mode,
 ) -> Result<Engine, OnnxError> {
-    use crate::spectrogram::SpectrogramModel;
+    use crate::engines::spectrogram::SpectrogramModel;
     let declared = model.declared().clone();
     let chunking = if mode == Mode::Live { declared.live_chunking() } else { declared.reference_chunking() };
     // Warm-up: the first inference allocates (and, on CUDA, compiles kernels) for this chunk size.

@@ -16,7 +16,7 @@
 
 use super::masks::{VOICE_BAND_HZ, smooth_step, voice_band};
 use super::voicing::{Frame, Voicing};
-use crate::median_network::LANES;
+use crate::signal::median_network::LANES;
 
 /// Range of the voice's fundamental, in Hz: from below a low male voice (about 100 Hz, less in a
 /// scoop) to a soprano's top. It was 180 Hz, which tracked male voices an octave up; the development

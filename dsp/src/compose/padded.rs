@@ -2,8 +2,9 @@
 //! samples, so that two engines of different latencies line up (the plugin's HPSS cover beside a
 //! model, see `plugin/src/cover.rs`).
 
-use crate::delay::DelayLine;
-use crate::{Separator, Stem, StereoOut};
+use crate::signal::delay::DelayLine;
+use crate::separator::{Separator, StereoOut};
+use crate::stem::Stem;
 
 /// `inner` with `extra` samples of latency added to every stem.
 pub struct Padded {
@@ -58,7 +59,7 @@ impl Separator for Padded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dry::Dry;
+    use crate::engines::dry::Dry;
 
     #[test]
     fn every_stem_comes_later_by_the_padding() {

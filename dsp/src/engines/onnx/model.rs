@@ -9,9 +9,27 @@ use ort::value::TensorRef;
 use super::OnnxError;
 use super::contract::{self, INPUT, ModelSpec};
 use super::runtime::Runtime;
-use crate::Stem;
-use crate::engine::Provider;
-use crate::segments::{InferenceError, SegmentModel};
+use crate::stem::Stem;
+use crate::engines::segments::{InferenceError, SegmentModel};
+
+/// Where an engine computes: the ONNX Runtime execution provider a model ended up on (HPSS
+/// always computes on the CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// NVIDIA CUDA.
+    Cuda,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Cpu => "CPU",
+            Provider::Cuda => "CUDA",
+        })
+    }
+}
 
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

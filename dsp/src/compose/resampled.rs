@@ -14,9 +14,10 @@
 use audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler};
 
-use crate::delay::DelayLine;
-use crate::denormals::clean;
-use crate::{Separator, Stem, StereoOut};
+use crate::signal::delay::DelayLine;
+use crate::signal::denormals::clean;
+use crate::separator::{Separator, StereoOut};
+use crate::stem::Stem;
 
 /// Host samples per resampling chunk, roughly; the exact size depends on the two rates (a whole,
 /// even number of the rates' common units: 320 at 48 kHz for a 44.1 kHz engine). The chunk, the FFT

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use super::contract::EXPECTED;
 use super::runtime::NotFound;
-use crate::resampled::ResampleError;
-use crate::segments::{InferenceError, SegmentTooShort};
+use crate::compose::resampled::ResampleError;
+use crate::engines::segments::{InferenceError, SegmentTooShort};
 
 /// Everything that can go wrong between a model path and a running ONNX engine. Each message says
 /// what was expected, in words a user can act on.
@@ -36,7 +36,7 @@ pub enum OnnxError {
         /// ONNX Runtime's error.
         source: ort::Error,
     },
-    /// The model loads but does not fit the contract ([`super::contract`]).
+    /// The model loads but does not fit the contract (`contract.rs`).
     #[error("model {}: {why}", path.display())]
     Contract {
         /// The model.

@@ -1,7 +1,7 @@
 //! Soft masks (Fitzgerald's median-filtered HPSS with Driedger's margins) and the mapping of
 //! harmonic, percussive and residual content onto the four stems.
 
-use crate::Stem;
+use crate::stem::Stem;
 
 /// Raising to the mask power. The usual power 2 gets its own type so that loops over bins
 /// monomorphise to a multiply instead of a `powf` call.

@@ -12,10 +12,11 @@ use super::model::Mode;
 use super::streaming::{Pairing, State};
 use super::{OnnxConfig, OnnxError, Opened, for_host, open, runtime};
 use crate::engine::EngineKind;
-use crate::segments::{InferenceError, OverlapAdd, SegmentModel};
+use crate::engines::segments::{InferenceError, OverlapAdd, SegmentModel};
 use crate::separator::Separator;
-use crate::spectrogram::{Chunking, MaskedStft, SpectrogramModel, SpectrogramSpec};
-use crate::{Stem, StereoOut};
+use crate::engines::spectrogram::{Chunking, MaskedStft, SpectrogramModel, SpectrogramSpec};
+use crate::separator::StereoOut;
+use crate::stem::Stem;
 
 /// Host rates, in Hz, at which [`Inspection::latencies`] are given.
 pub const LATENCY_RATES: [usize; 2] = [44_100, 48_000];
@@ -79,7 +80,7 @@ pub struct Inspection {
     /// The model's sources, in output order.
     pub sources: Vec<Stem>,
     /// The stems the engine writes: the model's sources, or the four stems where HPSS completes
-    /// a model that gives fewer ([`crate::completed`]).
+    /// a model that gives fewer ([`crate::Completed`]).
     pub stems: Vec<Stem>,
     /// The rate the model works at, in Hz.
     pub sample_rate: usize,
