@@ -205,9 +205,10 @@ pub fn engine_panel<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatu
 
 /// How much of the song the loop cache holds, its size setting, and "Clear".
 fn cache_line<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, setter: &ParamSetter<'_>) {
+    let cache = status.loop_cache.lock().clone();
     ui.horizontal_wrapped(|ui| {
-        let seconds = status.cached_seconds.load(Ordering::Relaxed);
-        let megabytes = status.cache_bytes.load(Ordering::Relaxed) as f32 / (1 << 20) as f32;
+        let seconds = cache.as_ref().map_or(0.0, |cache| cache.cached_seconds());
+        let megabytes = cache.as_ref().map_or(0, |cache| cache.used_bytes()) as f32 / (1 << 20) as f32;
         ui.label(format!("Loop cache: {}:{:04.1} of the song cached", (seconds / 60.0) as u32, seconds % 60.0))
             .on_hover_text(
                 "Stems of a loop, and of a stretch played twice, are kept by song position: replaying \
@@ -229,8 +230,10 @@ fn cache_line<P: MixerParams>(ui: &mut Ui, params: &P, status: &MixerStatus, set
             setter.set_parameter(param, budget);
             setter.end_set_parameter(param);
         }
-        if ui.button("Clear").clicked() {
-            status.cache_clear_requests.fetch_add(1, Ordering::Relaxed);
+        if ui.button("Clear").clicked()
+            && let Some(cache) = &cache
+        {
+            cache.clear();
         }
     });
 }

@@ -13,7 +13,7 @@ use demixer_dsp::hpss::Preset;
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::timeline::CacheShared;
 use demixer_dsp::{Engine, EngineError, EngineKind, EngineSpec, StereoOut, Timing};
-use demixer_state::MixerStatus;
+use demixer_state::{LoopCacheView, MixerStatus};
 use nice_plug::prelude::*;
 use nice_plug::util::permit_alloc;
 
@@ -117,8 +117,6 @@ pub struct Running {
     reported_latency: u32,
     /// The loop cache's budget and figures (the cache itself lives on the worker).
     cache: Arc<CacheShared>,
-    /// The window's clear requests passed on to the cache.
-    clears_seen: u64,
     /// The host's timeline position of the block being processed.
     position: Option<i64>,
 }
@@ -155,6 +153,8 @@ impl Running {
         let max_block = setup.max_block;
         let config = StreamConfig::new(max_block, setup.sample_rate, WORKER_SLACK);
         let cache = CacheShared::new(cache_budget(params));
+        let view = LoopCache { shared: Arc::clone(&cache), sample_rate: setup.sample_rate };
+        *status.loop_cache.lock() = Some(Arc::new(view));
         let routing = stems::routing();
         let (stream, worker) = stream::spawn_cached(engines, initial, config, routing, Some(cache.clone()))?;
         let latency = stream.latency_samples();
@@ -187,7 +187,6 @@ impl Running {
             spare: vec![vec![0.0; 2 * max_block]; STEM_COUNT + 1],
             reported_latency: latency as u32,
             cache,
-            clears_seen: status.cache_clear_requests.load(Ordering::Relaxed),
             position: None,
         })
     }
@@ -333,16 +332,8 @@ impl Running {
         }
     }
 
-    /// Last step of a block: what the window shows about the stream; passes a clear request
-    /// from the window on to the cache.
+    /// Last step of a block: what the window shows about the stream.
     pub fn publish(&mut self, status: &MixerStatus) {
-        let clears = status.cache_clear_requests.load(Ordering::Relaxed);
-        if clears != self.clears_seen {
-            self.clears_seen = clears;
-            self.cache.clear();
-        }
-        status.cached_seconds.store(self.cache.cached_frames() as f32 / self.setup.sample_rate, Ordering::Relaxed);
-        status.cache_bytes.store(self.cache.used_bytes(), Ordering::Relaxed);
         let worker = self.stream.status();
         status.underruns.store(worker.underruns(), Ordering::Relaxed);
         status.realtime_factor.store(worker.realtime_factor(self.setup.sample_rate), Ordering::Relaxed);
@@ -357,6 +348,26 @@ impl Running {
         let (key, kind, file) = self.model?;
         let engine = self.worker.stop().into_iter().find(|engine| engine.kind == kind)?;
         Some(Model { key, engine, file })
+    }
+}
+
+/// A stream's loop cache as the window sees it (its figures are atomics the worker publishes).
+struct LoopCache {
+    shared: Arc<CacheShared>,
+    sample_rate: f32,
+}
+
+impl LoopCacheView for LoopCache {
+    fn cached_seconds(&self) -> f32 {
+        self.shared.cached_frames() as f32 / self.sample_rate
+    }
+
+    fn used_bytes(&self) -> u64 {
+        self.shared.used_bytes()
+    }
+
+    fn clear(&self) {
+        self.shared.clear();
     }
 }
 

@@ -10,4 +10,4 @@ mod status;
 
 pub use meters::{Level, MeterReader, MeterWriter, meters};
 pub use model_settings::{DEVICES, ModelSettings};
-pub use status::{MixerStatus, ModelState};
+pub use status::{LoopCacheView, MixerStatus, ModelState};

@@ -1,5 +1,6 @@
 //! What the mixer shows besides the parameters and meters.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use atomic_float::AtomicF32;
@@ -19,12 +20,10 @@ pub struct MixerStatus {
     /// While a model plays: the share (0 to 1) of about the last minute that HPSS covered because
     /// the model was late; negative when no model plays.
     pub cover_share: AtomicF32,
-    /// Seconds of the timeline whose stems the loop cache holds.
-    pub cached_seconds: AtomicF32,
-    /// Bytes the loop cache takes.
-    pub cache_bytes: AtomicU64,
-    /// Incremented by the window's "Clear" button; the audio thread passes it on to the cache.
-    pub cache_clear_requests: AtomicU64,
+    /// The running stream's loop cache, as the window sees it (set off the audio thread when a
+    /// stream starts): the window reads its figures and clears it directly, as it reads the
+    /// meters, without the audio thread in between.
+    pub loop_cache: Mutex<Option<Arc<dyn LoopCacheView>>>,
     /// The last problem, in plain words, or empty.
     pub last_error: Mutex<String>,
     /// What each engine of the running stream is, in the stream's order.
@@ -33,6 +32,17 @@ pub struct MixerStatus {
     pub running_engine: AtomicU32,
     /// The model's state in plain words: loading, loaded (with remarks), or why not.
     pub model_state: Mutex<ModelState>,
+}
+
+/// A loop cache as the window needs it: what it holds, and "Clear". Every method is callable
+/// from any thread (atomics behind it).
+pub trait LoopCacheView: Send + Sync {
+    /// Seconds of the song whose stems are cached.
+    fn cached_seconds(&self) -> f32;
+    /// Bytes the cache takes.
+    fn used_bytes(&self) -> u64;
+    /// Drops everything cached.
+    fn clear(&self);
 }
 
 /// What the model panel says about the model engine.
