@@ -8,12 +8,12 @@
 
 use std::ops::RangeInclusive;
 
-use crate::engines::dry::Dry;
+use crate::compose::resampled::{ResampleError, Resampled};
 use crate::engine::{Engine, EngineKind};
+use crate::engines::dry::Dry;
 use crate::engines::hpss::SAMPLE_RATE_RANGE;
 use crate::engines::hpss::{ConfigError, HpssConfig, HpssSeparator, Preset};
 use crate::engines::onnx::{self, OnnxConfig, OnnxError};
-use crate::compose::resampled::{ResampleError, Resampled};
 
 /// Host rates, in Hz, at which HPSS runs: inside its own range directly, elsewhere resampled by a
 /// whole factor into it (from 1 kHz up to DXD's 705.6 and 768 kHz and twice that).

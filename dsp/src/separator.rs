@@ -2,6 +2,10 @@
 
 use crate::stem::Stem;
 
+/// Time constants after which a running average's weight on an input has fallen to e^-6.9, under
+/// −60 dB (ln 1000 = 6.9): what [`Separator::history_samples`] counts as forgotten.
+pub const FORGETS_AFTER: f32 = 6.9;
+
 /// Output buffers of one stem: left and right channel, each as long as the input block.
 pub type StereoOut<'a> = [&'a mut [f32]; 2];
 
@@ -28,6 +32,16 @@ pub trait Separator: Send {
     /// compute in bursts (a segment model runs once per stride) need this much extra time from the
     /// stream, which adds it to the latency. Zero for engines that keep pace block by block.
     fn burst_samples(&self) -> usize {
+        0
+    }
+
+    /// How far back, in samples beyond its latency, the engine's output depends on its input: a
+    /// change of the input at sample `t` can change the stems up to `t + latency + history`. For
+    /// running averages that never quite forget, the span after which the input's weight has
+    /// fallen under −60 dB ([`FORGETS_AFTER`] time constants). The loop cache drops the stems
+    /// that far after an input that changed. Zero by default: an engine whose output at `t` needs
+    /// no input before `t - latency`.
+    fn history_samples(&self) -> usize {
         0
     }
 

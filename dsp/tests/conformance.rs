@@ -15,12 +15,12 @@
 mod common;
 
 use common::{Lcg, fixture, music, relative_error, separate};
-use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
-use demixer_dsp::onnx::{self, Mode, OnnxConfig};
 use demixer_dsp::Padded;
 use demixer_dsp::Resampled;
-use demixer_dsp::{InferenceError, OverlapAdd, SegmentModel};
+use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
+use demixer_dsp::onnx::{self, Mode, OnnxConfig};
 use demixer_dsp::{EngineSpec, Separator, Stem};
+use demixer_dsp::{InferenceError, OverlapAdd, SegmentModel};
 
 /// An engine under test: how to make a fresh one, and what it promises.
 struct Case {

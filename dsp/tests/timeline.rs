@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use common::music;
 use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::separate_aligned;
-use demixer_dsp::{InferenceError, OverlapAdd, SegmentModel};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::timeline::{CacheShared, PAGE};
 use demixer_dsp::{Engine, EngineKind, Routing, Separator, Stem, StereoOut, Timing};
+use demixer_dsp::{InferenceError, OverlapAdd, SegmentModel};
 
 const SR: f32 = 44_100.0;
 const CONFIG: StreamConfig = StreamConfig { max_block: 512, margin: 1500 };

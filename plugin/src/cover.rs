@@ -10,8 +10,8 @@
 
 use std::ops::Range;
 
-use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::Padded;
+use demixer_dsp::hpss::{HpssConfig, HpssSeparator, Preset};
 use demixer_dsp::stream::{self, RealtimeSide, StreamConfig, WorkerHandle};
 use demixer_dsp::{Engine, EngineKind, Separator, StereoOut, Timing};
 

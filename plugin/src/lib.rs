@@ -23,9 +23,9 @@ pub mod params;
 pub mod running;
 pub mod stems;
 
+use model_choice::{Model, Wish};
 use model_loader::{Handover, Loader, Shared};
 use params::DemixerParams;
-use model_choice::{Model, Wish};
 use running::{Playhead, Running, Setup};
 use stems::{PORT_NAMES, STEM_COUNT};
 

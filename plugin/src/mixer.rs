@@ -240,7 +240,8 @@ mod tests {
             dry: [&dry[0], &dry[1]],
             main: [&mut main_l[..], &mut main_r[..]],
         };
-        let settings = MixSettings { sample_rate: 48_000.0, targets: [0.0, 1.0, 1.0, 1.0], post_fader: false, bypass: false };
+        let settings =
+            MixSettings { sample_rate: 48_000.0, targets: [0.0, 1.0, 1.0, 1.0], post_fader: false, bypass: false };
         mixer.process(&settings, buffers, &mut BlockLevels::default());
         let ramp = (48_000.0 * RAMP_MS / 1000.0) as usize;
         assert!(main[0][ramp / 2] > 3.0 && main[0][ramp / 2] < 4.0, "halfway through the ramp");

@@ -20,8 +20,8 @@ use parking_lot::Mutex;
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
-use crate::params::{DemixerParams, EngineChoice};
 use crate::model_choice::{FileIdentity, Model, ModelKey, Wish};
+use crate::params::{DemixerParams, EngineChoice};
 use crate::running::{Running, Setup, StartError};
 
 /// How often the loader looks at the settings.

@@ -10,8 +10,8 @@
 //! decision on what is voice stands), else to Other. So the stems still sum to what the model's
 //! sources sum to.
 
-use crate::signal::delay::DelayLine;
 use crate::separator::{Separator, StereoOut};
+use crate::signal::delay::DelayLine;
 use crate::stem::Stem;
 
 /// The model's source that HPSS splits further, if it needs completing: the accompaniment, or
@@ -97,6 +97,11 @@ impl Separator for Completed {
 
     fn burst_samples(&self) -> usize {
         self.inner.burst_samples().max(self.hpss.burst_samples())
+    }
+
+    /// HPSS sees the model's output, which looks back the model's history.
+    fn history_samples(&self) -> usize {
+        self.inner.history_samples() + self.inner.latency_samples() + self.hpss.history_samples()
     }
 
     fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {

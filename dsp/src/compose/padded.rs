@@ -2,8 +2,8 @@
 //! samples, so that two engines of different latencies line up (the plugin's HPSS cover beside a
 //! model, see `plugin/src/cover.rs`).
 
-use crate::signal::delay::DelayLine;
 use crate::separator::{Separator, StereoOut};
+use crate::signal::delay::DelayLine;
 use crate::stem::Stem;
 
 /// `inner` with `extra` samples of latency added to every stem.
@@ -35,6 +35,10 @@ impl Separator for Padded {
 
     fn burst_samples(&self) -> usize {
         self.inner.burst_samples()
+    }
+
+    fn history_samples(&self) -> usize {
+        self.inner.history_samples()
     }
 
     fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {

@@ -14,9 +14,9 @@
 use audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler};
 
+use crate::separator::{Separator, StereoOut};
 use crate::signal::delay::DelayLine;
 use crate::signal::denormals::clean;
-use crate::separator::{Separator, StereoOut};
 use crate::stem::Stem;
 
 /// Host samples per resampling chunk, roughly; the exact size depends on the two rates (a whole,
@@ -196,6 +196,12 @@ impl Separator for Resampled {
 
     fn latency_samples(&self) -> usize {
         self.latency
+    }
+
+    /// The inner engine's history at the host rate, plus one chunk (its input is resampled in
+    /// chunks).
+    fn history_samples(&self) -> usize {
+        (self.inner.history_samples() * self.host_rate).div_ceil(self.engine_rate) + self.chunk_host()
     }
 
     /// The inner engine's bursts at the host rate, plus one chunk.

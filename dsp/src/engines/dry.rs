@@ -2,8 +2,8 @@
 //! engine can run (a host rate outside every engine's reach), so that the stems still sum to the
 //! input and the plugin keeps playing.
 
-use crate::signal::denormals::clean;
 use crate::separator::{Separator, StereoOut};
+use crate::signal::denormals::clean;
 use crate::stem::Stem;
 
 /// Passes the input to [`Stem::Other`], with no latency.

@@ -6,8 +6,8 @@
 //! the stream's latency is exactly one segment. `dsp/tests/fixtures/onnx/reference.py` computes
 //! the same blend offline, and the golden tests hold the two to within 1e-5.
 
-use crate::signal::denormals::clean;
 use crate::separator::{Separator, StereoOut};
+use crate::signal::denormals::clean;
 use crate::stem::Stem;
 
 /// Fraction of a segment shared with the next one, as in Demucs.
@@ -209,6 +209,11 @@ impl<M: SegmentModel> Separator for OverlapAdd<M> {
     }
 
     fn latency_samples(&self) -> usize {
+        self.segment
+    }
+
+    /// A sample's segment (and the one before, overlapping it) began up to a segment earlier.
+    fn history_samples(&self) -> usize {
         self.segment
     }
 

@@ -20,11 +20,11 @@
 
 use realfft::num_complex::Complex;
 
+use crate::engines::segments::InferenceError;
+use crate::separator::{Separator, StereoOut};
 use crate::signal::delay::DelayLine;
 use crate::signal::denormals::clean;
-use crate::engines::segments::InferenceError;
 use crate::signal::stft::{Analyzer, FftPair, Synthesizer, hann};
-use crate::separator::{Separator, StereoOut};
 use crate::stem::Stem;
 
 /// Spleeter's ε in its ratio masks (`EstimatorSpecBuilder.EPSILON`).
@@ -366,6 +366,12 @@ impl<M: SpectrogramModel> Separator for MaskedStft<M> {
 
     fn latency_samples(&self) -> usize {
         self.latency
+    }
+
+    /// The model's window reaches its context frames before the masked ones, and a frame spans
+    /// `n_fft` samples.
+    fn history_samples(&self) -> usize {
+        self.chunking.context() * self.model.spec().hop + self.model.spec().n_fft
     }
 
     /// A model run masks `emit` frames at once.

@@ -45,9 +45,9 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::engine::{Engine, EngineKind};
-use crate::timeline::CacheShared;
 use crate::separator::StereoOut;
 use crate::stem::Stem;
+use crate::timeline::CacheShared;
 pub use routing::Routing;
 use worker::Worker;
 

@@ -27,8 +27,8 @@ use ringbuf::{HeapCons, HeapProd};
 
 use super::runs::{Next, Outcome, Runs};
 use super::{CHANNELS, CHUNK, MAX_SOURCES, Message, POLL, Routing, Seam, Status};
-use crate::separator::StereoOut;
 use crate::engine::Engine;
+use crate::separator::StereoOut;
 use crate::timeline::{CacheShared, TimelineCache, VERIFY, fingerprint};
 
 /// After this long without input (transport stopped, host not processing) the worker sleeps
@@ -38,9 +38,6 @@ use crate::timeline::{CacheShared, TimelineCache, VERIFY, fingerprint};
 const IDLE_AFTER: Duration = Duration::from_millis(250);
 /// How long an idle worker sleeps between looks at its input.
 const IDLE_POLL: Duration = Duration::from_millis(50);
-/// Frames beyond an engine's latency over which a changed input frame also drops cached stems:
-/// the history an HPSS engine's median filters look back at.
-const HISTORY_REACH: usize = 8192;
 
 /// The worker's ends of the stream's rings.
 pub(super) struct Rings {
@@ -223,7 +220,9 @@ impl Worker {
     fn take_up_engine(&mut self) {
         if self.cache_engine != self.active {
             let separator = &self.engines[self.active].separator;
-            let reach = separator.latency_samples() + separator.burst_samples() + HISTORY_REACH;
+            // A changed input frame drops the cached stems as far as the engine's output depends
+            // on it.
+            let reach = separator.latency_samples() + separator.burst_samples() + separator.history_samples();
             self.cache = self.cache_shared.clone().map(|shared| TimelineCache::new(self.out_frame, reach, shared));
             if let Some(cache) = &mut self.cache {
                 cache.clear();

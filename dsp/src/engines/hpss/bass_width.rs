@@ -12,7 +12,7 @@ use realfft::num_complex::Complex;
 /// Band whose stereo image stands for the bass's, in Hz.
 const BAND_HZ: (f32, f32) = (40.0, 150.0);
 /// Time constant of the running power-weighted means, in seconds.
-const TIME_CONSTANT_S: f32 = 1.0;
+pub(super) const TIME_CONSTANT_S: f32 = 1.0;
 
 /// Running stereo width of the lowest band; no allocation.
 pub struct BassWidth {

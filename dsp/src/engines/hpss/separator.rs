@@ -9,12 +9,13 @@ use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
 use super::spatial_wiener::{self, DrumsBassWiener};
 use super::voice_comb::VoiceComb;
-use crate::stem::Stem;
+use super::{bass_width, voicing};
+use crate::separator::{FORGETS_AFTER, Separator, StereoOut};
 use crate::signal::delay::DelayLine;
 use crate::signal::denormals::clean;
 use crate::signal::median_network::{LANES, MedianNetwork, NetworkMedianFilter};
-use crate::separator::{Separator, StereoOut};
 use crate::signal::stft::{Analyzer, FftPair, Synthesizer, hann};
+use crate::stem::Stem;
 
 const CHANNELS: usize = 2;
 const STEMS: usize = Stem::ALL.len();
@@ -250,6 +251,15 @@ impl Separator for HpssSeparator {
 
     fn latency_samples(&self) -> usize {
         self.config.latency_samples()
+    }
+
+    /// The time median's frames behind the latency, or the longest running average (the
+    /// drums/bass re-split's covariances) until it forgets, whichever is longer.
+    fn history_samples(&self) -> usize {
+        let medians = self.config.harmonic_frames * self.config.hop + self.config.fft_size;
+        let averages = [spatial_wiener::TIME_CONSTANT_S, bass_width::TIME_CONSTANT_S, voicing::RUNNING_MS / 1000.0];
+        let longest = averages.into_iter().fold(0.0, f32::max);
+        medians.max((FORGETS_AFTER * longest * self.config.sample_rate).ceil() as usize)
     }
 
     fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {

@@ -73,7 +73,6 @@ impl DrumsBassWiener {
         Self { decay: (-1.0 / frames).exp(), covariances: vec![[Covariance::default(); 2]; bins] }
     }
 
-
     /// Updates the covariances with the frame `left`, `right` (at least [`Self::bins`] bins each)
     /// and the drums and bass masks `masks[bin] = [drums, bass, ..]`, and writes each re-split bin's
     /// drums filter: the drums are `filters[bin] · [x_L, x_R]ᵀ` (rows: output channel), and the bass

@@ -23,7 +23,7 @@ const MEASURES: usize = 16;
 const STABLE_MS: f32 = 70.0;
 const PITCH_STEP: f32 = 0.05;
 /// Time constant of the running means, in ms.
-const RUNNING_MS: f32 = 1_161.0;
+pub(super) const RUNNING_MS: f32 = 1_161.0;
 /// The comb's vocals are scaled by `clip((p − GATE_FROM) / (GATE_TO − GATE_FROM), 0, 1)`.
 const GATE_FROM: f32 = 0.2;
 const GATE_TO: f32 = 0.5;

@@ -13,8 +13,8 @@ use super::streaming::{Pairing, State};
 use super::{OnnxConfig, OnnxError, Opened, for_host, open, runtime};
 use crate::engine::EngineKind;
 use crate::engines::segments::{InferenceError, OverlapAdd, SegmentModel};
-use crate::separator::Separator;
 use crate::engines::spectrogram::{Chunking, MaskedStft, SpectrogramModel, SpectrogramSpec};
+use crate::separator::Separator;
 use crate::separator::StereoOut;
 use crate::stem::Stem;
 

@@ -20,22 +20,22 @@ mod streaming;
 use std::path::{Path, PathBuf};
 
 use crate::compose::completed::Completed;
+use crate::compose::resampled::Resampled;
 use crate::engine::{Engine, EngineKind};
 use crate::engines::hpss::{HpssConfig, HpssSeparator, Preset};
-use crate::compose::resampled::Resampled;
 use crate::engines::segments::{OverlapAdd, SegmentModel, check_output};
 use crate::engines::spectrogram::MaskedStft;
 use crate::separator::Separator;
 use crate::stem::Stem;
+pub use contract::sidecar_path;
 pub use error::OnnxError;
 pub use inspect::{Inspection, inspect};
 use model::Contract;
-pub use contract::sidecar_path;
 pub use model::{Device, Mode, ModelFile, Provider, SessionOptions};
 use model::{ModelSet, OnnxModel};
 use spectrogram::SpectrogramOnnx;
-pub use streaming::{Pairing, State};
 use streaming::{HopStream, StreamingModel};
+pub use streaming::{Pairing, State};
 
 /// What to load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use ort::value::TensorRef;
 use super::OnnxError;
 use super::contract::{self, INPUT, ModelSpec};
 use super::runtime::Runtime;
-use crate::stem::Stem;
 use crate::engines::segments::{InferenceError, SegmentModel};
+use crate::stem::Stem;
 
 /// Where an engine computes: the ONNX Runtime execution provider a model ended up on (HPSS
 /// always computes on the CPU).

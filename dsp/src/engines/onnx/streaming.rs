@@ -25,11 +25,15 @@ use ort::value::TensorRef;
 use super::OnnxError;
 use super::contract::{DEFAULT_SAMPLE_RATE, declared_in_metadata, float_dims, read_sidecar, sources_by_count};
 use super::model::ModelFile;
-use crate::signal::delay::DelayLine;
-use crate::signal::denormals::clean;
 use crate::engines::segments::{InferenceError, catch_all, check_output};
 use crate::separator::{Separator, StereoOut};
+use crate::signal::delay::DelayLine;
+use crate::signal::denormals::clean;
 use crate::stem::Stem;
+
+/// How long a streaming model's recurrent states are taken to remember, in seconds, for the loop
+/// cache (the contract declares no bound; HS-TasNet's memory layers forget within a few seconds).
+pub const STATE_MEMORY_S: f32 = 10.0;
 
 /// The contract as users read it in error messages.
 pub const EXPECTED: &str = "a streaming export: audio input float32 [1, 2, H], state inputs, stems output \
@@ -314,7 +318,6 @@ impl HopStream {
         }
     }
 
-
     /// Runs the model on the full hop; a hop it fails on (an error, NaN, absurd levels) is its
     /// input, in the catch-all source, and the failure is kept.
     fn run_hop(&mut self) {
@@ -354,6 +357,12 @@ impl Separator for HopStream {
 
     fn latency_samples(&self) -> usize {
         self.model.spec().latency
+    }
+
+    /// A recurrent model's states carry the past without a declared bound: taken to forget
+    /// within [`STATE_MEMORY_S`] at the model's rate.
+    fn history_samples(&self) -> usize {
+        (STATE_MEMORY_S * self.model.spec().sample_rate as f32) as usize
     }
 
     fn process(&mut self, left: &[f32], right: &[f32], stems: &mut [StereoOut<'_>]) {
