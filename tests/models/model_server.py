@@ -77,3 +77,15 @@ def installed(library):
     staging = library / ".staging"
     leftovers = {p.name for p in staging.iterdir()} if staging.exists() else set()
     return names, leftovers
+
+
+def tool_environment(library, catalog_url, **more):
+    """The environment that points the tool at `library` and the catalog at `catalog_url` (and at
+    whatever `more` names), with ONNX Runtime and HOME as the test runs them."""
+    import os
+    environment = {"DEMIXER_MODELS_DIR": str(library), "DEMIXER_CATALOG": catalog_url, "PATH": "/usr/bin:/bin", **more}
+    for key in ("DEMIXER_ORT_DYLIB", "HOME"):
+        if key in os.environ:
+            environment[key] = os.environ[key]
+    return environment
+

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model_server import FIXTURES, STEMS, TOOL, ModelServer, demixer, installed, sha256
+from model_server import FIXTURES, STEMS, TOOL, ModelServer, demixer, installed, sha256, tool_environment
 
 def entry(name, file, url, sha=None, size=None):
     return {"name": name, "kind": "segment", "stems": STEMS, "sample_rate": 44100, "segment": 2048,
@@ -41,12 +41,7 @@ def env(tmp_path):
     server.files["page.onnx"] = b"<html><body>Sign in to download this file</body></html>"
     server.files["catalog.json"] = json.dumps(catalog).encode()
     library = tmp_path / "library"
-    environment = {"DEMIXER_MODELS_DIR": str(library), "DEMIXER_CATALOG": f"{server.base}/catalog.json",
-                   "PATH": "/usr/bin:/bin"}
-    import os
-    for key in ("DEMIXER_ORT_DYLIB", "HOME"):
-        if key in os.environ:
-            environment[key] = os.environ[key]
+    environment = tool_environment(library, f"{server.base}/catalog.json")
     yield server, library, environment
     server.close()
 

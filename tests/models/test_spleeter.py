@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 
-from model_server import ROOT, STEMS, ModelServer, demixer, installed
+from model_server import ROOT, STEMS, ModelServer, demixer, installed, tool_environment
 
 CHECKPOINTS = ROOT / "models" / "tests" / "fixtures" / "spleeter"
 FILES = ("checkpoint", "model.index", "model.data-00000-of-00001")
@@ -102,12 +102,7 @@ def index(tmp_path):
     ]}
     server.files["catalog.json"] = json.dumps(catalog).encode()
     library = tmp_path / "library"
-    import os
-    environment = {"DEMIXER_MODELS_DIR": str(library), "DEMIXER_CATALOG": f"{server.base}/catalog.json",
-                   "DEMIXER_PYPI": f"{server.base}/index", "PATH": "/usr/bin:/bin"}
-    for key in ("DEMIXER_ORT_DYLIB", "HOME"):
-        if key in os.environ:
-            environment[key] = os.environ[key]
+    environment = tool_environment(library, f"{server.base}/catalog.json", DEMIXER_PYPI=f"{server.base}/index")
     yield server, library, environment
     server.close()
 
