@@ -61,6 +61,7 @@ from conftest import ROOT, music
 HERE = pathlib.Path(__file__).resolve().parent / "ardour"
 RATES = (44100, 48000)
 SECONDS = 5.0
+TOOL = ROOT / "target" / "release" / "demixer"  # the file tool (tests/run.sh builds it)
 STEMS = ("drums", "bass", "other", "vocals")
 LUA = "ardour7-lua"
 SCANNER = "/usr/lib/ardour7/ardour-vst3-scanner"
@@ -262,6 +263,16 @@ def sessions(ardour_home, tmp_path_factory):
     return results
 
 
+def separated(song, rate, preset, folder):
+    """The file tool's separation of `song` ([2, n] float32) at `preset`: {stem: [2, n]}, the
+    engine's offline result with its latency removed, as an export lines it up."""
+    sf.write(str(folder / "song.wav"), song.T, rate, subtype="FLOAT")
+    subprocess.run([str(TOOL), "separate", str(folder / "song.wav"), "-o", str(folder / "stems"), "--preset", preset],
+                   check=True, capture_output=True)
+    return {name: sf.read(str(folder / "stems" / "song" / f"{name}.wav"), dtype="float32")[0].T
+            for name in ("drums", "bass", "other", "vocals")}
+
+
 def split(export):
     """(reference, mix, {stem: audio}) from a 12-channel export."""
     return export[0:2], export[2:4], {name: export[4 + 2 * k:6 + 2 * k] for k, name in enumerate(STEMS)}
@@ -313,11 +324,14 @@ def test_the_reference_track_exports_the_song_unchanged(sessions, rate):
 
 @pytest.mark.parametrize("preset", ["normal", "low"])
 @pytest.mark.parametrize("rate", RATES)
-def test_stems_line_up_with_the_reference_after_ardours_latency_compensation(sessions, rate, preset):
+def test_stems_line_up_with_the_reference_after_ardours_latency_compensation(sessions, rate, preset, tmp_path):
     """The busses carry the stems to the master; Ardour delays the reference track by the plugin's
-    latency. The stems' sum must be the reference to -60 dB over the whole export, every stem must
-    sound (a silent stem would be the plugin's real-time fallback: the export is offline) and the
-    Mix output must be the reference too (all gains at unity).
+    latency. The stems' sum must be the reference to -60 dB over the whole export, some stem must
+    sound at every sample (the plugin's real-time fallback silences all four at once: the export is
+    offline), a stem may be silent only about as often as the engine's own separation of the song
+    (the file tool's, same preset) silences it, and the Mix output must be the reference too (all
+    gains at unity). The test song has no voice: at normal the engine's vocals are exactly silent
+    most of the time (79-100 % of the file tool's, with the STFT grid and the silence before it).
 
     Seen with the bundles of 2026-11-30: the stems sound in only 15-30 % of the export (in runs of
     1245 samples) and are exactly silent elsewhere, where Mix is exactly the dry reference: the
@@ -339,8 +353,12 @@ def test_stems_line_up_with_the_reference_after_ardours_latency_compensation(ses
     assert residual <= -60, (f"stems vs reference at {rate} Hz, {preset}: {residual:.1f} dB; silent fraction per "
                              f"stem {silent}; where the stems sound: {where} dB")
     assert db(mix[:, start:] - reference[:, start:], reference[:, start:]) <= -60
+    assert not (~sounding[start:]).any(), f"no stem sounds in {np.mean(~sounding[start:]):.0%} of the export"
+    engine = separated(sessions[rate]["song"], rate, preset, tmp_path)
     for name, audio in stems.items():
-        assert silent[name] < 0.01, f"{name} is silent in {silent[name]:.0%} of the export"
+        own = float(np.mean(np.abs(engine[name][:, start:]).max(axis=0) == 0))
+        print(f"  {name}: silent {silent[name]:.0%} of the export, {own:.0%} of the file tool's separation")
+        assert silent[name] <= max(0.01, own + 0.15), f"{name} is silent in {silent[name]:.0%} of the export, {own:.0%} of the engine's"
 
 
 @pytest.mark.parametrize("rate", RATES)
