@@ -1,8 +1,6 @@
 //! Soft masks (Fitzgerald's median-filtered HPSS with Driedger's margins) and the mapping of
 //! harmonic, percussive and residual content onto the four stems.
 
-use crate::stem::Stem;
-
 /// Raising to the mask power. The usual power 2 gets its own type so that loops over bins
 /// monomorphise to a multiply instead of a `powf` call.
 pub trait MaskPower: Copy {
@@ -63,9 +61,16 @@ pub(crate) fn smooth_step(hz: f32, from_hz: f32, to_hz: f32) -> f32 {
 /// bright bass without taking the centred voice).
 const BASS_CROSSOVER_HZ: (f32, f32) = (250.0, 1_500.0);
 /// Below the first frequency all tonal content is bass, wherever it is panned; above the second
-/// the centre decides.
+/// the centre decides. Chosen with the centre gate on the development split (commit 90e6789,
+/// BENCHMARKS.md "HPSS methods": "bass above 200 Hz only where centre-panned"): below 100 Hz
+/// almost nothing but the bass and the kick sounds, and stereo synths and reverb there are still
+/// bass to a listener.
 const BASS_ALWAYS_HZ: (f32, f32) = (100.0, 200.0);
-/// Voice band: fades in between the first two frequencies and out between the last two.
+/// Voice band: fades in between the first two frequencies and out between the last two. The
+/// singing voice's energy lies between a low voice's fundamental (~100-150 Hz) and its sibilants
+/// (5-10 kHz); set by hand with the first engine (commit bfba1f1) and kept since: the voice
+/// comb's own pitch range (`voice_comb::F0_HZ`) reaches lower; the band's fade-in
+/// only weights the centred share.
 pub(crate) const VOICE_BAND_HZ: [f32; 4] = [150.0, 280.0, 5_000.0, 9_000.0];
 /// Weight in [0, 1] of the voice band ([`VOICE_BAND_HZ`]) at `hz`.
 pub(crate) fn voice_band(hz: f32) -> f32 {
@@ -73,7 +78,9 @@ pub(crate) fn voice_band(hz: f32) -> f32 {
     smooth_step(hz, a, b) * (1.0 - smooth_step(hz, c, d))
 }
 /// Band in which short low-frequency bursts (the kick drum) go to the drums: fully below the first
-/// frequency, not above the second.
+/// frequency, not above the second. A kick's body lies at 50-150 Hz with its click higher up;
+/// 120-250 Hz at first (commit 90e6789), 150-300 Hz chosen on the development split with the
+/// normal preset's margins (commit 226c31a: mean 4.14 -> 4.34 dB with them).
 const KICK_BAND_HZ: (f32, f32) = (150.0, 300.0);
 
 /// Per-bin weights that split a frame into drums, bass, vocals and other.
@@ -140,7 +147,7 @@ impl StemMapper {
         drums / total
     }
 
-    /// Masks of the four stems at `bin`, in [`Stem::ALL`] order; they sum to one.
+    /// Masks of the four stems at `bin`; they sum to one.
     ///
     /// `percussive` is the drums' share ([`StemMapper::drums`]); everything else (harmonic and
     /// residual) is tonal. `centre` in [0, 1] says how centre-panned the bin is (1 = identical in
@@ -148,7 +155,7 @@ impl StemMapper {
     /// `c + (1 − c)·bass_width` of the tonal content, `c = centre⁸` and `bass_width` in [0, 1] how
     /// far the bass spreads off the centre ([`BassWidth`](super::bass_width::BassWidth)).
     #[inline(always)]
-    pub fn masks(&self, bin: usize, percussive: f32, centre: f32, bass_width: f32) -> [f32; Stem::ALL.len()] {
+    pub fn masks(&self, bin: usize, percussive: f32, centre: f32, bass_width: f32) -> StemMasks {
         let drums = percussive;
         let tonal = 1.0 - percussive;
         let centre2 = centre * centre;
@@ -157,8 +164,35 @@ impl StemMapper {
         let gate = centre8 + (1.0 - centre8) * bass_width;
         let bass = tonal * (always + (up_to - always).max(0.0) * gate);
         let vocals = (tonal - bass) * self.voice[bin] * centre2;
-        let other = (1.0 - drums - bass - vocals).max(0.0);
-        [drums, bass, other, vocals]
+        StemMasks::with_other(drums, bass, vocals)
+    }
+}
+
+/// The four stems' masks of one bin, each in [0, 1]; they sum to one (other is what the rest
+/// leave).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StemMasks {
+    pub drums: f32,
+    pub bass: f32,
+    pub other: f32,
+    pub vocals: f32,
+}
+
+impl StemMasks {
+    /// Drums, bass and vocals as given, other `max(1 − drums − bass − vocals, 0)`.
+    #[inline(always)]
+    pub fn with_other(drums: f32, bass: f32, vocals: f32) -> Self {
+        Self { drums, bass, other: (1.0 - drums - bass - vocals).max(0.0), vocals }
+    }
+
+    #[cfg(test)]
+    pub fn sum(&self) -> f32 {
+        self.drums + self.bass + self.other + self.vocals
+    }
+
+    #[cfg(test)]
+    pub fn all_in_unit_range(&self) -> bool {
+        [self.drums, self.bass, self.other, self.vocals].iter().all(|x| (0.0..=1.0).contains(x))
     }
 }
 
@@ -194,15 +228,15 @@ mod tests {
             for p in [0.0, 0.3, 1.0] {
                 for c in [0.0, 0.5, 1.0] {
                     let masks = m.masks(bin, p, c, c);
-                    assert!((masks.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-                    assert!(masks.iter().all(|&x| (0.0..=1.0).contains(&x)));
+                    assert!((masks.sum() - 1.0).abs() < 1e-6);
+                    assert!(masks.all_in_unit_range());
                 }
             }
         }
         let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
-        assert_eq!(m.masks(bin_of(60.0), 0.0, 1.0, 0.0)[1], 1.0, "low tonal content is bass");
-        assert!(m.masks(bin_of(2000.0), 0.0, 1.0, 0.0)[3] > 0.99, "centred voice band is vocals");
-        assert!(m.masks(bin_of(2000.0), 0.0, 0.0, 1.0)[2] > 0.99, "side voice band is other");
+        assert_eq!(m.masks(bin_of(60.0), 0.0, 1.0, 0.0).bass, 1.0, "low tonal content is bass");
+        assert!(m.masks(bin_of(2000.0), 0.0, 1.0, 0.0).vocals > 0.99, "centred voice band is vocals");
+        assert!(m.masks(bin_of(2000.0), 0.0, 0.0, 1.0).other > 0.99, "side voice band is other");
     }
 
     #[test]
@@ -227,13 +261,13 @@ mod tests {
     fn bass_above_its_always_band_is_the_centre_or_as_wide_as_the_bass() {
         let m = StemMapper::new(1025, 2048, 44_100.0, 1.0);
         let bin_of = |hz: f32| (hz * 2048.0 / 44_100.0) as usize;
-        assert!(m.masks(bin_of(300.0), 0.0, 1.0, 0.0)[1] > 0.8, "centred low mids are bass");
-        assert!(m.masks(bin_of(300.0), 0.0, 0.5, 0.0)[1] < 0.01, "panned low mids are not");
-        assert!(m.masks(bin_of(300.0), 0.0, 0.5, 1.0)[1] > 0.8, "unless the bass itself is that wide");
-        let half = m.masks(bin_of(300.0), 0.0, 0.0, 0.5)[1];
-        assert!((half - 0.5 * m.masks(bin_of(300.0), 0.0, 1.0, 0.0)[1]).abs() < 1e-6, "{half}");
-        assert_eq!(m.masks(bin_of(60.0), 0.0, 0.0, 0.0)[1], 1.0, "the lowest are bass wherever they are");
-        assert_eq!(m.masks(bin_of(2000.0), 0.0, 1.0, 1.0)[1], 0.0, "no bass above the crossover");
+        assert!(m.masks(bin_of(300.0), 0.0, 1.0, 0.0).bass > 0.8, "centred low mids are bass");
+        assert!(m.masks(bin_of(300.0), 0.0, 0.5, 0.0).bass < 0.01, "panned low mids are not");
+        assert!(m.masks(bin_of(300.0), 0.0, 0.5, 1.0).bass > 0.8, "unless the bass itself is that wide");
+        let half = m.masks(bin_of(300.0), 0.0, 0.0, 0.5).bass;
+        assert!((half - 0.5 * m.masks(bin_of(300.0), 0.0, 1.0, 0.0).bass).abs() < 1e-6, "{half}");
+        assert_eq!(m.masks(bin_of(60.0), 0.0, 0.0, 0.0).bass, 1.0, "the lowest are bass wherever they are");
+        assert_eq!(m.masks(bin_of(2000.0), 0.0, 1.0, 1.0).bass, 0.0, "no bass above the crossover");
     }
 
     #[test]

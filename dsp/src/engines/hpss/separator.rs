@@ -6,7 +6,7 @@ use realfft::num_complex::Complex;
 
 use super::bass_width::BassWidth;
 use super::config::HpssConfig;
-use super::masks::{MaskPower, Power, Squared, StemMapper, centre_measure};
+use super::masks::{MaskPower, Power, Squared, StemMapper, StemMasks, centre_measure};
 use super::spatial_wiener::{self, DrumsBassWiener};
 use super::voice_comb::VoiceComb;
 use super::{bass_width, voicing};
@@ -58,7 +58,7 @@ pub struct HpssSeparator {
     /// Magnitude of the output frame's low bins above their sustained level (see [`Self::bursts`]).
     burst: Vec<f32>,
     frequency_median: NetworkMedianFilter,
-    masks: Vec<[f32; STEMS]>,
+    masks: Vec<StemMasks>,
     stem_spectrum: Vec<Complex<f32>>,
     /// The input delayed by the latency, per channel, from which `Other` is derived.
     delayed_input: [DelayLine; CHANNELS],
@@ -99,7 +99,7 @@ impl HpssSeparator {
             percussive: vec![0.0; bins],
             burst: vec![0.0; kick_bins],
             frequency_median: NetworkMedianFilter::new(config.percussive_bins, bins),
-            masks: vec![[0.0; STEMS]; bins],
+            masks: vec![StemMasks::default(); bins],
             stem_spectrum: vec![Complex::default(); bins],
             ready: vec![0.0; SYNTHESISED.len() * CHANNELS * hop],
             fill: 0,
@@ -113,7 +113,7 @@ impl HpssSeparator {
         start..start + self.config.hop
     }
 
-    /// Fills `burst` for the frame `target` in `magnitudes`: the magnitude of each low bin above its
+    /// Step 4: fills `burst` for the frame `target` in `magnitudes`: the magnitude of each low bin above its
     /// sustained level, `sqrt(max(M² − S², 0))`, where `S` is the larger of the time median and the
     /// smallest magnitude from the frame through the look-ahead (a note holds, a kick decays; the
     /// temporal-envelope cue needs look-ahead, so a causal preset uses the median alone).
@@ -131,15 +131,15 @@ impl HpssSeparator {
         }
     }
 
+    /// Steps 3 and 5: fills `masks` for the frame in spectrum slot `slot` from `harmonic`,
+    /// `percussive` and `burst`: the drums' share (soft masks with margins), then bass, vocals and
+    /// other by frequency and stereo position ([`StemMapper`]).
     #[inline(always)]
-    /// Fills `masks` for the frame in spectrum slot `slot` (frame `target` in `magnitudes`) from
-    /// `harmonic` and `percussive`, then narrows the vocals to the voice's harmonic comb.
-    fn compute_masks(&mut self, slot: usize, target: usize, power: impl MaskPower) {
+    fn stem_masks(&mut self, slot: usize, power: impl MaskPower) {
         let bins = self.config.bins();
         let c = &self.config;
         let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
-        let frame = &self.spectra[slot * CHANNELS * bins..(slot + 1) * CHANNELS * bins];
-        let (left, right) = frame.split_at(bins);
+        let (left, right) = slot_spectra(&self.spectra, bins, slot);
         let bass_width = self.bass_width.update(left, right);
         for (bin, masks) in self.masks.iter_mut().enumerate() {
             let (h, p) = (self.harmonic[bin], self.percussive[bin]);
@@ -147,8 +147,13 @@ impl HpssSeparator {
             let drums = self.mapper.drums(bin, p, h * c.margin_percussive, burst, power, split_zeros);
             *masks = self.mapper.masks(bin, drums, centre_measure(left[bin], right[bin]), bass_width);
         }
-        let stride = bins.next_multiple_of(LANES);
-        let magnitudes = &self.magnitudes[target * stride..target * stride + bins];
+    }
+
+    /// Step 6: narrows the vocals to the harmonic comb of the voice's pitch in the frame `target`
+    /// of `magnitudes`, scaled by how likely that pitch is a voice ([`VoiceComb`]).
+    #[inline(always)]
+    fn voice_comb(&mut self, target: usize) {
+        let magnitudes = &self.magnitudes[magnitudes_range(self.config.bins(), target)];
         self.voice_comb.update(&self.masks, magnitudes);
         self.voice_comb.apply(&mut self.masks);
     }
@@ -170,49 +175,79 @@ impl HpssSeparator {
         self.process_frame_portable();
     }
 
+    /// One frame, in the steps of docs/hpss.md: analysis, medians, kick bursts, stem masks, the
+    /// voice comb, the drums/bass re-split, synthesis.
     #[inline(always)]
     fn process_frame_portable(&mut self) {
-        let bins = self.config.bins();
+        let newest_slot = self.analyse();
+        // Step 2: the time median of every bin (tonal), the frequency median of the output frame
+        // (percussive).
+        self.time_medians();
+        // The frame to output now is `lookahead_frames` older than the newest.
         let history = self.config.harmonic_frames;
-        let spectra_frames = self.config.lookahead_frames + 1;
+        let target = (self.newest + history - self.config.lookahead_frames) % history;
+        let target_slot = (newest_slot + 1) % (self.config.lookahead_frames + 1);
+        let bins = self.config.bins();
+        self.frequency_median.apply(&self.magnitudes[magnitudes_range(bins, target)], &mut self.percussive);
+        self.bursts(target);
+        if self.config.power == 2.0 {
+            self.stem_masks(target_slot, Squared);
+        } else {
+            self.stem_masks(target_slot, Power(self.config.power));
+        }
+        self.voice_comb(target);
+        // Step 7: the drums/bass re-split's filters.
+        let (left, right) = slot_spectra(&self.spectra, bins, target_slot);
+        self.wiener.update(left, right, &self.masks, &mut self.drums_filters);
+        self.synthesise(target_slot);
+    }
 
-        // Analyse the newest frame, replacing the oldest in both rings.
-        self.newest = (self.newest + 1) % history;
-        self.newest_spectrum = (self.newest_spectrum + 1) % spectra_frames;
+    /// Step 1: analyses the hop just completed into the next slot of both rings (the spectra and
+    /// the mid magnitudes `sqrt((|L|² + |R|²) / 2)`, replacing the oldest); returns its spectrum
+    /// slot.
+    #[inline(always)]
+    fn analyse(&mut self) -> usize {
+        let bins = self.config.bins();
+        self.newest = (self.newest + 1) % self.config.harmonic_frames;
+        self.newest_spectrum = (self.newest_spectrum + 1) % (self.config.lookahead_frames + 1);
         let slot = self.newest_spectrum;
         let newest_spectra = &mut self.spectra[slot * CHANNELS * bins..(slot + 1) * CHANNELS * bins];
         let (left, right) = newest_spectra.split_at_mut(bins);
         self.analyzers[0].analyze(left);
         self.analyzers[1].analyze(right);
-        let stride = bins.next_multiple_of(LANES);
-        let magnitudes = &mut self.magnitudes[self.newest * stride..self.newest * stride + bins];
+        let magnitudes = &mut self.magnitudes[magnitudes_range(bins, self.newest)];
         for ((m, l), r) in magnitudes.iter_mut().zip(&*left).zip(&*right) {
             *m = ((l.norm_sqr() + r.norm_sqr()) * 0.5).sqrt();
         }
+        slot
+    }
+
+    /// Step 2, in time: `harmonic`, the median over the last `harmonic_frames` magnitudes of each
+    /// bin, eight bins at a time.
+    #[inline(always)]
+    fn time_medians(&mut self) {
+        let stride = self.config.bins().next_multiple_of(LANES);
         let all = &self.magnitudes;
         for (group, harmonic) in self.harmonic.chunks_exact_mut(LANES).enumerate() {
             let at = group * LANES;
             let frame = |j: usize| all[j * stride + at..j * stride + at + LANES].try_into().expect("eight lanes");
             harmonic.copy_from_slice(&self.time_median.median(frame));
         }
+    }
 
-        // The frame to output now is `lookahead_frames` older than the newest.
-        let target = (self.newest + history - self.config.lookahead_frames) % history;
-        let target_slot = (slot + 1) % spectra_frames;
-        self.frequency_median.apply(&self.magnitudes[target * stride..target * stride + bins], &mut self.percussive);
-        self.bursts(target);
-        if self.config.power == 2.0 {
-            self.compute_masks(target_slot, target, Squared);
-        } else {
-            self.compute_masks(target_slot, target, Power(self.config.power));
-        }
-        let frame = &self.spectra[target_slot * CHANNELS * bins..(target_slot + 1) * CHANNELS * bins];
-        let (left, right) = frame.split_at(bins);
-        self.wiener.update(left, right, &self.masks, &mut self.drums_filters);
+    /// Step 8: drums, bass and vocals of the frame in spectrum slot `slot`, each channel by its
+    /// masked spectrum (drums and bass re-split where the Wiener filter reaches), inverse FFT and
+    /// overlap-add into `ready`.
+    #[inline(always)]
+    fn synthesise(&mut self, slot: usize) {
+        let (left, right) = slot_spectra(&self.spectra, self.config.bins(), slot);
         for (k, stem) in SYNTHESISED.into_iter().enumerate() {
             for (channel, spectrum) in [left, right].into_iter().enumerate() {
-                for ((out, x), m) in self.stem_spectrum.iter_mut().zip(spectrum).zip(&self.masks) {
-                    *out = x * m[stem.index()];
+                let out = &mut self.stem_spectrum;
+                match stem {
+                    Stem::Drums => mask_spectrum(out, spectrum, &self.masks, |m| m.drums),
+                    Stem::Bass => mask_spectrum(out, spectrum, &self.masks, |m| m.bass),
+                    _ => mask_spectrum(out, spectrum, &self.masks, |m| m.vocals),
                 }
                 if matches!(stem, Stem::Drums | Stem::Bass) {
                     let filters = &self.drums_filters;
@@ -225,6 +260,28 @@ impl HpssSeparator {
     }
 }
 
+/// `out = x · mask(m)` bin by bin: one loop per stem, so that each vectorises.
+#[inline(always)]
+fn mask_spectrum(out: &mut [Complex<f32>], x: &[Complex<f32>], masks: &[StemMasks], mask: impl Fn(&StemMasks) -> f32) {
+    for ((out, x), m) in out.iter_mut().zip(x).zip(masks) {
+        *out = x * mask(m);
+    }
+}
+
+/// Where frame `frame` of `bins` bins lies in the magnitudes ring (frames padded to whole groups of
+/// [`LANES`]).
+#[inline(always)]
+fn magnitudes_range(bins: usize, frame: usize) -> std::ops::Range<usize> {
+    let start = frame * bins.next_multiple_of(LANES);
+    start..start + bins
+}
+
+/// Both channels' spectra (`bins` bins each) in slot `slot` of the spectra ring.
+#[inline(always)]
+fn slot_spectra(spectra: &[Complex<f32>], bins: usize, slot: usize) -> (&[Complex<f32>], &[Complex<f32>]) {
+    spectra[slot * CHANNELS * bins..(slot + 1) * CHANNELS * bins].split_at(bins)
+}
+
 /// Overwrites the re-split bins of `out` (the drums or bass spectrum of `channel`) with the Wiener
 /// re-split ([`DrumsBassWiener::update`]): drums = the drums filter applied to both channels of the
 /// mixture `x`, bass = `(m_d + m_b)·x` of the channel minus the drums.
@@ -233,14 +290,14 @@ fn resplit_drums_bass(
     stem: Stem,
     channel: usize,
     x: [&[Complex<f32>]; CHANNELS],
-    masks: &[[f32; STEMS]],
+    masks: &[StemMasks],
     filters: &[[[Complex<f32>; 2]; 2]],
     out: &mut [Complex<f32>],
 ) {
     for (bin, (out, filter)) in out.iter_mut().zip(filters).enumerate() {
         let drums = filter[channel][0] * x[0][bin] + filter[channel][1] * x[1][bin];
-        let [d, b, ..] = masks[bin];
-        *out = if stem == Stem::Drums { drums } else { x[channel][bin] * (d + b) - drums };
+        let joint = masks[bin].drums + masks[bin].bass;
+        *out = if stem == Stem::Drums { drums } else { x[channel][bin] * joint - drums };
     }
 }
 

@@ -15,6 +15,8 @@
 
 use realfft::num_complex::Complex;
 
+use super::masks::StemMasks;
+
 /// Highest frequency re-split, in Hz: where kick and bass overlap. Above it the two rarely share a
 /// bin, and each re-split bin costs a 2×2 filter per frame.
 pub const MAX_HZ: f32 = 800.0;
@@ -74,7 +76,7 @@ impl DrumsBassWiener {
     }
 
     /// Updates the covariances with the frame `left`, `right` (at least [`Self::bins`] bins each)
-    /// and the drums and bass masks `masks[bin] = [drums, bass, ..]`, and writes each re-split bin's
+    /// and the drums and bass masks of `masks`, and writes each re-split bin's
     /// drums filter: the drums are `filters[bin] · [x_L, x_R]ᵀ` (rows: output channel), and the bass
     /// is `(m_d + m_b)·x` minus the drums.
     /// Inlined so that it compiles with the caller's target features (the engine's AVX2 frame).
@@ -83,12 +85,12 @@ impl DrumsBassWiener {
         &mut self,
         left: &[Complex<f32>],
         right: &[Complex<f32>],
-        masks: &[[f32; 4]],
+        masks: &[StemMasks],
         filters: &mut [[[Complex<f32>; 2]; 2]],
     ) {
         let decay = self.decay;
         for (bin, (covariance, filter)) in self.covariances.iter_mut().zip(filters.iter_mut()).enumerate() {
-            let (l, r, [drums, bass, ..]) = (left[bin], right[bin], masks[bin]);
+            let (l, r, StemMasks { drums, bass, .. }) = (left[bin], right[bin], masks[bin]);
             covariance[0].update(decay, drums, l, r);
             covariance[1].update(decay, bass, l, r);
             let power = 0.5 * (l.norm_sqr() + r.norm_sqr());
@@ -132,7 +134,7 @@ mod tests {
 
     fn filter_for(
         wiener: &mut DrumsBassWiener,
-        frames: &[(Complex<f32>, Complex<f32>, [f32; 4])],
+        frames: &[(Complex<f32>, Complex<f32>, StemMasks)],
     ) -> [[Complex<f32>; 2]; 2] {
         let mut filters = vec![[[Complex::default(); 2]; 2]; 1];
         for &(l, r, m) in frames {
@@ -149,10 +151,10 @@ mod tests {
         let one = Complex::new(1.0, 0.0);
         let mut frames = Vec::new();
         for _ in 0..200 {
-            frames.push((one, Complex::default(), [1.0, 0.0, 0.0, 0.0]));
-            frames.push((one, one, [0.0, 1.0, 0.0, 0.0]));
+            frames.push((one, Complex::default(), StemMasks::with_other(1.0, 0.0, 0.0)));
+            frames.push((one, one, StemMasks::with_other(0.0, 1.0, 0.0)));
         }
-        frames.push((one * 2.0, one, [0.5, 0.5, 0.0, 0.0]));
+        frames.push((one * 2.0, one, StemMasks::with_other(0.5, 0.5, 0.0)));
         let f = filter_for(&mut wiener, &frames);
         let (l, r) = (one * 2.0, one);
         let drums = [f[0][0] * l + f[0][1] * r, f[1][0] * l + f[1][1] * r];
@@ -163,11 +165,12 @@ mod tests {
     fn without_bass_the_drums_keep_their_mask_and_silence_stays_silent() {
         let mut wiener = DrumsBassWiener::new(1, 512, 44_100.0);
         let (l, r) = (Complex::new(0.3, -0.2), Complex::new(0.1, 0.25));
-        let f = filter_for(&mut wiener, &[(l, r, [0.6, 0.0, 0.4, 0.0]); 10]);
+        let f = filter_for(&mut wiener, &[(l, r, StemMasks::with_other(0.6, 0.0, 0.0)); 10]);
         let drums = [f[0][0] * l + f[0][1] * r, f[1][0] * l + f[1][1] * r];
         assert!((drums[0] - l * 0.6).norm() < 1e-3 && (drums[1] - r * 0.6).norm() < 1e-3, "{drums:?}");
         let mut quiet = DrumsBassWiener::new(1, 512, 44_100.0);
-        let f = filter_for(&mut quiet, &[(Complex::default(), Complex::default(), [0.0, 0.0, 1.0, 0.0])]);
+        let f =
+            filter_for(&mut quiet, &[(Complex::default(), Complex::default(), StemMasks::with_other(0.0, 0.0, 0.0))]);
         assert!(f.iter().flatten().all(|w| w.norm() == 0.0));
     }
 }

@@ -14,8 +14,8 @@
 //! frequency (vibrato). Constants chosen on the development split of bench/songs.py
 //! (`bench/salience_proto.py`).
 
-use super::masks::{VOICE_BAND_HZ, smooth_step, voice_band};
-use super::voicing::{Frame, Voicing};
+use super::masks::{StemMasks, VOICE_BAND_HZ, smooth_step, voice_band};
+use super::voicing::{Frame, HARMONICS, Voicing};
 use crate::signal::median_network::LANES;
 
 /// Range of the voice's fundamental, in Hz: from below a low male voice (about 100 Hz, less in a
@@ -24,8 +24,7 @@ use crate::signal::median_network::LANES;
 const F0_HZ: (f32, f32) = (90.0, 2_400.0);
 /// Candidate pitches per octave.
 const STEPS_PER_OCTAVE: f32 = 48.0;
-/// Harmonics summed per candidate, and the weight ratio from one to the next.
-pub(super) const HARMONICS: usize = 8;
+/// Weight ratio from one harmonic to the next in a candidate's sum ([`HARMONICS`] of them).
 const HARMONIC_DECAY: f32 = 0.8;
 /// Half-width of a comb tooth: at least this many Hz, or this fraction of the harmonic's frequency.
 const TOOTH_HZ: f32 = 43.0;
@@ -133,15 +132,15 @@ impl VoiceComb {
 
     /// Adds a frame and recomputes the comb: per bin the largest triangular tooth
     /// `1 − |bin − h·f0| / width` over the held pitches. `masks` are the frame's stem masks
-    /// `[drums, bass, other, vocals]` before the comb (vocals = voice-band tonal content times
+    /// before the comb (vocals = voice-band tonal content times
     /// `centre²`, other = the rest of the tonal content) and `magnitudes` its magnitude spectrum.
     /// The salience spectrum is `(M · (w·voice·(other + vocals) + (1 − w)·vocals))²`, `w` =
     /// [`SIDE_WEIGHT`]: voice-band tonal content weighted `w + (1 − w)·centre²`.
     /// Inlined so that it compiles with the caller's target features (the engine's AVX2 frame).
     #[inline(always)]
-    pub fn update(&mut self, masks: &[[f32; 4]], magnitudes: &[f32]) {
+    pub fn update(&mut self, masks: &[StemMasks], magnitudes: &[f32]) {
         for (((p, m), &magnitude), &voice) in self.power.iter_mut().zip(masks).zip(magnitudes).zip(&self.voice) {
-            let [_, _, other, vocals] = *m;
+            let (other, vocals) = (m.other, m.vocals);
             let candidate = magnitude * (SIDE_WEIGHT * voice * (other + vocals) + (1.0 - SIDE_WEIGHT) * vocals);
             *p = candidate * candidate;
         }
@@ -177,7 +176,7 @@ impl VoiceComb {
     /// What [`Voicing`] needs to know about the frame whose salient pitch is `best`. Kept out of
     /// line: inlined into the engine's AVX2 frame it stops the comb's tooth loop from vectorising.
     #[inline(never)]
-    fn measure(&self, best: usize, salience: f32, masks: &[[f32; 4]], magnitudes: &[f32]) -> Frame {
+    fn measure(&self, best: usize, salience: f32, masks: &[StemMasks], magnitudes: &[f32]) -> Frame {
         let p = &self.power;
         let taps = &self.taps[best * HARMONICS..(best + 1) * HARMONICS];
         let profile: [f32; HARMONICS] = std::array::from_fn(|h| {
@@ -192,7 +191,7 @@ impl VoiceComb {
         for (i, (((m, &magnitude), &voice), (&comb, &p))) in
             bins.zip(self.comb[band.clone()].iter().zip(&p[band])).enumerate()
         {
-            let [_, _, other, vocals] = *m;
+            let (other, vocals) = (m.other, m.vocals);
             let power = magnitude * magnitude;
             let tonal = voice * (other + vocals) * power;
             for (sum, term) in sums.iter_mut().zip([comb * tonal, comb * vocals * power, tonal, voice * power, p]) {
@@ -211,18 +210,18 @@ impl VoiceComb {
         }
     }
 
-    /// Reshapes the masks `[drums, bass, other, vocals]` of the current frame: the vocals become
+    /// Reshapes the stem masks of the current frame: the vocals become
     /// `gate · comb · (vocals + boost · other + handover · bass)`, `gate` the voicing verdict in
     /// [0, 1]; the bass keeps the rest of its share and "other" the rest, so the four still sum
     /// to one.
-    pub fn apply(&self, masks: &mut [[f32; 4]]) {
+    pub fn apply(&self, masks: &mut [StemMasks]) {
         let bins = masks.iter_mut().zip(&self.comb).zip(self.boost.iter().zip(&self.handover));
         for ((m, &comb), (&boost, &handover)) in bins {
-            let [drums, bass, other, vocals] = *m;
+            let StemMasks { drums, bass, other, vocals } = *m;
             let on_comb = self.gate * comb;
             let from_bass = on_comb * handover * bass;
             let (bass, voice) = (bass - from_bass, on_comb * (vocals + boost * other) + from_bass);
-            *m = [drums, bass, (1.0 - drums - bass - voice).max(0.0), voice];
+            *m = StemMasks::with_other(drums, bass, voice);
         }
     }
 
@@ -250,17 +249,17 @@ mod tests {
         };
         let magnitudes: Vec<f32> = (0..bins).map(tone).collect();
         // Centred tonal content: all of it vocals in the voice band.
-        let centred: Vec<[f32; 4]> = comb.voice.iter().map(|&v| [0.0, 0.0, 1.0 - v, v]).collect();
+        let centred: Vec<StemMasks> = comb.voice.iter().map(|&v| StemMasks::with_other(0.0, 0.0, v)).collect();
         comb.update(&centred, &magnitudes);
         let bin_of = |hz: f32| (hz / bin_hz).round() as usize;
         assert!(comb.comb[bin_of(880.0)] > 0.9 && comb.comb[bin_of(1320.0)] > 0.9);
         assert_eq!(comb.comb[bin_of(660.0)], 0.0, "between harmonics");
-        let mut masks = vec![[0.1, 0.2, 0.3, 0.4]; bins];
+        let mut masks = vec![StemMasks { drums: 0.1, bass: 0.2, other: 0.3, vocals: 0.4 }; bins];
         comb.apply(&mut masks);
-        assert!(masks.iter().all(|m| (m.iter().sum::<f32>() - 1.0).abs() < 1e-6 && m.iter().all(|&x| x >= 0.0)));
-        assert_eq!(masks[bin_of(660.0)][3], 0.0);
-        assert!(masks[bin_of(880.0)][3] > 0.4);
-        assert_eq!(masks[bin_of(660.0)][1], 0.2, "the bass keeps its share off the comb");
-        assert!(masks[bin_of(880.0)][1] < 0.03, "and hands it to the voice on the comb");
+        assert!(masks.iter().all(|m| (m.sum() - 1.0).abs() < 1e-6 && m.all_in_unit_range()));
+        assert_eq!(masks[bin_of(660.0)].vocals, 0.0);
+        assert!(masks[bin_of(880.0)].vocals > 0.4);
+        assert_eq!(masks[bin_of(660.0)].bass, 0.2, "the bass keeps its share off the comb");
+        assert!(masks[bin_of(880.0)].bass < 0.03, "and hands it to the voice on the comb");
     }
 }

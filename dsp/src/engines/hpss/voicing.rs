@@ -14,15 +14,17 @@
 //! normal preset at 44.1 kHz: the pitch jump and the rise are per frame, so at the low and high
 //! presets' hops they read on another scale (both presets still gain on the development split).
 
-use super::voice_comb::HARMONICS;
-
+/// Harmonics of the comb's pitch that a candidate's salience sums and a [`Frame`]'s profile holds.
+pub(super) const HARMONICS: usize = 8;
 /// Per-frame measurements (`Voicing::measures`).
 const MEASURES: usize = 16;
 /// Pitch stability: the share of the last frames (this many ms) whose pitch moved less than
 /// `PITCH_STEP` octaves since the frame before.
 const STABLE_MS: f32 = 70.0;
 const PITCH_STEP: f32 = 0.05;
-/// Time constant of the running means, in ms.
+/// Time constant of the running means, in ms: the 100 frames of `bench/voicing_fit.py`'s
+/// `RUNNING_FRAMES` at the normal preset's hop at 44.1 kHz (512 samples, 11.61 ms), where the
+/// weights were fit; in ms so that every preset and rate averages over the same time.
 pub(super) const RUNNING_MS: f32 = 1_161.0;
 /// The comb's vocals are scaled by `clip((p − GATE_FROM) / (GATE_TO − GATE_FROM), 0, 1)`.
 const GATE_FROM: f32 = 0.2;
