@@ -138,7 +138,7 @@ fn model_choice(ui: &mut Ui, edited: &mut ModelSettings, drafts: &mut Drafts) ->
         ui.label("");
         let mut hints = Vec::new();
         if installed.is_empty() {
-            hints.push("No models installed: `demixer models download htdemucs` gets one.".to_string());
+            hints.push("None installed: `demixer models download spleeter-2stems` gets one.".to_string());
         }
         if drafts.no_file {
             hints.push("No file chosen (or no file dialog here): type the model's path above.".into());
