@@ -44,10 +44,7 @@ def main():
         dirs = splits.song_dirs(args.dataset, name)
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
-            mixtures = pathlib.Path(tmp) / "mixtures"
-            mixtures.mkdir()
-            for song in dirs:
-                (mixtures / f"{song.name}.wav").symlink_to(song / "mixture.wav")
+            mixtures = splits.linked_mixtures(dirs, tmp)
             for label, extra in runs.items():
                 out = pathlib.Path(tmp) / label.replace(" ", "_").replace(",", "")
                 separate(args.demixer, mixtures, out, extra)

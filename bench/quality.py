@@ -120,10 +120,7 @@ def evaluate(set_dir, work_dir):
     binary = demixer_binary()
     latencies = preset_latencies(binary)
     song_dirs = sorted(p for p in pathlib.Path(set_dir).iterdir() if (p / "mixture.wav").exists())
-    mixtures_dir = pathlib.Path(work_dir) / "mixtures"
-    mixtures_dir.mkdir(parents=True)
-    for song in song_dirs:
-        (mixtures_dir / f"{song.name}.wav").symlink_to(song / "mixture.wav")
+    mixtures_dir = splits.linked_mixtures(song_dirs, work_dir)
     audio_seconds = sum(sf.info(song / "mixture.wav").duration for song in song_dirs)
 
     scores = {}  # engine -> stem -> list of (bss, mdx)
@@ -217,10 +214,7 @@ def split_tables(dataset_dir, names=songs.REPORTED):
         dirs = splits.song_dirs(dataset_dir, name)
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
-            mixtures = pathlib.Path(tmp) / "mixtures"
-            mixtures.mkdir()
-            for song in dirs:
-                (mixtures / f"{song.name}.wav").symlink_to(song / "mixture.wav")
+            mixtures = splits.linked_mixtures(dirs, tmp)
             seconds = sum(sf.info(song / "mixture.wav").duration for song in dirs)
             for preset, latency in latencies.items():
                 out = pathlib.Path(tmp) / preset

@@ -23,6 +23,16 @@ def song_dirs(dataset_dir, split):
     return sorted(p for p in (pathlib.Path(dataset_dir) / split).iterdir() if (p / "mixture.wav").exists())
 
 
+def linked_mixtures(dirs, folder):
+    """A folder `folder/mixtures` of links `<song>.wav` to each song's mixture, so that one
+    `demixer separate` call separates them all; returns it."""
+    mixtures = pathlib.Path(folder) / "mixtures"
+    mixtures.mkdir(parents=True)
+    for song in dirs:
+        (mixtures / f"{song.name}.wav").symlink_to(song / "mixture.wav")
+    return mixtures
+
+
 def load_song(song):
     """(mixture, {stem: reference}) as float32 arrays (samples, 2)."""
     read = lambda name: sf.read(song / f"{name}.wav", dtype="float32", always_2d=True)[0]
