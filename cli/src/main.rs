@@ -99,15 +99,18 @@ enum Command {
 enum EngineName {
     /// Median-filter harmonic/percussive separation, built in.
     Hpss,
-    /// An HT-Demucs (Demucs-family) ONNX model run by ONNX Runtime.
+    /// A trained model run by ONNX Runtime (--model): segment (HT-Demucs), streaming or
+    /// spectrogram (Spleeter) models.
     Onnx,
 }
 
 /// Options of the ONNX engine.
 #[derive(clap::Args)]
 struct OnnxArgs {
-    /// An installed model's name (`demixer models list`), an ONNX model file (`.onnx`, input `mix`
-    /// [1,2,T], output `stems` [1,S,2,T]) or a bag manifest (`.json`).
+    /// An installed model's name (`demixer models list`, e.g. spleeter-2stems), an ONNX model file
+    /// told apart by its inputs (segment: `mix` [1,2,T] to `stems` [1,S,2,T]; streaming: audio
+    /// [1,2,H] and states; spectrogram: [1,2,T,F] magnitudes; docs/models.md) or a bag manifest
+    /// (`.json`).
     #[arg(long)]
     model: Option<String>,
     /// Where inference runs: auto (CUDA if it registers), cpu or cuda.
@@ -117,8 +120,9 @@ struct OnnxArgs {
     /// one for a streaming model).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// ONNX Runtime library (file or folder); else DEMIXER_ORT_DYLIB, ORT_DYLIB_PATH, next to this
-    /// program, then the system's library path.
+    /// ONNX Runtime library (file, or a folder holding libonnxruntime.so or the wheel's versioned
+    /// libonnxruntime.so.X.Y.Z); else DEMIXER_ORT_DYLIB, ORT_DYLIB_PATH, next to this program, the
+    /// runtime `demixer models runtime --download` installed, then the system's library path.
     #[arg(long)]
     ort: Option<PathBuf>,
     /// How a spectrogram model (Spleeter) runs: offline, in its own chunks as its reference

@@ -13,9 +13,9 @@ pub enum Stem {
     Other,
     /// The lead voice.
     Vocals,
-    /// Guitars, from six-stem models only.
+    /// Guitars, from six-stem models (HT-Demucs 6s) only.
     Guitar,
-    /// Piano, from six-stem models only.
+    /// Piano, from six-stem models and Spleeter's 5-stem model.
     Piano,
     /// Everything but the sources a model names (Spleeter's 2-stem "accompaniment"): Demixer
     /// splits it further where the model gives fewer than the four stems (`crate::compose::completed`).

@@ -1,5 +1,5 @@
 //! One conformance suite for every [`Separator`]: each engine kind below runs through the same
-//! checks, one test per engine and property (`cargo test --test conformance spectrogram_live`
+//! checks, one test per engine and property (`cargo test --test conformance spectrogram_model_live`
 //! runs one engine; `cargo test --test conformance reset` one property), so that one failing
 //! engine hides no other. Add every new engine kind to the `conformance!` list at the end.
 //!

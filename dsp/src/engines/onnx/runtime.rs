@@ -89,19 +89,39 @@ fn own_binary_dir() -> Option<PathBuf> {
 }
 
 /// Candidates in search order, for a user-set path `user` (a file, or a folder holding the library)
-/// and the library file Demixer installed, `installed`.
+/// and the library file Demixer installed, `installed`: `user`, `DEMIXER_ORT_DYLIB`,
+/// `ORT_DYLIB_PATH`, the folder of this program (or plugin), `installed`, then [`LIBRARY_NAME`] on
+/// the system's library path. A folder stands for the library in it ([`library_in`]).
 pub fn candidates(user: Option<&Path>, installed: Option<&Path>) -> Vec<PathBuf> {
-    let expand = |path: PathBuf| if path.is_dir() { path.join(LIBRARY_NAME) } else { path };
+    let expand = |path: PathBuf| if path.is_dir() { library_in(&path) } else { path };
     let mut found: Vec<PathBuf> = Vec::new();
     found.extend(user.filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf));
     for variable in ["DEMIXER_ORT_DYLIB", "ORT_DYLIB_PATH"] {
         found.extend(std::env::var_os(variable).filter(|v| !v.is_empty()).map(PathBuf::from));
     }
-    found.extend(own_binary_dir().map(|dir| dir.join(LIBRARY_NAME)));
+    found.extend(own_binary_dir());
     found.extend(installed.map(Path::to_path_buf));
     let mut found: Vec<PathBuf> = found.into_iter().map(expand).collect();
     found.push(PathBuf::from(LIBRARY_NAME));
     found
+}
+
+/// The ONNX Runtime library in the folder `dir`: [`LIBRARY_NAME`] where it is there, else the
+/// newest versioned file, the only one the PyPI wheels ship (`onnxruntime/capi/libonnxruntime.so.1.31.1`,
+/// `libonnxruntime.1.31.1.dylib`), else `dir/LIBRARY_NAME` (named in the error when nothing loads).
+fn library_in(dir: &Path) -> PathBuf {
+    let plain = dir.join(LIBRARY_NAME);
+    if plain.exists() {
+        return plain;
+    }
+    let version = |name: &str| -> Option<Vec<u32>> {
+        let rest = name.strip_prefix("libonnxruntime.")?;
+        let rest = rest.strip_prefix("so.").or_else(|| rest.strip_suffix(".dylib"))?;
+        rest.split('.').map(|part| part.parse().ok()).collect()
+    };
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let names = entries.filter_map(|entry| entry.file_name().into_string().ok());
+    names.filter_map(|name| Some((version(&name)?, name))).max().map_or(plain, |(_, name)| dir.join(name))
 }
 
 /// The version string of the ONNX Runtime already loaded from `path` (`OrtGetApiBase`).
@@ -181,4 +201,30 @@ pub fn providers(runtime: &Runtime) -> Vec<ProviderCheck> {
         .map_err(|e| e.to_string())
         .and_then(|mut builder| ort::ep::CUDA::default().register(&mut builder).map_err(|e| e.to_string()));
     vec![ProviderCheck { name: "CPU", usable: Ok(()) }, ProviderCheck { name: "CUDA", usable: cuda }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_holding_only_the_wheels_versioned_library_finds_the_newest() {
+        let dir = std::env::temp_dir().join(format!("demixer-ort-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let versioned = |version: &str| {
+            if cfg!(target_os = "macos") {
+                format!("libonnxruntime.{version}.dylib")
+            } else {
+                format!("libonnxruntime.so.{version}")
+            }
+        };
+        for name in [versioned("1.9.0"), versioned("1.31.1"), "libonnxruntime_providers_shared.so".into()] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let expected = if cfg!(target_os = "windows") { dir.join(LIBRARY_NAME) } else { dir.join(versioned("1.31.1")) };
+        assert_eq!(candidates(Some(&dir), None)[0], expected);
+        std::fs::write(dir.join(LIBRARY_NAME), b"").unwrap();
+        assert_eq!(candidates(Some(&dir), None)[0], dir.join(LIBRARY_NAME), "the plain name first");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
