@@ -93,10 +93,12 @@ impl Chunking {
     }
 
     /// A sliding window of `window` frames (a model's smallest chunk) that masks its middle half
-    /// and looks a quarter ahead: a quarter of context before, half the model's work per frame
-    /// repeated.
+    /// and looks 7/32 of it ahead (14 of Spleeter's 64 frames), the rest is context before: half
+    /// the model's work per frame repeated. A quarter ahead (16 frames) scored 0.06 dB more on the
+    /// vdev split but, with the normal preset's completion, put Spleeter over 2 s of latency at
+    /// 44.1 kHz (2.03 s against 1.98 s in the plugin).
     pub fn live(window: usize) -> Chunking {
-        Chunking { window, emit: window / 2, lookahead: window / 4 }
+        Chunking { window, emit: window / 2, lookahead: window * 7 / 32 }
     }
 
     fn context(&self) -> usize {

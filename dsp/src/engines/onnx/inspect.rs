@@ -191,7 +191,7 @@ impl Shape {
                 Box::new(MaskedStft::new(model, chunking))
             }
         };
-        let engine = for_host(inner, model_rate, host_rate, mode, &mut Vec::new())?;
+        let engine = for_host(inner, model_rate, host_rate, &mut Vec::new())?;
         Ok((engine.sources().to_vec(), engine.latency_samples() + engine.burst_samples()))
     }
 }
