@@ -135,17 +135,30 @@ fn at_host_rate(
     Ok(Box::new(Resampled::new(separator, host_rate, model_rate)?))
 }
 
-/// HPSS for completing a model that gives fewer than the four stems: the normal preset in both
-/// modes. Live, its look-ahead (81 ms at 44.1 kHz, against the low preset's 23 ms) is what the
-/// completed stems need: on the vdev split Spleeter live completed by the low preset scored
-/// drums 3.66, bass 1.79 dB; by the normal preset 5.67, 2.88 (mean 3.55 -> 4.32, with the live
-/// window's look-ahead shortened to keep the latency under 2 s; BENCHMARKS.md, "Spleeter").
-fn completion(host_rate: usize) -> Result<Box<dyn Separator>, OnnxError> {
-    let config = HpssConfig::preset(Preset::Normal, host_rate as f32).map_err(|e| OnnxError::Contract {
-        path: Default::default(),
-        why: format!("HPSS cannot complete the model: {e}"),
-    })?;
-    Ok(Box::new(HpssSeparator::new(config)))
+/// Share of a model's latency that HPSS's completion may add live before the causal low preset
+/// completes it instead of the normal one.
+const COMPLETION_SHARE: f64 = 0.05;
+
+/// HPSS for completing `model` (a model that gives fewer than the four stems, at `host_rate`):
+/// the normal preset offline, and live too where its latency adds at most [`COMPLETION_SHARE`]
+/// to the model's (Spleeter's 2 s: 81 ms against the low preset's 23 ms at 44.1 kHz); the low
+/// preset live for models of lower latency (streaming models: milliseconds). The look-ahead is
+/// what the completed stems need: on the vdev split Spleeter live completed by the low preset
+/// scored drums 3.66, bass 1.79 dB, by the normal preset 5.67, 2.88 (mean 3.55 -> 4.32, with the
+/// live window's look-ahead shortened to keep the latency under 2 s; BENCHMARKS.md, "Spleeter").
+fn completion(model: &dyn Separator, mode: Mode, host_rate: usize) -> Result<(Preset, HpssSeparator), OnnxError> {
+    let config = |preset| {
+        HpssConfig::preset(preset, host_rate as f32).map_err(|e| OnnxError::Contract {
+            path: Default::default(),
+            why: format!("HPSS cannot complete the model: {e}"),
+        })
+    };
+    let normal = config(Preset::Normal)?;
+    let model_latency = (model.latency_samples() + model.burst_samples()) as f64;
+    if mode == Mode::Offline || normal.latency_samples() as f64 <= COMPLETION_SHARE * model_latency {
+        return Ok((Preset::Normal, HpssSeparator::new(normal)));
+    }
+    Ok((Preset::Low, HpssSeparator::new(config(Preset::Low)?)))
 }
 
 /// The engine around `separator` (at `model_rate`) for a stream at `host_rate`: resampled where
@@ -154,15 +167,16 @@ pub(crate) fn for_host(
     separator: Box<dyn Separator>,
     model_rate: usize,
     host_rate: usize,
+    mode: Mode,
     notes: &mut Vec<String>,
 ) -> Result<Box<dyn Separator>, OnnxError> {
     let separator = at_host_rate(separator, model_rate, host_rate, notes)?;
     if crate::compose::completed::complement(separator.sources()).is_none() {
         return Ok(separator);
     }
-    let hpss = completion(host_rate)?;
-    notes.push("HPSS (normal preset) splits what the model leaves into drums, bass and other".into());
-    Ok(Completed::wrap(separator, hpss))
+    let (preset, hpss) = completion(separator.as_ref(), mode, host_rate)?;
+    notes.push(format!("HPSS ({} preset) splits what the model leaves into drums, bass and other", preset.name()));
+    Ok(Completed::wrap(separator, Box::new(hpss)))
 }
 
 /// Loads a streaming model's engine (see [`load`]).
@@ -170,6 +184,7 @@ fn load_streaming(
     mut model: StreamingModel,
     runtime: &runtime::Runtime,
     host_rate: usize,
+    mode: Mode,
 ) -> Result<Engine, OnnxError> {
     let spec = model.spec().clone();
     // Warm-up: the first inference allocates; the states go back to zero after it. A model whose
@@ -196,7 +211,7 @@ fn load_streaming(
     );
     let kind = EngineKind::StreamingModel;
     let name = format!("{} {file} on {provider}", kind.label());
-    let separator = for_host(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, &mut notes)?;
+    let separator = for_host(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, mode, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }
 
@@ -234,7 +249,7 @@ fn load_spectrogram(
     let (sources, rate) = (declared.layout.sources.clone(), declared.sample_rate);
     let other_mode = if mode == Mode::Live { Mode::Offline } else { Mode::Live };
     let (_, other) = inspect::Shape::Spectrogram(declared).engine(&sources, rate, host_rate, other_mode)?;
-    let separator = for_host(Box::new(engine), rate, host_rate, &mut notes)?;
+    let separator = for_host(Box::new(engine), rate, host_rate, mode, &mut notes)?;
     let this = separator.latency_samples() + separator.burst_samples();
     notes.push(match mode {
         Mode::Live => format!(
@@ -264,7 +279,7 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
     let mut set = match open(config, runtime)? {
         Opened::Segments(set) => set,
-        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate),
+        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate, config.mode),
         Opened::Spectrogram(model) => return load_spectrogram(model, runtime, host_rate, config.mode),
     };
     let on_cuda = set.models().all(|m| m.opened().provider() == Provider::Cuda);
@@ -291,6 +306,6 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     );
     let kind = EngineKind::SegmentModel;
     let name = format!("{} {} on {provider}", kind.label(), files.join(" + "));
-    let separator = for_host(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, &mut notes)?;
+    let separator = for_host(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, config.mode, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }
