@@ -191,7 +191,7 @@ impl Shape {
                 Box::new(MaskedStft::new(model, chunking))
             }
         };
-        let engine = for_host(inner, model_rate, host_rate, mode, &mut Vec::new())?;
+        let engine = for_host(inner, model_rate, host_rate, &mut Vec::new())?;
         Ok((engine.sources().to_vec(), engine.latency_samples() + engine.burst_samples()))
     }
 }
@@ -392,16 +392,15 @@ mod tests {
     use crate::engines::hpss::{HpssConfig, Preset};
 
     #[test]
-    fn live_completion_takes_the_normal_preset_only_where_it_adds_little_latency() {
+    fn completion_takes_the_normal_preset_only_where_it_adds_little_latency() {
         let two = vec![Stem::Vocals, Stem::Accompaniment];
         let hpss = |preset| HpssConfig::preset(preset, 44_100.0).unwrap().latency_samples();
-        let added = |model_latency: usize, mode| {
+        let added = |model_latency: usize| {
             let model = Box::new(Latent { latency: model_latency, sources: two.clone() });
-            let engine = for_host(model, 44_100, 44_100, mode, &mut Vec::new()).unwrap();
+            let engine = for_host(model, 44_100, 44_100, &mut Vec::new()).unwrap();
             engine.latency_samples() - model_latency
         };
-        assert_eq!(added(256, Mode::Live), hpss(Preset::Low), "a streaming model keeps its milliseconds");
-        assert_eq!(added(256, Mode::Offline), hpss(Preset::Normal));
-        assert_eq!(added(86_000, Mode::Live), hpss(Preset::Normal), "two seconds: the normal preset adds 4 %");
+        assert_eq!(added(256), hpss(Preset::Low), "a streaming model keeps its milliseconds");
+        assert_eq!(added(86_000), hpss(Preset::Normal), "two seconds: the normal preset adds 4 %");
     }
 }

@@ -135,18 +135,20 @@ fn at_host_rate(
     Ok(Box::new(Resampled::new(separator, host_rate, model_rate)?))
 }
 
-/// Share of a model's latency that HPSS's completion may add live before the causal low preset
+/// Share of a model's latency that HPSS's completion may add before the causal low preset
 /// completes it instead of the normal one.
 const COMPLETION_SHARE: f64 = 0.05;
 
 /// HPSS for completing `model` (a model that gives fewer than the four stems, at `host_rate`):
-/// the normal preset offline, and live too where its latency adds at most [`COMPLETION_SHARE`]
-/// to the model's (Spleeter's 2 s: 81 ms against the low preset's 23 ms at 44.1 kHz); the low
-/// preset live for models of lower latency (streaming models: milliseconds). The look-ahead is
-/// what the completed stems need: on the vdev split Spleeter live completed by the low preset
-/// scored drums 3.66, bass 1.79 dB, by the normal preset 5.67, 2.88 (mean 3.55 -> 4.32, with the
-/// live window's look-ahead shortened to keep the latency under 2 s; BENCHMARKS.md, "Spleeter").
-fn completion(model: &dyn Separator, mode: Mode, host_rate: usize) -> Result<(Preset, HpssSeparator), OnnxError> {
+/// the normal preset where its latency adds at most [`COMPLETION_SHARE`] to the model's
+/// (Spleeter's 2 s live: 81 ms against the low preset's 23 ms at 44.1 kHz), else the low preset
+/// (streaming models: milliseconds). It depends on the model's latency alone, so a model that runs
+/// alike in both modes is completed alike too (a model loaded for a bounce plays on in real time).
+/// The look-ahead is what the completed stems need: on the vdev split Spleeter live completed by
+/// the low preset scored drums 3.66, bass 1.79 dB, by the normal preset 5.67, 2.88 (mean 3.55 ->
+/// 4.32, with the live window's look-ahead shortened to keep the latency under 2 s; BENCHMARKS.md,
+/// "Spleeter").
+fn completion(model: &dyn Separator, host_rate: usize) -> Result<(Preset, HpssSeparator), OnnxError> {
     let config = |preset| {
         HpssConfig::preset(preset, host_rate as f32).map_err(|e| OnnxError::Contract {
             path: Default::default(),
@@ -155,7 +157,7 @@ fn completion(model: &dyn Separator, mode: Mode, host_rate: usize) -> Result<(Pr
     };
     let normal = config(Preset::Normal)?;
     let model_latency = (model.latency_samples() + model.burst_samples()) as f64;
-    if mode == Mode::Offline || normal.latency_samples() as f64 <= COMPLETION_SHARE * model_latency {
+    if normal.latency_samples() as f64 <= COMPLETION_SHARE * model_latency {
         return Ok((Preset::Normal, HpssSeparator::new(normal)));
     }
     Ok((Preset::Low, HpssSeparator::new(config(Preset::Low)?)))
@@ -167,14 +169,13 @@ pub(crate) fn for_host(
     separator: Box<dyn Separator>,
     model_rate: usize,
     host_rate: usize,
-    mode: Mode,
     notes: &mut Vec<String>,
 ) -> Result<Box<dyn Separator>, OnnxError> {
     let separator = at_host_rate(separator, model_rate, host_rate, notes)?;
     if crate::compose::completed::complement(separator.sources()).is_none() {
         return Ok(separator);
     }
-    let (preset, hpss) = completion(separator.as_ref(), mode, host_rate)?;
+    let (preset, hpss) = completion(separator.as_ref(), host_rate)?;
     notes.push(format!("HPSS ({} preset) splits what the model leaves into drums, bass and other", preset.name()));
     Ok(Completed::wrap(separator, Box::new(hpss)))
 }
@@ -184,7 +185,6 @@ fn load_streaming(
     mut model: StreamingModel,
     runtime: &runtime::Runtime,
     host_rate: usize,
-    mode: Mode,
 ) -> Result<Engine, OnnxError> {
     let spec = model.spec().clone();
     // Warm-up: the first inference allocates; the states go back to zero after it. A model whose
@@ -211,7 +211,7 @@ fn load_streaming(
     );
     let kind = EngineKind::StreamingModel;
     let name = format!("{} {file} on {provider}", kind.label());
-    let separator = for_host(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, mode, &mut notes)?;
+    let separator = for_host(Box::new(HopStream::new(model)), spec.sample_rate, host_rate, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }
 
@@ -249,7 +249,7 @@ fn load_spectrogram(
     let (sources, rate) = (declared.layout.sources.clone(), declared.sample_rate);
     let other_mode = if mode == Mode::Live { Mode::Offline } else { Mode::Live };
     let (_, other) = inspect::Shape::Spectrogram(declared).engine(&sources, rate, host_rate, other_mode)?;
-    let separator = for_host(Box::new(engine), rate, host_rate, mode, &mut notes)?;
+    let separator = for_host(Box::new(engine), rate, host_rate, &mut notes)?;
     let this = separator.latency_samples() + separator.burst_samples();
     notes.push(match mode {
         Mode::Live => format!(
@@ -279,7 +279,7 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     let runtime = runtime::load(config.runtime.as_deref(), config.installed_runtime.as_deref())?;
     let mut set = match open(config, runtime)? {
         Opened::Segments(set) => set,
-        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate, config.mode),
+        Opened::Streaming(model) => return load_streaming(model, runtime, host_rate),
         Opened::Spectrogram(model) => return load_spectrogram(model, runtime, host_rate, config.mode),
     };
     let on_cuda = set.models().all(|m| m.opened().provider() == Provider::Cuda);
@@ -306,6 +306,6 @@ pub fn load(config: &OnnxConfig, host_rate: usize) -> Result<Engine, OnnxError> 
     );
     let kind = EngineKind::SegmentModel;
     let name = format!("{} {} on {provider}", kind.label(), files.join(" + "));
-    let separator = for_host(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, config.mode, &mut notes)?;
+    let separator = for_host(Box::new(OverlapAdd::new(set)?), model_rate, host_rate, &mut notes)?;
     Ok(Engine { kind, separator, provider, name, description, notes })
 }

@@ -114,10 +114,11 @@ fn library_in(dir: &Path) -> PathBuf {
     if plain.exists() {
         return plain;
     }
+    // This platform's versioned name only (Windows has none: the DLL has the plain name).
     let version = |name: &str| -> Option<Vec<u32>> {
         let rest = name.strip_prefix("libonnxruntime.")?;
-        let rest = rest.strip_prefix("so.").or_else(|| rest.strip_suffix(".dylib"))?;
-        rest.split('.').map(|part| part.parse().ok()).collect()
+        let rest = if cfg!(target_os = "macos") { rest.strip_suffix(".dylib") } else { rest.strip_prefix("so.") };
+        rest.filter(|_| !cfg!(target_os = "windows"))?.split('.').map(|part| part.parse().ok()).collect()
     };
     let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
     let names = entries.filter_map(|entry| entry.file_name().into_string().ok());
@@ -218,7 +219,14 @@ mod tests {
                 format!("libonnxruntime.so.{version}")
             }
         };
-        for name in [versioned("1.9.0"), versioned("1.31.1"), "libonnxruntime_providers_shared.so".into()] {
+        let other_platform =
+            if cfg!(target_os = "macos") { "libonnxruntime.so.9.0.0" } else { "libonnxruntime.9.0.0.dylib" };
+        for name in [
+            versioned("1.9.0"),
+            versioned("1.31.1"),
+            "libonnxruntime_providers_shared.so".into(),
+            other_platform.into(),
+        ] {
             std::fs::write(dir.join(name), b"").unwrap();
         }
         let expected = if cfg!(target_os = "windows") { dir.join(LIBRARY_NAME) } else { dir.join(versioned("1.31.1")) };
