@@ -247,6 +247,7 @@ impl HpssSeparator {
                 match stem {
                     Stem::Drums => mask_spectrum(out, spectrum, &self.masks, |m| m.drums),
                     Stem::Bass => mask_spectrum(out, spectrum, &self.masks, |m| m.bass),
+                    // The third of `SYNTHESISED`: the vocals.
                     _ => mask_spectrum(out, spectrum, &self.masks, |m| m.vocals),
                 }
                 if matches!(stem, Stem::Drums | Stem::Bass) {
