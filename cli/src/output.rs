@@ -110,15 +110,15 @@ impl SongStems {
             let (temporary, _) = self.files.swap_remove(at);
             forget(&temporary);
         }
+        // Created under the lock, so that an interruption either finds it recorded or comes first.
+        let mut unfinished = unfinished();
+        if unfinished.interrupted {
+            bail!("interrupted");
+        }
         for n in 0u32.. {
             let temporary = self.dir.join(format!(".{stem}.wav.{}-{n}.partial", std::process::id()));
             match OpenOptions::new().write(true).create_new(true).open(&temporary) {
                 Ok(file) => {
-                    let mut unfinished = unfinished();
-                    if unfinished.interrupted {
-                        let _ = std::fs::remove_file(&temporary);
-                        bail!("interrupted");
-                    }
                     unfinished.paths.push(temporary.clone());
                     self.files.push((temporary, target));
                     return Ok(file);
@@ -157,9 +157,11 @@ impl SongStems {
             if let Some(failure) = failure {
                 return Err(failure);
             }
-        }
-        for stale in &self.stale {
-            std::fs::remove_file(stale).with_context(|| format!("cannot remove the earlier {}", stale.display()))?;
+            // Still under the lock: an interruption never leaves new stems beside an earlier one.
+            for stale in &self.stale {
+                std::fs::remove_file(stale)
+                    .with_context(|| format!("cannot remove the earlier {}", stale.display()))?;
+            }
         }
         // The renames reach the disk with the folder.
         #[cfg(unix)]

@@ -664,7 +664,10 @@ fn an_interrupted_run_leaves_no_unfinished_stem() {
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(130), "{stderr}");
-        assert!(stderr.contains("interrupted: 4 unfinished stem files removed"), "{stderr}");
+        // The four stems' files are created one after the other: the signal may come between.
+        let removed =
+            stderr.split("interrupted: ").nth(1).and_then(|rest| rest.split(' ').next()?.parse::<usize>().ok());
+        assert!(removed.is_some_and(|n| (1..=4).contains(&n)), "{stderr}");
         assert!(listing(&out).is_empty(), "left behind: {:?}", listing(&out));
     }
 }

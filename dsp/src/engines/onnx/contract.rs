@@ -134,7 +134,8 @@ pub(crate) fn declared_in_metadata(session: &Session) -> Result<Declared, String
 }
 
 /// The value of `key` as the model's metadata states it, else as its sidecar does (as text: a
-/// JSON string without its quotes, a number as written), else `None`.
+/// JSON string without its quotes, a list of names comma-separated as the metadata writes it, a
+/// number as written), else `None`.
 pub(crate) fn declared_text(session: &Session, path: &Path, key: &str) -> Result<Option<String>, String> {
     let metadata = session.metadata().map_err(|e| format!("cannot read the model's metadata: {e}"))?;
     if let Some(value) = metadata.custom(key) {
@@ -145,6 +146,9 @@ pub(crate) fn declared_text(session: &Session, path: &Path, key: &str) -> Result
         serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", sidecar_path(path).display()))?;
     Ok(json.get(key).map(|value| match value {
         serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
+            items.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>().join(",")
+        }
         other => other.to_string(),
     }))
 }

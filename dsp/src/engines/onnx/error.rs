@@ -47,6 +47,10 @@ pub enum OnnxError {
     /// A bag manifest that cannot be used; the text names the manifest or model and the problem.
     #[error("{0}")]
     Bag(String),
+
+    /// HPSS could not be set up to complete a model with fewer than four stems.
+    #[error("HPSS cannot complete the model: {0}")]
+    Completion(#[from] crate::engines::hpss::ConfigError),
     /// The warm-up inference failed.
     #[error(transparent)]
     Inference(#[from] InferenceError),

@@ -149,12 +149,7 @@ const COMPLETION_SHARE: f64 = 0.05;
 /// 4.32, with the live window's look-ahead shortened to keep the latency under 2 s; BENCHMARKS.md,
 /// "Spleeter").
 fn completion(model: &dyn Separator, host_rate: usize) -> Result<(Preset, HpssSeparator), OnnxError> {
-    let config = |preset| {
-        HpssConfig::preset(preset, host_rate as f32).map_err(|e| OnnxError::Contract {
-            path: Default::default(),
-            why: format!("HPSS cannot complete the model: {e}"),
-        })
-    };
+    let config = |preset| HpssConfig::preset(preset, host_rate as f32);
     let normal = config(Preset::Normal)?;
     let model_latency = (model.latency_samples() + model.burst_samples()) as f64;
     if normal.latency_samples() as f64 <= COMPLETION_SHARE * model_latency {
