@@ -70,9 +70,11 @@ fn hpss(preset: Preset, rate: f32) -> Box<dyn Separator> {
     Box::new(HpssSeparator::new(HpssConfig::preset(preset, rate).unwrap()))
 }
 
-/// An ONNX model fixture's engine at `rate`, or `None` (said) where ONNX Runtime is missing.
+/// An ONNX model fixture's engine at `rate`, or `None` (said) where ONNX Runtime is missing and
+/// nobody pointed at one: a `DEMIXER_ORT_DYLIB` that does not load fails the case.
 fn onnx_case(file: &'static str, rate: f32, mode: Mode, sums_within: Option<f64>) -> Option<Case> {
     if let Err(missing) = onnx::runtime::load(None, None) {
+        assert!(std::env::var_os("DEMIXER_ORT_DYLIB").is_none(), "DEMIXER_ORT_DYLIB is set but {missing}");
         eprintln!("skipped: the ONNX engines need ONNX Runtime ({missing})");
         return None;
     }

@@ -59,7 +59,8 @@ fn main() {
         panic!("usage: cargo bench -p demixer-host-tests --bench spleeter_plugin -- SONG.wav DEEZER_VOCALS.wav")
     };
     let (song, reference) = (read(song_path), read(reference_path));
-    let installed = demixer_models::library::Library::open().and_then(|l| l.get(MODEL)).expect("spleeter-2stems installed");
+    let installed =
+        demixer_models::library::Library::open().and_then(|l| l.get(MODEL)).expect("spleeter-2stems installed");
     let blocks = PluginAudioConfiguration { max_frames_count: BLOCK as u32, ..DEFAULT_CONFIG };
 
     // An offline bounce: the song, then silence for the latency; the vocals from `latency` on.

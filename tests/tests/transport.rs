@@ -136,6 +136,14 @@ fn in_real_time_the_mix_is_the_delayed_input_and_the_stems_are_the_songs_whateve
         let got = shares(ports, settled);
         eprintln!("{transport:?}: main output {db:.1} dB from the delayed input in {blocks} blocks; stems {got:.3?}");
         assert_eq!(blocks, 0, "{transport:?}: the main output is not the delayed input ({db:.1} dB)");
+        // At unity the mix is the delayed input whatever the stems hold; the stems must add up to
+        // it too (a cache playing other audio would not).
+        for (channel, mix) in ports[0].iter().enumerate() {
+            let apart = (settled..mix.len())
+                .map(|t| (ports[1..].iter().map(|stem| stem[channel][t]).sum::<f32>() - mix[t]).abs())
+                .fold(0.0, f32::max);
+            assert!(apart < 1e-4, "{transport:?}: the stems are {apart} from the mix on channel {channel}");
+        }
         for (stem, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!((g - w).abs() < 0.02, "{transport:?}: stem {stem} has {g:.3} of the energy, a steady host {w:.3}");
         }
