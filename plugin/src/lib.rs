@@ -114,7 +114,7 @@ impl Demixer {
     /// loaded now (a bounce may wait); in real time the loader brings it later.
     fn model_for(&self, setup: &Setup) -> Option<Model> {
         // A model that is not installed is reported by the loader.
-        let Wish::Model { key, .. } = Wish::of(&self.params, setup) else { return None };
+        let Wish::Model { key, note } = Wish::of(&self.params, setup) else { return None };
         let parked = self.shared.take_parked(&key);
         if parked.is_none() && setup.timing == Timing::Realtime {
             return None;
@@ -122,10 +122,7 @@ impl Demixer {
         self.shared.attempted(key.clone());
         parked.or_else(|| match key.load() {
             Ok(model) => {
-                let replaced =
-                    self.shared.replaced_note(&model).map_or(String::new(), |note| format!(" Note: {note}."));
-                let description = model.engine.description_with_notes();
-                self.status.set_model_state(format!("Loaded: {description}.{replaced}"), false);
+                self.shared.loaded(&self.status, &model, note);
                 Some(model)
             }
             Err(e) => {
@@ -209,7 +206,7 @@ impl Plugin for Demixer {
         let setup = Setup::new(self.activations, audio_io_layout, buffer_config);
         self.shared.retry();
         let model = self.model_for(&setup);
-        let running = match Running::start(setup.clone(), &self.params, &self.status, model) {
+        let running = match Running::start(setup.clone(), &self.params, &self.status, &self.shared, model) {
             Ok(running) => running,
             Err(e) => {
                 nice_error!("Demixer cannot run: {e}");

@@ -63,12 +63,21 @@ impl Shared {
 
     /// Notes the model file `model` was loaded from; says so when it is a new version of the file
     /// this instance loaded before (it was replaced: the new file plays).
-    pub fn replaced_note(&self, model: &Model) -> Option<String> {
+    fn replaced_note(&self, model: &Model) -> Option<String> {
         let (path, identity) = (model.key.file()?, model.file.clone()?);
         let mut loaded = self.loaded_file.lock();
         let replaced = loaded.as_ref().is_some_and(|(before, version)| before == path && *version != identity);
         *loaded = Some((path.to_path_buf(), identity));
         replaced.then(|| format!("{} was replaced since it was loaded: the new file plays", path.display()))
+    }
+
+    /// Tells the mixer that `model` is loaded, with the wish's `note` and, where its file was
+    /// replaced since this instance loaded it, that too.
+    pub fn loaded(&self, status: &MixerStatus, model: &Model, note: Option<String>) {
+        let description = model.engine.description_with_notes();
+        let notes: String =
+            note.into_iter().chain(self.replaced_note(model)).map(|note| format!(" Note: {note}.")).collect();
+        status.set_model_state(format!("Loaded: {description}.{notes}"), false);
     }
 
     /// Forgets what was tried, so the loader tries the current wish again.
@@ -83,10 +92,27 @@ impl Shared {
 
     /// Records that the last attempt failed, and tells the mixer why.
     pub fn failed(&self, status: &MixerStatus, error: &dyn std::error::Error) {
+        self.mark_failed();
+        status.set_model_state(format!("The model did not load: {error}. HPSS plays."), true);
+    }
+
+    /// Records that the model `name` failed while playing (its output was not audio), and tells
+    /// the mixer why. As after a failed load, it is tried again once the wish was "none".
+    pub fn failed_playing(&self, status: &MixerStatus, name: &str, why: &str) {
+        self.mark_failed();
+        status.set_model_state(
+            format!(
+                "The model {name} failed: {why}. HPSS plays in its place; set the model to none (or Engine to HPSS) \
+                 and back to retry."
+            ),
+            true,
+        );
+    }
+
+    fn mark_failed(&self) {
         if let Some((_, failed)) = self.attempted.lock().as_mut() {
             *failed = true;
         }
-        status.set_model_state(format!("The model did not load: {error}. HPSS plays."), true);
     }
 }
 
@@ -146,8 +172,8 @@ impl Drop for Loader {
     }
 }
 
-/// What the settings asked for when they were last resolved, and the answer.
-
+/// The loader's thread: resolves the model settings, loads what they ask for and hands the new
+/// stream to the audio thread.
 struct LoaderThread {
     params: Arc<DemixerParams>,
     status: Arc<MixerStatus>,
@@ -214,15 +240,11 @@ impl LoaderThread {
         self.status.set_model_state(format!("Loading {name}… (HPSS plays meanwhile)"), false);
         let result =
             self.shared.take_parked(&key).map_or_else(|| key.load().map_err(StartError::from), Ok).and_then(|model| {
-                let description = model.engine.description_with_notes();
-                let replaced = self.shared.replaced_note(&model);
-                Running::start(setup.clone(), &self.params, &self.status, Some(model))
-                    .map(|running| (running, description, replaced))
+                self.shared.loaded(&self.status, &model, note);
+                Running::start(setup.clone(), &self.params, &self.status, &self.shared, Some(model))
             });
         match result {
-            Ok((running, description, replaced)) => {
-                let notes: String = note.into_iter().chain(replaced).map(|note| format!(" Note: {note}.")).collect();
-                self.status.set_model_state(format!("Loaded: {description}.{notes}"), false);
+            Ok(running) => {
                 if let Err(running) = self.to_audio.try_push(Box::new(running)) {
                     self.shared.park(*running);
                     self.shared.retry();
@@ -265,5 +287,17 @@ mod tests {
         assert!(note.contains("was replaced since it was loaded: the new file plays"), "{note}");
         assert_eq!(shared.replaced_note(&loaded()), None, "said once");
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// The panel tells the user to set the model to none and back after a failure while playing;
+    /// the loader retries only a failed attempt (it was only the panel's text before).
+    #[test]
+    fn a_model_that_fails_while_playing_counts_as_failed_so_the_loader_tries_it_again() {
+        let (shared, status) = (Shared::default(), MixerStatus::default());
+        shared.attempted(ModelKey { spec: EngineSpec::Dry, sample_rate: 44_100.0 });
+        shared.failed_playing(&status, "model.onnx", "its output holds NaN");
+        assert!(shared.attempted.lock().as_ref().is_some_and(|(_, failed)| *failed));
+        let state = status.model_state.lock();
+        assert!(state.problem && state.text.contains("model.onnx failed: its output holds NaN"), "{}", state.text);
     }
 }

@@ -20,6 +20,7 @@ use nice_plug::util::permit_alloc;
 use crate::cover::Cover;
 use crate::mixer::{BlockLevels, MixBuffers, MixSettings, Mixer, effective_gains};
 use crate::model_choice::{FileIdentity, Model, ModelKey};
+use crate::model_loader::Shared;
 use crate::params::{DemixerParams, EngineChoice};
 use crate::stems::{self, STEM_COUNT};
 
@@ -130,6 +131,7 @@ impl Running {
         setup: Setup,
         params: &DemixerParams,
         status: &Arc<MixerStatus>,
+        shared: &Arc<Shared>,
         model: Option<Model>,
     ) -> Result<Self, StartError> {
         let hpss = Preset::ALL
@@ -161,13 +163,8 @@ impl Running {
         if let Some((key, ..)) = &model {
             // A model whose output is not audio (NaN, absurd levels) or that fails is treated as
             // failed: the stream stops playing it, the cover plays, and the panel says why.
-            let (status, name) = (Arc::clone(status), key.spec.name());
-            stream.status().on_failure(Box::new(move |why| {
-                let text = format!(
-                    "The model {name} failed: {why}. HPSS plays in its place; choose the model again to retry."
-                );
-                status.set_model_state(text, true);
-            }));
+            let (status, shared, name) = (Arc::clone(status), Arc::clone(shared), key.spec.name());
+            stream.status().on_failure(Box::new(move |why| shared.failed_playing(&status, &name, why)));
         }
         let cover = match (&model, &no_hpss) {
             (Some(_), None) => Cover::start(latency, config, setup.sample_rate),
@@ -398,7 +395,7 @@ mod tests {
 
     fn running(timing: Timing, params: &DemixerParams) -> Running {
         let setup = Setup { activation: 1, sample_rate: SR, max_block: 512, timing, mono_input: false };
-        Running::start(setup, params, &Arc::default(), None).unwrap()
+        Running::start(setup, params, &Arc::default(), &Arc::default(), None).unwrap()
     }
 
     /// Runs `input` through `running` in blocks of `block`, returning the main output and stems.
@@ -547,7 +544,7 @@ mod tests {
         let model = Model { key: ModelKey { spec: EngineSpec::Dry, sample_rate: SR }, engine, file: None };
         let setup =
             Setup { activation: 1, sample_rate: SR, max_block: 512, timing: Timing::Realtime, mono_input: false };
-        let mut running = Running::start(setup, &params, &status, Some(model)).unwrap();
+        let mut running = Running::start(setup, &params, &status, &Arc::default(), Some(model)).unwrap();
         let latency = running.reported_latency() as usize;
         let input = chord(2 * latency + SR as usize);
         // The cover's worker keeps up with each block (as it does in real time: it costs little).
