@@ -39,6 +39,15 @@ impl Stem {
         self as usize
     }
 
+    /// Where `self` is in `sources`, appended where it is missing (an engine's output list that
+    /// must hold it: the residual's Other, a completed model's stems).
+    pub(crate) fn position_or_push(self, sources: &mut Vec<Stem>) -> usize {
+        sources.iter().position(|&s| s == self).unwrap_or_else(|| {
+            sources.push(self);
+            sources.len() - 1
+        })
+    }
+
     /// Lower-case name, as used for file names, model metadata and command-line options.
     pub fn name(self) -> &'static str {
         match self {

@@ -50,24 +50,20 @@ impl Completed {
         assert_eq!(hpss.sources(), Stem::ALL, "HPSS outputs the four stems");
         let Some(complement) = complement(inner.sources()) else { return inner };
         let mut sources = Stem::ALL.to_vec();
-        let output = |sources: &mut Vec<Stem>, stem: Stem| {
-            sources.iter().position(|&s| s == stem).unwrap_or_else(|| {
-                sources.push(stem);
-                sources.len() - 1
-            })
-        };
         let delay = hpss.latency_samples();
         let direct = inner
             .sources()
             .iter()
             .enumerate()
             .filter(|&(i, _)| i != complement)
-            .map(|(_, &stem)| (output(&mut sources, stem), std::array::from_fn(|_| DelayLine::new(delay, delay))))
+            .map(|(_, &stem)| {
+                (stem.position_or_push(&mut sources), std::array::from_fn(|_| DelayLine::new(delay, delay)))
+            })
             .collect();
         let model_has_vocals = inner.sources().contains(&Stem::Vocals);
         let split = Stem::ALL.map(|stem| match stem {
-            Stem::Vocals if model_has_vocals => output(&mut sources, Stem::Other),
-            stem => output(&mut sources, stem),
+            Stem::Vocals if model_has_vocals => Stem::Other.position_or_push(&mut sources),
+            stem => stem.position_or_push(&mut sources),
         });
         let inner_out = inner.sources().iter().map(|_| [Vec::new(), Vec::new()]).collect();
         let hpss_out = Stem::ALL.iter().map(|_| [Vec::new(), Vec::new()]).collect();

@@ -87,10 +87,7 @@ impl Resampled {
         let units = CHUNK_HINT.div_ceil(host_unit).next_multiple_of(2);
         let (chunk_host, chunk_engine) = (units * host_unit, units * engine_unit);
         let mut sources = inner.sources().to_vec();
-        let other = sources.iter().position(|&s| s == Stem::Other).unwrap_or_else(|| {
-            sources.push(Stem::Other);
-            sources.len() - 1
-        });
+        let other = Stem::Other.position_or_push(&mut sources);
         // The inner engine's lanes, then the two of its own input.
         let lanes = 2 * inner.sources().len() + 2;
         let err = |e: rubato::ResamplerConstructionError| error(e.to_string());

@@ -165,12 +165,10 @@ impl<M: SpectrogramModel> MaskedStft<M> {
         let window: std::sync::Arc<[f32]> = hann(spec.n_fft).into();
         let lanes = 2 * spec.sources.len();
         let mut sources = spec.sources.clone();
-        let complement = sources.iter().position(|&s| s == Stem::Accompaniment).unwrap_or_else(|| {
-            sources.iter().position(|&s| s == Stem::Other).unwrap_or_else(|| {
-                sources.push(Stem::Other);
-                sources.len() - 1
-            })
-        });
+        let complement = match sources.iter().position(|&s| s == Stem::Accompaniment) {
+            Some(accompaniment) => accompaniment,
+            None => Stem::Other.position_or_push(&mut sources),
+        };
         let latency = spec.hop * (chunking.emit + chunking.lookahead - 1) + spec.n_fft - 1;
         let block = spec.hop * chunking.emit;
         let mut engine = Self {

@@ -54,10 +54,10 @@ impl SpectrogramDeclared {
         Chunking::reference(self.frames)
     }
 
-    /// The chunking for real time: the smallest window the model accepts (`frame_multiple`, where
-    /// `T` is free), sliding by half of it ([`Chunking::live`]).
+    /// The chunking for real time: the smallest window of at least 4 frames the model accepts (a
+    /// multiple of `frame_multiple`, where `T` is free), sliding by half of it ([`Chunking::live`]).
     pub fn live_chunking(&self) -> Chunking {
-        let window = if self.free_frames { self.frame_multiple.max(4) } else { self.frames };
+        let window = if self.free_frames { 4usize.next_multiple_of(self.frame_multiple) } else { self.frames };
         Chunking::live(window)
     }
 }
@@ -88,7 +88,9 @@ pub(crate) fn read_spec(session: &Session, path: &Path) -> Result<SpectrogramDec
     let (Some(n_fft), Some(hop)) = (positive(session, path, "n_fft")?, positive(session, path, "hop")?) else {
         return refuse("the metadata does not give `n_fft` and `hop`".into());
     };
-    if !n_fft.is_power_of_two() || !n_fft.is_multiple_of(hop) || bins > n_fft / 2 + 1 {
+    // A squared Hann window sums to a constant at a quarter of its length or less (Spleeter's
+    // 4096/1024): at half, the separated sources would ripple in level.
+    if !n_fft.is_power_of_two() || !n_fft.is_multiple_of(hop) || n_fft < 4 * hop || bins > n_fft / 2 + 1 {
         return Err(format!("n_fft {n_fft}, hop {hop} and {bins} bins do not make an STFT Demixer runs"));
     }
     let free_frames = frames_dim < 0;
