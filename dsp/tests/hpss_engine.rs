@@ -67,7 +67,9 @@ fn centred_engine_matches_offline_hpss_away_from_the_edges() {
     let sample_rate = 44_100.0;
     let mut config = HpssConfig::preset(Preset::Normal, sample_rate).unwrap();
     config.lookahead_frames = config.harmonic_frames / 2;
-    config.kick = 0.0; // the kick term is the four-stem engine's, not two-part HPSS's
+    // The kick term and the fitted refinement are the four-stem engine's, not two-part HPSS's.
+    config.kick = 0.0;
+    config.refine = false;
     let [mono, _] = music(sample_rate, 2.0);
     let mut e = HpssSeparator::new(config);
     let latency = e.latency_samples();
@@ -84,12 +86,16 @@ fn centred_engine_matches_offline_hpss_away_from_the_edges() {
 #[test]
 fn a_steady_centred_low_tone_is_bass_and_leaves_other_empty() {
     // Other is the delayed input minus the synthesised stems: if bass were synthesised wrong or
-    // out of step, the tone would leak into other.
+    // out of step, the tone would leak into other. The hand-made rules say that steady tonal
+    // content this low is bass; the fitted refinement, which learnt from songs whose low register
+    // also holds pianos and strings, hands part of a bare sine to other, so it is off here.
     let sample_rate = 44_100.0;
     let tone: Vec<f32> = (0..2 * sample_rate as usize)
         .map(|i| 0.5 * (std::f32::consts::TAU * 60.0 * i as f32 / sample_rate).sin())
         .collect();
-    let mut e = engine(Preset::Normal, sample_rate);
+    let mut config = HpssConfig::preset(Preset::Normal, sample_rate).unwrap();
+    config.refine = false;
+    let mut e = HpssSeparator::new(config);
     let settled = e.latency_samples() + sample_rate as usize / 2;
     let stems = separate(&mut e, &[tone.clone(), tone.clone()], 512);
     let energy = |x: &[f32]| x[settled..].iter().map(|v| v * v).sum::<f32>();

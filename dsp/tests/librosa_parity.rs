@@ -26,6 +26,7 @@ fn config(power: f32, margin_harmonic: f32, margin_percussive: f32) -> HpssConfi
         margin_harmonic,
         margin_percussive,
         kick: 0.0,
+        refine: false,
     };
     config.validate().unwrap();
     config

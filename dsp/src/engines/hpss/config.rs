@@ -93,6 +93,9 @@ pub struct HpssSettings {
     /// Weight (≥ 0) of the low-frequency burst term (the kick) in the drums' power estimate of the
     /// four-stem engine (`StemMapper::drums` in masks.rs); 0 leaves drums plain HPSS.
     pub kick: f32,
+    /// Whether the four-stem engine refines its masks by the fitted per-bin model
+    /// (`MaskRefiner` in refine.rs); without it the stems are the hand-made rules' alone.
+    pub refine: bool,
 }
 
 impl Default for HpssSettings {
@@ -106,6 +109,7 @@ impl Default for HpssSettings {
             margin_harmonic: 2.0,
             margin_percussive: 1.25,
             kick: 1.0,
+            refine: true,
         }
     }
 }
@@ -148,6 +152,8 @@ pub struct HpssConfig {
     pub margin_percussive: f32,
     /// Weight (≥ 0) of the kick term in the drums of the four-stem engine; see [`HpssSettings::kick`].
     pub kick: f32,
+    /// Whether the four-stem engine refines its masks; see [`HpssSettings::refine`].
+    pub refine: bool,
 }
 
 fn nearest_odd(x: f32) -> usize {
@@ -180,6 +186,7 @@ impl HpssConfig {
             margin_harmonic: settings.margin_harmonic,
             margin_percussive: settings.margin_percussive,
             kick: settings.kick,
+            refine: settings.refine,
         };
         config.validate()?;
         Ok(config)

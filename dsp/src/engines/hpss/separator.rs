@@ -7,6 +7,7 @@ use realfft::num_complex::Complex;
 use super::bass_width::BassWidth;
 use super::config::HpssConfig;
 use super::masks::{MaskPower, Power, Squared, StemMapper, StemMasks, centre_measure};
+use super::refine::{FrameMeasures, MaskRefiner};
 use super::spatial_wiener::{self, DrumsBassWiener};
 use super::voice_comb::VoiceComb;
 use super::{bass_width, voicing};
@@ -36,6 +37,9 @@ pub struct HpssSeparator {
     /// How far the bass spreads off the centre, for the bass's share above its lowest octaves.
     bass_width: BassWidth,
     voice_comb: VoiceComb,
+    /// The masks before the comb, for the refinement.
+    before_comb: Vec<StemMasks>,
+    refiner: MaskRefiner,
     /// Re-splits the drums and bass in the bins they share by their stereo images.
     wiener: DrumsBassWiener,
     /// The drums' 2×2 filter per re-split bin ([`DrumsBassWiener::update`]).
@@ -66,6 +70,9 @@ pub struct HpssSeparator {
     ready: Vec<f32>,
     /// Samples of the current hop received so far.
     fill: usize,
+    /// What the engine saw per frame, for fitting its constants (`bench/mask_fit.py`).
+    #[cfg(feature = "tap")]
+    tap: super::tap::Tap,
 }
 
 impl HpssSeparator {
@@ -83,6 +90,8 @@ impl HpssSeparator {
             mapper,
             bass_width: BassWidth::new(n, hop, config.sample_rate),
             voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate),
+            before_comb: vec![StemMasks::default(); bins],
+            refiner: MaskRefiner::new(bins, n, config.sample_rate),
             wiener: DrumsBassWiener::new(resplit_bins, hop, config.sample_rate),
             drums_filters: vec![[[Complex::default(); 2]; 2]; resplit_bins],
             analyzers: [analyzer(), analyzer()],
@@ -103,6 +112,8 @@ impl HpssSeparator {
             stem_spectrum: vec![Complex::default(); bins],
             ready: vec![0.0; SYNTHESISED.len() * CHANNELS * hop],
             fill: 0,
+            #[cfg(feature = "tap")]
+            tap: super::tap::Tap::default(),
             config,
         }
     }
@@ -155,7 +166,28 @@ impl HpssSeparator {
     fn voice_comb(&mut self, target: usize) {
         let magnitudes = &self.magnitudes[magnitudes_range(self.config.bins(), target)];
         self.voice_comb.update(&self.masks, magnitudes);
+        self.before_comb.copy_from_slice(&self.masks);
         self.voice_comb.apply(&mut self.masks);
+    }
+
+    /// Step 7: the fitted refinement of the masks of the frame `target` of `magnitudes`, in
+    /// spectrum slot `slot` ([`MaskRefiner`]).
+    #[inline(always)]
+    fn refine(&mut self, target: usize, slot: usize) {
+        let bins = self.config.bins();
+        let (left, right) = slot_spectra(&self.spectra, bins, slot);
+        let (comb, gate) = self.voice_comb.comb_and_gate();
+        let frame = FrameMeasures {
+            left,
+            right,
+            magnitudes: &self.magnitudes[magnitudes_range(bins, target)],
+            harmonic: &self.harmonic[..bins],
+            percussive: &self.percussive,
+            before_comb: &self.before_comb,
+            comb,
+            gate,
+        };
+        self.refiner.apply(&mut self.masks, &frame);
     }
 
     /// Analyses the hop just completed and synthesises the frame `lookahead_frames` before it,
@@ -176,7 +208,7 @@ impl HpssSeparator {
     }
 
     /// One frame, in the steps of docs/hpss.md: analysis, medians, kick bursts, stem masks, the
-    /// voice comb, the drums/bass re-split, synthesis.
+    /// voice comb, the fitted refinement, the drums/bass re-split, synthesis.
     #[inline(always)]
     fn process_frame_portable(&mut self) {
         let newest_slot = self.analyse();
@@ -196,7 +228,21 @@ impl HpssSeparator {
             self.stem_masks(target_slot, Power(self.config.power));
         }
         self.voice_comb(target);
-        // Step 7: the drums/bass re-split's filters.
+        #[cfg(feature = "tap")]
+        let after_comb = self.masks.clone();
+        if self.config.refine {
+            self.refine(target, target_slot);
+        }
+        #[cfg(feature = "tap")]
+        self.tap.record(
+            slot_spectra(&self.spectra, bins, target_slot),
+            &self.harmonic[..bins],
+            &self.magnitudes[magnitudes_range(bins, (target + history - 1) % history)],
+            &self.percussive,
+            [&self.before_comb, &after_comb, &self.masks],
+            self.voice_comb.comb_and_gate(),
+        );
+        // Step 8: the drums/bass re-split's filters.
         let (left, right) = slot_spectra(&self.spectra, bins, target_slot);
         self.wiener.update(left, right, &self.masks, &mut self.drums_filters);
         self.synthesise(target_slot);
@@ -235,7 +281,7 @@ impl HpssSeparator {
         }
     }
 
-    /// Step 8: drums, bass and vocals of the frame in spectrum slot `slot`, each channel by its
+    /// Step 9: drums, bass and vocals of the frame in spectrum slot `slot`, each channel by its
     /// masked spectrum (drums and bass re-split where the Wiener filter reaches), inverse FFT and
     /// overlap-add into `ready`.
     #[inline(always)]
@@ -299,6 +345,14 @@ fn resplit_drums_bass(
         let drums = filter[channel][0] * x[0][bin] + filter[channel][1] * x[1][bin];
         let joint = masks[bin].drums + masks[bin].bass;
         *out = if stem == Stem::Drums { drums } else { x[channel][bin] * joint - drums };
+    }
+}
+
+#[cfg(feature = "tap")]
+impl HpssSeparator {
+    /// The frames recorded so far ([`super::tap::Tap`]), emptied.
+    pub fn take_tap(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.tap.rows)
     }
 }
 

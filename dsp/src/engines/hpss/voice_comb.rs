@@ -225,6 +225,11 @@ impl VoiceComb {
         }
     }
 
+    /// The current frame's comb weights per bin and its voicing gate.
+    pub fn comb_and_gate(&self) -> (&[f32], f32) {
+        (&self.comb, self.gate)
+    }
+
     /// Forgets the held pitches.
     pub fn reset(&mut self) {
         self.recent.fill(None);
