@@ -125,20 +125,42 @@ impl StemWriter {
     /// # Errors
     /// The write fails (a full disk).
     pub fn write(&mut self, channels: &[&[f32]], gain: f32) -> io::Result<()> {
+        let frames = channels.first().map_or(0, |c| c.len());
+        let width = usize::from(self.format.bytes());
         self.bytes.clear();
-        for t in 0..channels.first().map_or(0, |c| c.len()) {
-            for channel in channels {
-                let x = channel[t] * gain;
-                self.peak = self.peak.max(x.abs());
-                if self.format == SampleFormat::F32 {
-                    self.bytes.extend_from_slice(&x.to_le_bytes());
-                    continue;
+        self.bytes.resize(frames * channels.len() * width, 0);
+        // One loop per format, the peak and the clip count in locals: the encoding of a
+        // sample then has no branch (this loop was a tenth of a separation's CPU time).
+        let (mut peak, mut clipped) = (self.peak, 0u64);
+        let frames_out = self.bytes.chunks_exact_mut(width * channels.len()).enumerate();
+        if let (SampleFormat::F32, [left, right]) = (self.format, channels) {
+            // Stereo float, the default: no index, so the loop vectorises.
+            for ((out, &l), &r) in self.bytes.chunks_exact_mut(8).zip(*left).zip(*right) {
+                let (l, r) = (l * gain, r * gain);
+                peak = peak.max(l.abs()).max(r.abs());
+                out[..4].copy_from_slice(&l.to_le_bytes());
+                out[4..].copy_from_slice(&r.to_le_bytes());
+            }
+        } else if self.format == SampleFormat::F32 {
+            for (t, frame) in frames_out {
+                for (out, channel) in frame.chunks_exact_mut(4).zip(channels) {
+                    let x = channel[t] * gain;
+                    peak = peak.max(x.abs());
+                    out.copy_from_slice(&x.to_le_bytes());
                 }
-                self.clipped += u64::from(x.abs() > 1.0);
-                let value = (x.clamp(-1.0, 1.0) * self.scale).round() as i32;
-                self.bytes.extend_from_slice(&value.to_le_bytes()[..usize::from(self.format.bytes())]);
+            }
+        } else {
+            for (t, frame) in frames_out {
+                for (out, channel) in frame.chunks_exact_mut(width).zip(channels) {
+                    let x = channel[t] * gain;
+                    peak = peak.max(x.abs());
+                    clipped += u64::from(x.abs() > 1.0);
+                    let value = (x.clamp(-1.0, 1.0) * self.scale).round() as i32;
+                    out.copy_from_slice(&value.to_le_bytes()[..width]);
+                }
             }
         }
+        (self.peak, self.clipped) = (peak, self.clipped + clipped);
         self.out.write_all(&self.bytes)?;
         self.data_len += self.bytes.len() as u64;
         Ok(())

@@ -19,6 +19,7 @@
 use realfft::num_complex::Complex;
 
 use super::masks::{StemMasks, centre_measure, smooth_step};
+use crate::signal::median_network::LANES;
 
 /// Centres of the triangular bands, in Hz: an octave apart. Below the first and above the last
 /// the weights are constant.
@@ -48,13 +49,16 @@ const LEVEL_HZ: f32 = 22_050.0;
 /// measure by measure (`[measure][bin]`) so that every step is a loop over bins that vectorises.
 pub struct MaskRefiner {
     bins: usize,
+    /// Length of a row: `bins` rounded up to whole groups of [`LANES`] (the rest zeros), so that
+    /// the loops over a row have no remainder.
+    stride: usize,
     /// `[stem][measure][bin]`.
     weights: Vec<f32>,
     /// Bins up to [`LEVEL_HZ`], over which a frame's mean magnitude is taken.
     level_bins: usize,
     /// `[measure][bin]`, the first row all ones (the bias).
     measures: Vec<f32>,
-    /// `[stem][bin]`: the fitted stems' logits less the engine's.
+    /// `[stem][bin]`: the fitted stems' logits less the engine's, then their exponentials.
     logits: Vec<f32>,
     /// `ln` of each bin's magnitude.
     log_magnitude: Vec<f32>,
@@ -88,22 +92,27 @@ impl MaskRefiner {
         let reach = |stem: usize, bin: usize| {
             if stem == 2 { smooth_step(bin as f32 * bin_hz, VOICE_LOWEST_HZ.0, VOICE_LOWEST_HZ.1) } else { 1.0 }
         };
+        let stride = bins.next_multiple_of(LANES);
         let weights = WEIGHTS
             .iter()
             .enumerate()
             .flat_map(|(stem, per_measure)| per_measure.iter().map(move |per_band| (stem, per_band)))
             .flat_map(|(stem, per_band)| {
-                (0..bins).map(move |bin| reach(stem, bin) * (0..BANDS).map(|b| band(bin, b) * per_band[b]).sum::<f32>())
+                (0..stride).map(move |bin| {
+                    let weight = (0..BANDS).map(|b| band(bin, b) * per_band[b]).sum::<f32>();
+                    if bin < bins { reach(stem, bin) * weight } else { 0.0 }
+                })
             })
             .collect();
-        let mut measures = vec![0.0; FEATURES * bins];
+        let mut measures = vec![0.0; FEATURES * stride];
         measures[..bins].fill(1.0);
         Self {
             bins,
+            stride,
             weights,
             level_bins: bins.min((LEVEL_HZ / bin_hz).floor() as usize + 1),
             measures,
-            logits: vec![0.0; 3 * bins],
+            logits: vec![0.0; 3 * stride],
             log_magnitude: vec![0.0; bins],
         }
     }
@@ -113,20 +122,25 @@ impl MaskRefiner {
     #[inline(always)]
     pub fn apply(&mut self, masks: &mut [StemMasks], frame: &FrameMeasures<'_>) {
         self.measure(masks, frame);
-        let bins = self.bins;
-        for (logits, weights) in self.logits.chunks_exact_mut(bins).zip(self.weights.chunks_exact(FEATURES * bins)) {
+        let stride = self.stride;
+        // Row by row: each stem's logits gain one measure times its weights at a time, then
+        // become the factor `e^logit` on the engine's mask.
+        for (logits, weights) in self.logits.chunks_exact_mut(stride).zip(self.weights.chunks_exact(FEATURES * stride))
+        {
             logits.fill(0.0);
-            for (row, weights) in self.measures.chunks_exact(bins).zip(weights.chunks_exact(bins)) {
+            for (row, weights) in self.measures.chunks_exact(stride).zip(weights.chunks_exact(stride)) {
                 for ((logit, &x), &w) in logits.iter_mut().zip(row).zip(weights) {
                     *logit += w * x;
                 }
             }
+            for logit in logits.iter_mut() {
+                *logit = exp(*logit);
+            }
         }
-        let (drums, rest) = self.logits.split_at(bins);
-        let (bass, vocals) = rest.split_at(bins);
+        let (drums, rest) = self.logits.split_at(stride);
+        let (bass, vocals) = rest.split_at(stride);
         for (m, ((&d, &b), &v)) in masks.iter_mut().zip(drums.iter().zip(bass).zip(vocals)) {
-            let [drums, bass, vocals] =
-                [m.drums.max(FLOOR) * exp(d), m.bass.max(FLOOR) * exp(b), m.vocals.max(FLOOR) * exp(v)];
+            let [drums, bass, vocals] = [m.drums.max(FLOOR) * d, m.bass.max(FLOOR) * b, m.vocals.max(FLOOR) * v];
             let scale = 1.0 / (drums + bass + vocals + m.other.max(FLOOR));
             *m = StemMasks::with_other(drums * scale, bass * scale, vocals * scale);
         }
@@ -142,25 +156,11 @@ impl MaskRefiner {
             *l = ln(m + TINY);
         }
         let log_mean = ln(m[..self.level_bins].iter().sum::<f32>() / self.level_bins as f32 + TINY);
-        let mut rows = self.measures.chunks_exact_mut(bins);
-        let [
-            _bias,
-            centre,
-            centre2,
-            comb,
-            gate,
-            on_comb,
-            tonal,
-            percussive,
-            level,
-            centred_voice,
-            on_comb_centre2,
-            drums,
-            peak,
-            bass_before,
-            tonal_centre2,
-            centre8,
-        ]: [&mut [f32]; FEATURES] = std::array::from_fn(|_| rows.next().expect("FEATURES rows of `bins` measures"));
+        let mut rows = self.measures.chunks_exact_mut(self.stride).map(|row| &mut row[..bins]);
+        #[rustfmt::skip]
+        let [_bias, centre, centre2, comb, gate, on_comb, tonal, percussive, level, centred_voice, on_comb_centre2,
+            drums, peak, bass_before, tonal_centre2, centre8]: [&mut [f32]; FEATURES] =
+            std::array::from_fn(|_| rows.next().expect("FEATURES rows of `bins` measures"));
         let log_magnitude = &self.log_magnitude[..bins];
         let log_ratio = |out: &mut [f32], x: &[f32]| {
             for ((out, &x), &l) in out.iter_mut().zip(x).zip(log_magnitude) {
@@ -174,25 +174,42 @@ impl MaskRefiner {
         }
         // A bin against the mean of the bins PEAK_REACH below and above it (the edges repeat the
         // first and last bin).
-        for (bin, (out, &l)) in peak.iter_mut().zip(log_magnitude).enumerate() {
+        let inner = PEAK_REACH..bins.saturating_sub(PEAK_REACH).max(PEAK_REACH);
+        for bin in (0..bins).filter(|bin| !inner.contains(bin)) {
             let neighbours = 0.5 * (m[bin.saturating_sub(PEAK_REACH)] + m[(bin + PEAK_REACH).min(bins - 1)]);
-            *out = (l - ln(neighbours + TINY)).clamp(PEAK_RANGE.0, PEAK_RANGE.1);
+            peak[bin] = (log_magnitude[bin] - ln(neighbours + TINY)).clamp(PEAK_RANGE.0, PEAK_RANGE.1);
+        }
+        let (below, above) = (&m[..inner.len()], &m[2 * PEAK_REACH..]);
+        for (((out, &l), &below), &above) in
+            peak[inner.clone()].iter_mut().zip(&log_magnitude[inner]).zip(below).zip(above)
+        {
+            *out = (l - ln(0.5 * (below + above) + TINY)).clamp(PEAK_RANGE.0, PEAK_RANGE.1);
+        }
+        for ((c, l), r) in centre.iter_mut().zip(frame.left).zip(frame.right) {
+            *c = centre_measure(*l, *r);
+        }
+        for (((c2, c8), t), (&c, &tonal)) in
+            centre2.iter_mut().zip(centre8.iter_mut()).zip(tonal_centre2.iter_mut()).zip(centre.iter().zip(&*tonal))
+        {
+            *c2 = c * c;
+            *c8 = (*c2 * *c2) * (*c2 * *c2);
+            *t = tonal * *c2;
         }
         gate.fill(frame.gate);
-        for bin in 0..bins {
-            let c = centre_measure(frame.left[bin], frame.right[bin]);
-            let c2 = c * c;
-            let on = frame.comb[bin] * frame.gate;
-            centre[bin] = c;
-            centre2[bin] = c2;
-            comb[bin] = frame.comb[bin];
-            on_comb[bin] = on;
-            centred_voice[bin] = frame.before_comb[bin].vocals;
-            on_comb_centre2[bin] = on * c2;
-            drums[bin] = masks[bin].drums;
-            bass_before[bin] = frame.before_comb[bin].bass;
-            tonal_centre2[bin] = tonal[bin] * c2;
-            centre8[bin] = (c2 * c2) * (c2 * c2);
+        comb.copy_from_slice(frame.comb);
+        for (((on, on_c2), &k), &c2) in
+            on_comb.iter_mut().zip(on_comb_centre2.iter_mut()).zip(frame.comb).zip(&*centre2)
+        {
+            *on = k * frame.gate;
+            *on_c2 = *on * c2;
+        }
+        for (((v, b), d), (before, now)) in centred_voice
+            .iter_mut()
+            .zip(bass_before.iter_mut())
+            .zip(drums.iter_mut())
+            .zip(frame.before_comb.iter().zip(masks))
+        {
+            (*v, *b, *d) = (before.vocals, before.bass, now.drums);
         }
     }
 }
@@ -212,10 +229,12 @@ fn ln(x: f32) -> f32 {
 }
 
 /// `e^x` within 2e-6 of it (relative) for `x` in [−80, 80], clamped there: `2^(n + f)` with
-/// `2^f` by its Taylor series to the seventh power, `2^n` in the exponent bits (vectorises, as
-/// [`ln`]).
+/// `2^f` by its Taylor series to the seventh power and `2^n` built in the exponent bits: `n + 127`
+/// is read off the bits of `n + 127 + 2^23` (an integer below 2^23 added to 2^23 lands in the
+/// mantissa), which avoids a float-to-integer conversion that would not vectorise.
 #[inline(always)]
 fn exp(x: f32) -> f32 {
+    const TWO_TO_23: f32 = 8_388_608.0;
     let y = x.clamp(-80.0, 80.0) * std::f32::consts::LOG2_E;
     let n = y.floor();
     let f = (y - n) * std::f32::consts::LN_2;
@@ -223,7 +242,8 @@ fn exp(x: f32) -> f32 {
         + f * (1.0
             + f * (1.0 / 2.0
                 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f / 5040.0))))));
-    series * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    let biased = (n + 127.0 + TWO_TO_23).to_bits() - TWO_TO_23.to_bits();
+    series * f32::from_bits(biased << 23)
 }
 
 /// Fit by `python3 bench/mask_fit.py` (its last lines): per fitted stem, per measure, per band.
