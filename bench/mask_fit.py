@@ -28,7 +28,7 @@ import splits
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TAP = ROOT / "target" / "release" / "examples" / "hpss_tap"
 STEMS = ("drums", "bass", "other", "vocals")
-COLUMNS = 17  # dsp/src/engines/hpss/tap.rs
+COLUMNS = 16  # dsp/src/engines/hpss/tap.rs
 FIT_SPLITS = ("fit", "vfit")
 CHECK_SPLITS = ("dev2", "vdev")
 BAND_HZ = (40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, 2560.0, 5120.0, 10240.0)
@@ -63,6 +63,7 @@ def features(tap):
     x2 = np.abs(l) ** 2 + np.abs(r) ** 2
     m = np.sqrt(x2 / 2)
     centre = np.clip(2 * np.real(l * np.conj(r)) / np.maximum(x2, 1e-30), 0, 1)
+    # The comb leaves the drums alone: column 6 is the drums' mask before and after it.
     h, p, drums, b0, v0, comb, gate, bass, vocals = (tap[..., i] for i in (4, 5, 6, 7, 8, 9, 10, 11, 12))
     other = np.maximum(1 - drums - bass - vocals, 0)
     log_ratio = lambda a: np.clip(np.log((a + 1e-9) / (m + 1e-9)), -4, 2)
@@ -176,7 +177,7 @@ def main():
     if sys.argv[1:2] == ["--check"]:
         return check(sys.argv[2] if len(sys.argv) > 2 else "vdev")
     opts = {k: float(v) for k, v in (a.split("=") for a in sys.argv[1:])}
-    l2, every = opts.get("l2", 1e-3), int(opts.get("every", 8))
+    l2, every = opts.get("l2", 1e-3), int(opts.get("every", 16))
     by_split = {name: split_data(name, every) for name in FIT_SPLITS}
     fit = [song for name in FIT_SPLITS for song in by_split[name]]
     band = bands(fit[0]["f"].shape[1])

@@ -88,18 +88,28 @@ fn a_steady_centred_low_tone_is_bass_and_leaves_other_empty() {
     // Other is the delayed input minus the synthesised stems: if bass were synthesised wrong or
     // out of step, the tone would leak into other. The hand-made rules say that steady tonal
     // content this low is bass; the fitted refinement, which learnt from songs whose low register
-    // also holds pianos and strings, hands part of a bare sine to other, so it is off here.
+    // also holds pianos and strings, hands part of a bare sine to other, so the exact check runs
+    // without it.
     let sample_rate = 44_100.0;
     let tone: Vec<f32> = (0..2 * sample_rate as usize)
         .map(|i| 0.5 * (std::f32::consts::TAU * 60.0 * i as f32 / sample_rate).sin())
         .collect();
-    let mut config = HpssConfig::preset(Preset::Normal, sample_rate).unwrap();
-    config.refine = false;
-    let mut e = HpssSeparator::new(config);
-    let settled = e.latency_samples() + sample_rate as usize / 2;
-    let stems = separate(&mut e, &[tone.clone(), tone.clone()], 512);
-    let energy = |x: &[f32]| x[settled..].iter().map(|v| v * v).sum::<f32>();
-    let total = energy(&tone[..tone.len() - e.latency_samples()]);
-    assert!(energy(&stems[Stem::Bass.index()][0]) > 0.95 * total, "the tone is not in the bass");
-    assert!(energy(&stems[Stem::Other.index()][0]) < 1e-3 * total, "the tone leaked into other");
+    let bass_share = |refine: bool| {
+        let mut config = HpssConfig::preset(Preset::Normal, sample_rate).unwrap();
+        config.refine = refine;
+        let mut e = HpssSeparator::new(config);
+        let settled = e.latency_samples() + sample_rate as usize / 2;
+        let stems = separate(&mut e, &[tone.clone(), tone.clone()], 512);
+        let energy = |x: &[f32]| x[settled..].iter().map(|v| v * v).sum::<f32>();
+        let total = energy(&tone[..tone.len() - e.latency_samples()]);
+        let share = |stem: Stem| energy(&stems[stem.index()][0]) / total;
+        (share(Stem::Bass), share(Stem::Other))
+    };
+    let (bass, other) = bass_share(false);
+    assert!(bass > 0.95, "the tone is not in the bass: {bass}");
+    assert!(other < 1e-3, "the tone leaked into other: {other}");
+    // With the refinement the bass keeps most of the tone: measured, 0.58 of its amplitude (an
+    // energy share of 0.33), against 0.21 in other and 0.22 in vocals.
+    let (bass, _) = bass_share(true);
+    assert!(bass.sqrt() > 0.5, "the refinement took the tone from the bass: {bass}");
 }

@@ -120,12 +120,16 @@ impl StemWriter {
         })
     }
 
-    /// Appends planar `channels` (as many as the file has), times `gain`.
+    /// Appends planar `channels` (as many as the file has, all of one length), times `gain`;
+    /// no channels append nothing.
     ///
     /// # Errors
     /// The write fails (a full disk).
     pub fn write(&mut self, channels: &[&[f32]], gain: f32) -> io::Result<()> {
-        let frames = channels.first().map_or(0, |c| c.len());
+        let Some(frames) = channels.first().map(|c| c.len()) else {
+            return Ok(());
+        };
+        debug_assert!(channels.iter().all(|c| c.len() == frames), "channels of one length");
         let width = usize::from(self.format.bytes());
         self.bytes.clear();
         self.bytes.resize(frames * channels.len() * width, 0);

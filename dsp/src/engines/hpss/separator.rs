@@ -237,7 +237,6 @@ impl HpssSeparator {
         self.tap.record(
             slot_spectra(&self.spectra, bins, target_slot),
             &self.harmonic[..bins],
-            &self.magnitudes[magnitudes_range(bins, (target + history - 1) % history)],
             &self.percussive,
             [&self.before_comb, &after_comb, &self.masks],
             self.voice_comb.comb_and_gate(),

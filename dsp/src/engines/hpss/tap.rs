@@ -1,5 +1,6 @@
 //! What the engine saw per frame, recorded for fitting its constants offline
-//! (`bench/mask_fit.py` through `dsp/examples/hpss_tap.rs`); built only with the `tap` feature.
+//! (`bench/mask_fit.py` through `dsp/examples/hpss_tap.rs`); built only with the `tap` feature,
+//! which allocates on the audio thread (every frame is kept): never for a plugin or the file tool.
 
 use realfft::num_complex::Complex;
 
@@ -8,8 +9,8 @@ use super::masks::StemMasks;
 /// Values per bin of a recorded frame, in this order: the left and right spectra (re, im), the
 /// time and frequency medians, the masks before the voice comb (drums, bass, vocals), the comb
 /// weight, the frame's voicing gate, the masks after the comb (bass, vocals) and after the
-/// refinement (drums, bass, vocals), and the mid magnitude of the frame before.
-pub const COLUMNS: usize = 17;
+/// refinement (drums, bass, vocals).
+pub const COLUMNS: usize = 16;
 
 /// Rows of [`COLUMNS`] values, one per bin of each recorded frame.
 #[derive(Default)]
@@ -23,7 +24,6 @@ impl Tap {
         &mut self,
         (left, right): (&[Complex<f32>], &[Complex<f32>]),
         harmonic: &[f32],
-        previous: &[f32],
         percussive: &[f32],
         [before, after, refined]: [&[StemMasks]; 3],
         (comb, gate): (&[f32], f32),
@@ -47,7 +47,6 @@ impl Tap {
                 r.drums,
                 r.bass,
                 r.vocals,
-                previous[bin],
             ]);
         }
     }
