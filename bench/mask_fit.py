@@ -110,7 +110,7 @@ def refine(song, w, band):
         z[..., STEMS.index(stem)] += np.einsum("tkd,kd->tk", song["f"], per_bin[:, i])
     z -= z.max(-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(-1, keepdims=True), per_bin
+    return e / e.sum(-1, keepdims=True)
 
 
 def stem_weights(song):
@@ -128,7 +128,7 @@ def loss_and_grad(flat, data, band, l2):
     w = flat.reshape(len(FITTED), len(FEATURES), band.shape[1])
     total, grad_bin = 0.0, np.zeros((band.shape[0], len(FITTED), len(FEATURES)))
     for song in data:
-        m, _ = refine(song, w, band)
+        m = refine(song, w, band)
         weight = stem_weights(song)
         x2 = song["x2"][..., None]
         total += float(np.sum(weight * (m * m * x2 - 2 * m * song["cross"])))
@@ -144,7 +144,7 @@ def sdr(data, w, band):
     """Mean STFT-domain SDR per stem over the songs whose stem is not silent."""
     rows = []
     for song in data:
-        m, _ = refine(song, w, band)
+        m = refine(song, w, band)
         err = np.sum(m * m * song["x2"][..., None] - 2 * m * song["cross"], axis=(0, 1)) + song["energy"]
         rows.append([10 * np.log10((e + 1e-8) / (max(d, 0) + 1e-8)) if keep else np.nan
                      for e, d, keep in zip(song["energy"], err, audible(song))])
@@ -167,7 +167,7 @@ def check(split):
     w = rust_weights()
     worst = 0.0
     for song in split_data(split, 16):
-        m, _ = refine(song, w, band)
+        m = refine(song, w, band)
         fitted = m[..., [STEMS.index(s) for s in FITTED]]
         worst = max(worst, float(np.max(np.abs(fitted - song["refined"]))))
     print(f"{split}: largest difference between the engine's refined masks and refine(): {worst:.2e}")

@@ -37,8 +37,9 @@ pub struct HpssSeparator {
     /// How far the bass spreads off the centre, for the bass's share above its lowest octaves.
     bass_width: BassWidth,
     voice_comb: VoiceComb,
-    /// The masks before the comb, for the refinement.
+    /// The masks before the comb and each bin's centre measure, for the refinement.
     before_comb: Vec<StemMasks>,
+    centre: Vec<f32>,
     refiner: MaskRefiner,
     /// Re-splits the drums and bass in the bins they share by their stereo images.
     wiener: DrumsBassWiener,
@@ -91,6 +92,7 @@ impl HpssSeparator {
             bass_width: BassWidth::new(n, hop, config.sample_rate),
             voice_comb: VoiceComb::new(bins, n, hop, config.sample_rate),
             before_comb: vec![StemMasks::default(); bins],
+            centre: vec![0.0; bins],
             refiner: MaskRefiner::new(bins, n, config.sample_rate),
             wiener: DrumsBassWiener::new(resplit_bins, hop, config.sample_rate),
             drums_filters: vec![[[Complex::default(); 2]; 2]; resplit_bins],
@@ -152,11 +154,12 @@ impl HpssSeparator {
         let split_zeros = c.margin_harmonic == 1.0 && c.margin_percussive == 1.0;
         let (left, right) = slot_spectra(&self.spectra, bins, slot);
         let bass_width = self.bass_width.update(left, right);
-        for (bin, masks) in self.masks.iter_mut().enumerate() {
+        for (bin, (masks, centre)) in self.masks.iter_mut().zip(&mut self.centre).enumerate() {
             let (h, p) = (self.harmonic[bin], self.percussive[bin]);
             let burst = self.burst.get(bin).copied().unwrap_or(0.0);
             let drums = self.mapper.drums(bin, p, h * c.margin_percussive, burst, power, split_zeros);
-            *masks = self.mapper.masks(bin, drums, centre_measure(left[bin], right[bin]), bass_width);
+            *centre = centre_measure(left[bin], right[bin]);
+            *masks = self.mapper.masks(bin, drums, *centre, bass_width);
         }
     }
 
@@ -170,16 +173,14 @@ impl HpssSeparator {
         self.voice_comb.apply(&mut self.masks);
     }
 
-    /// Step 7: the fitted refinement of the masks of the frame `target` of `magnitudes`, in
-    /// spectrum slot `slot` ([`MaskRefiner`]).
+    /// Step 7: the fitted refinement of the masks of the frame `target` of `magnitudes`
+    /// ([`MaskRefiner`]).
     #[inline(always)]
-    fn refine(&mut self, target: usize, slot: usize) {
+    fn refine(&mut self, target: usize) {
         let bins = self.config.bins();
-        let (left, right) = slot_spectra(&self.spectra, bins, slot);
         let (comb, gate) = self.voice_comb.comb_and_gate();
         let frame = FrameMeasures {
-            left,
-            right,
+            centre: &self.centre,
             magnitudes: &self.magnitudes[magnitudes_range(bins, target)],
             harmonic: &self.harmonic[..bins],
             percussive: &self.percussive,
@@ -231,7 +232,7 @@ impl HpssSeparator {
         #[cfg(feature = "tap")]
         let after_comb = self.masks.clone();
         if self.config.refine {
-            self.refine(target, target_slot);
+            self.refine(target);
         }
         #[cfg(feature = "tap")]
         self.tap.record(
